@@ -1,0 +1,108 @@
+//! The application: config store, plugin host and environment settings,
+//! shared by every connection. Applying a config happens here, in one place.
+
+use std::sync::{Arc, Weak};
+
+use cliproxy_sdk::ConfigEdit;
+
+use crate::config::{self, ConfigError, ConfigStore, Snapshot};
+use crate::plugin_host::{self, PluginHost};
+
+/// Settings read once from the environment at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct EnvSettings {
+    /// `MANAGEMENT_PASSWORD`, trimmed; None when unset or blank.
+    pub management_password: Option<String>,
+}
+
+impl EnvSettings {
+    pub fn from_env() -> Self {
+        let management_password = std::env::var("MANAGEMENT_PASSWORD")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        EnvSettings {
+            management_password,
+        }
+    }
+}
+
+pub struct App {
+    pub store: ConfigStore,
+    pub plugins: PluginHost,
+    pub env: EnvSettings,
+    self_ref: Weak<App>,
+}
+
+impl App {
+    pub fn new(store: ConfigStore, plugins: PluginHost, env: EnvSettings) -> Arc<App> {
+        let app = Arc::new_cyclic(|weak| App {
+            store,
+            plugins,
+            env,
+            self_ref: weak.clone(),
+        });
+        let snap = app.store.current();
+        app.apply(&snap);
+        app.warn_unknown_keys(&snap);
+        app
+    }
+
+    pub fn config(&self) -> Arc<Snapshot> {
+        self.store.current()
+    }
+
+    /// Makes a snapshot live: plugins first (they own routes and credentials).
+    fn apply(&self, snap: &Snapshot) {
+        let weak = self.self_ref.clone();
+        self.plugins.apply(&snap.raw.plugins, &snap.json, &|lib| {
+            plugin_host::host_for(lib, weak.clone())
+        });
+    }
+
+    fn warn_unknown_keys(&self, snap: &Snapshot) {
+        let owned = self.plugins.owned_keys();
+        for key in snap.raw.extra.keys() {
+            let known = owned.iter().any(|k| k == key)
+                || config::model::KNOWN_PASSIVE_KEYS.contains(&key.as_str());
+            if !known {
+                tracing::warn!(key = key.as_str(), "unknown config key (kept as is)");
+            }
+        }
+    }
+
+    /// Applies edits to the config file and makes the result live before
+    /// returning. Blocking (file I/O); call from a blocking context.
+    pub fn update_config(&self, edits: &[ConfigEdit]) -> Result<Arc<Snapshot>, ConfigError> {
+        let guard = self.store.lock();
+        let text = self.store.read_text(&guard)?;
+        let new_text = config::edit::apply(&text, edits)?;
+        let snap = self.store.commit(&guard, &new_text)?;
+        self.apply(&snap);
+        Ok(snap)
+    }
+
+    /// Replaces the whole file (PUT /config.yaml) after validating it.
+    pub fn replace_config(&self, text: &str) -> Result<Arc<Snapshot>, ConfigError> {
+        let guard = self.store.lock();
+        let snap = self.store.commit(&guard, text)?;
+        self.apply(&snap);
+        Ok(snap)
+    }
+
+    /// Picks up a hand edit of the file; keeps the old config on error.
+    pub fn reload_from_disk(&self) {
+        let guard = self.store.lock();
+        match self.store.reload(&guard) {
+            Ok(Some(snap)) => {
+                self.apply(&snap);
+                self.warn_unknown_keys(&snap);
+                tracing::info!(generation = snap.generation, "config reloaded");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "config reload failed; keeping the previous config")
+            }
+        }
+    }
+}

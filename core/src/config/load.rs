@@ -1,0 +1,167 @@
+//! Loading: defaults, then the YAML file, then `CLIPROXY_*` environment
+//! overrides (figment), then validation into a [`Snapshot`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use figment::{
+    providers::{Env, Format, Serialized, Yaml},
+    Figment,
+};
+use sha2::{Digest, Sha256};
+
+use super::model::RawConfig;
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid YAML: {0}")]
+    Yaml(String),
+    #[error("invalid config: {0}")]
+    Invalid(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One loaded, validated config, shared read-only by everything.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub raw: RawConfig,
+    /// `raw` as a JSON object, handed to plugins unchanged.
+    pub json: Arc<str>,
+    /// SHA-256 of the file bytes it came from (None: built-in defaults).
+    pub file_hash: Option<[u8; 32]>,
+    /// Increases with every applied config.
+    pub generation: u64,
+}
+
+/// Environment overrides: `CLIPROXY_PORT=9000`, nested with `__`:
+/// `CLIPROXY_REMOTE_MANAGEMENT__ALLOW_REMOTE=true`.
+fn env_provider() -> Env {
+    Env::prefixed("CLIPROXY_")
+        .map(|k| k.as_str().replace("__", ".").replace('_', "-").into())
+        .lowercase(true)
+}
+
+/// Parses YAML text (plus env overrides) into a validated config.
+pub fn parse_text(text: &str) -> Result<RawConfig, ConfigError> {
+    // First a plain YAML parse, so syntax errors are reported as such (400
+    // for PUT /config.yaml) rather than as a type error (422).
+    let doc: serde_yaml::Value = if text.trim().is_empty() {
+        serde_yaml::Value::Null
+    } else {
+        serde_yaml::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?
+    };
+    match doc {
+        serde_yaml::Value::Null | serde_yaml::Value::Mapping(_) => {}
+        _ => return Err(ConfigError::Yaml("the document is not a mapping".into())),
+    }
+    let figment = Figment::from(Serialized::defaults(RawConfig::default()))
+        .merge(Yaml::string(if text.trim().is_empty() {
+            "{}"
+        } else {
+            text
+        }))
+        .merge(env_provider());
+    let raw: RawConfig = figment
+        .extract()
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    validate(&raw)?;
+    Ok(raw)
+}
+
+fn validate(raw: &RawConfig) -> Result<(), ConfigError> {
+    if raw.tls.enable && (raw.tls.cert.trim().is_empty() || raw.tls.key.trim().is_empty()) {
+        return Err(ConfigError::Invalid(
+            "tls.enable needs tls.cert and tls.key".into(),
+        ));
+    }
+    for cidr in &raw.trusted_proxies {
+        if crate::net::parse_cidr(cidr).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "trusted-proxies: {cidr:?} is not an IP or CIDR"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Builds a snapshot from a parsed config.
+pub fn snapshot(raw: RawConfig, file_hash: Option<[u8; 32]>, generation: u64) -> Snapshot {
+    let json = serde_json::to_string(&raw).unwrap_or_else(|_| "{}".to_string());
+    Snapshot {
+        raw,
+        json: Arc::from(json),
+        file_hash,
+        generation,
+    }
+}
+
+/// Reads the config file; `Ok(None)` when it does not exist.
+pub fn read_file(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_unknown_keys() {
+        let raw =
+            parse_text("port: 9000\nsome-future-key: {a: 1}\ngemini-api-key:\n  - api-key: k\n")
+                .expect("parses");
+        assert_eq!(raw.port, 9000);
+        assert!(raw.plugins.enabled);
+        assert!(raw.extra.contains_key("some-future-key"));
+        assert!(raw.extra.contains_key("gemini-api-key"));
+        let json: serde_json::Value =
+            serde_json::from_str(&snapshot(raw, None, 1).json).expect("json");
+        assert_eq!(json["gemini-api-key"][0]["api-key"], "k");
+    }
+
+    #[test]
+    fn empty_is_defaults() {
+        let raw = parse_text("").expect("parses");
+        assert_eq!(raw.port, super::super::model::DEFAULT_PORT);
+    }
+
+    #[test]
+    fn syntax_and_type_errors_differ() {
+        assert!(matches!(parse_text("port: [1"), Err(ConfigError::Yaml(_))));
+        assert!(matches!(
+            parse_text("port: hello"),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(parse_text("- a\n- b"), Err(ConfigError::Yaml(_))));
+    }
+
+    #[test]
+    fn plugin_switches() {
+        let raw =
+            parse_text("plugins:\n  configs:\n    usage:\n      enabled: false\n").expect("parses");
+        assert!(!raw.plugins.is_enabled("usage"));
+        assert!(raw.plugins.is_enabled("gemini"));
+        let raw = parse_text("plugins:\n  enabled: false\n").expect("parses");
+        assert!(!raw.plugins.is_enabled("gemini"));
+    }
+}

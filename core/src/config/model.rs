@@ -1,0 +1,244 @@
+//! The typed config: every key the core understands, with its default.
+//!
+//! Keys the core does not know (provider lists owned by plugins, keys of newer
+//! CLIProxyAPI versions) are kept verbatim in `extra`, so nothing is lost and
+//! plugins receive them in the JSON the host hands them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const DEFAULT_PORT: u16 = 8317;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct RawConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsConfig,
+    pub remote_management: RemoteManagement,
+    pub auth_dir: String,
+    pub api_keys: Vec<String>,
+    pub debug: bool,
+    pub commercial_mode: bool,
+    pub logging_to_file: bool,
+    pub logs_max_total_size_mb: i64,
+    pub usage_statistics_enabled: bool,
+    pub disable_cooling: bool,
+    pub proxy_url: String,
+    pub force_model_prefix: bool,
+    pub request_retry: i64,
+    pub max_retry_interval: i64,
+    pub quota_exceeded: QuotaExceeded,
+    pub routing: Routing,
+    pub ws_auth: bool,
+    pub request_log: bool,
+    pub streaming: Streaming,
+    /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed (CIDRs or IPs).
+    pub trusted_proxies: Vec<String>,
+    pub body_limits: BodyLimits,
+    pub plugins: PluginsConfig,
+    /// Where `GET /latest-version` looks (configurable so tests stay offline).
+    pub latest_version_url: String,
+    /// Everything else, kept as read.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            host: String::new(),
+            port: DEFAULT_PORT,
+            tls: TlsConfig::default(),
+            remote_management: RemoteManagement::default(),
+            auth_dir: String::new(),
+            api_keys: Vec::new(),
+            debug: false,
+            commercial_mode: false,
+            logging_to_file: false,
+            logs_max_total_size_mb: 0,
+            usage_statistics_enabled: false,
+            disable_cooling: false,
+            proxy_url: String::new(),
+            force_model_prefix: false,
+            request_retry: 0,
+            max_retry_interval: 0,
+            quota_exceeded: QuotaExceeded::default(),
+            routing: Routing::default(),
+            ws_auth: false,
+            request_log: false,
+            streaming: Streaming::default(),
+            trusted_proxies: Vec::new(),
+            body_limits: BodyLimits::default(),
+            plugins: PluginsConfig::default(),
+            latest_version_url: DEFAULT_LATEST_VERSION_URL.to_string(),
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+pub const DEFAULT_LATEST_VERSION_URL: &str =
+    "https://api.github.com/repos/router-for-me/CLIProxyAPI/releases/latest";
+pub const DEFAULT_PANEL_REPOSITORY: &str =
+    "https://github.com/router-for-me/Cli-Proxy-API-Management-Center";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct TlsConfig {
+    pub enable: bool,
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct RemoteManagement {
+    pub allow_remote: bool,
+    pub secret_key: String,
+    pub disable_control_panel: bool,
+    pub panel_github_repository: String,
+}
+
+impl Default for RemoteManagement {
+    fn default() -> Self {
+        RemoteManagement {
+            allow_remote: false,
+            secret_key: String::new(),
+            disable_control_panel: false,
+            panel_github_repository: DEFAULT_PANEL_REPOSITORY.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct QuotaExceeded {
+    pub switch_project: bool,
+    pub switch_preview_model: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct Routing {
+    pub strategy: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct Streaming {
+    pub keepalive_seconds: i64,
+    pub bootstrap_retries: i64,
+}
+
+/// Request body limits in MiB (0 = the default).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct BodyLimits {
+    pub proxy_mb: u64,
+    pub management_mb: u64,
+    pub usage_import_mb: u64,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits {
+            proxy_mb: 64,
+            management_mb: 4,
+            usage_import_mb: 256,
+        }
+    }
+}
+
+impl BodyLimits {
+    const MIB: u64 = 1024 * 1024;
+
+    pub fn proxy_bytes(&self) -> u64 {
+        or_default(self.proxy_mb, 64) * Self::MIB
+    }
+
+    pub fn management_bytes(&self) -> u64 {
+        or_default(self.management_mb, 4) * Self::MIB
+    }
+
+    pub fn usage_import_bytes(&self) -> u64 {
+        or_default(self.usage_import_mb, 256) * Self::MIB
+    }
+}
+
+fn or_default(v: u64, d: u64) -> u64 {
+    if v == 0 {
+        d
+    } else {
+        v
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct PluginsConfig {
+    /// Global switch: false loads no plugin at all.
+    pub enabled: bool,
+    /// Folder to load plugins from; empty = the executable's folder. Relative
+    /// paths are resolved against the config file's folder.
+    pub dir: String,
+    pub configs: BTreeMap<String, PluginSettings>,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            enabled: true,
+            dir: String::new(),
+            configs: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct PluginSettings {
+    pub enabled: bool,
+    /// Higher first when two plugins declare the same route.
+    pub priority: i64,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        PluginSettings {
+            enabled: true,
+            priority: 0,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+impl PluginsConfig {
+    /// Whether the plugin `id` should be running.
+    pub fn is_enabled(&self, id: &str) -> bool {
+        self.enabled && self.configs.get(id).is_none_or(|s| s.enabled)
+    }
+
+    pub fn priority(&self, id: &str) -> i64 {
+        self.configs.get(id).map_or(0, |s| s.priority)
+    }
+}
+
+/// Top-level keys that CLIProxyAPI configs carry and that we accept without a
+/// warning even though no code of ours reads them yet.
+pub const KNOWN_PASSIVE_KEYS: &[&str] = &[
+    "oauth-excluded-models",
+    "oauth-model-mappings",
+    "payload",
+    "ampcode",
+    "generative-language-api-key",
+    "auth",
+    "gemini-api-key",
+    "claude-api-key",
+    "codex-api-key",
+    "openai-compatibility",
+    "vertex-api-key",
+];

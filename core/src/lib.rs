@@ -1,0 +1,15 @@
+//! # cliproxy-core
+//!
+//! The server: hyper listener, config (load, write, watch), management
+//! authentication and core endpoints, the plugin host, and (later) the proxy
+//! pipeline. Plugins do translation and bookkeeping; every socket, thread pool
+//! and shared file belongs here.
+
+pub mod app;
+pub mod build_info;
+pub mod config;
+pub mod error;
+pub mod management;
+pub mod net;
+pub mod plugin_host;
+pub mod server;

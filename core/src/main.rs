@@ -1,0 +1,126 @@
+//! `cliproxy --config PATH`: load the config, load the plugins, serve.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cliproxy_core::{app, config, plugin_host, server};
+
+fn usage() -> &'static str {
+    "usage: cliproxy [--config PATH]\n\n  --config PATH   YAML config file (default: config.yaml in the working directory)\n"
+}
+
+fn parse_args() -> Result<PathBuf, String> {
+    let mut args = std::env::args().skip(1);
+    let mut config = PathBuf::from("config.yaml");
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" | "-config" | "-c" => {
+                config = PathBuf::from(args.next().ok_or("--config needs a path")?);
+            }
+            s if s.starts_with("--config=") => config = PathBuf::from(&s["--config=".len()..]),
+            "--help" | "-h" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(config)
+}
+
+fn init_tracing(debug: bool) {
+    let default = if debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CLIPROXY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+}
+
+fn main() -> ExitCode {
+    let config_path = match parse_args() {
+        Ok(p) => p,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("cliproxy: {msg}");
+            }
+            eprint!("{}", usage());
+            return if msg.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
+        }
+    };
+    let (store, found) = match config::ConfigStore::open(config_path.clone()) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!(
+                "cliproxy: cannot load config {}: {e}",
+                config_path.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    init_tracing(store.current().raw.debug);
+    if found {
+        tracing::info!(path = %config_path.display(), "config loaded");
+    } else {
+        tracing::warn!(path = %config_path.display(), "config file not found; starting on built-in defaults");
+    }
+    let raw = store.current().raw.clone();
+    let plugin_dir = plugin_dir(&raw.plugins.dir, &store.dir());
+    let plugins = plugin_host::PluginHost::load(plugin_dir, raw.plugins.enabled);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cliproxy: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let app = app::App::new(store, plugins, app::EnvSettings::from_env());
+    let watched = {
+        let weak = std::sync::Arc::downgrade(&app);
+        config::watch::spawn(app.store.path().to_path_buf(), move || {
+            if let Some(app) = weak.upgrade() {
+                app.reload_from_disk();
+            }
+        })
+    };
+    let _watcher = match watched {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the config file; hand edits need a restart");
+            None
+        }
+    };
+    let result = runtime.block_on(async {
+        let listener = server::bind(&raw.host, raw.port).await?;
+        server::serve(app, listener).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `plugins.dir`, relative to the config folder; default: the executable's folder.
+fn plugin_dir(configured: &str, config_dir: &std::path::Path) -> PathBuf {
+    if !configured.trim().is_empty() {
+        let p = PathBuf::from(configured.trim());
+        return if p.is_absolute() {
+            p
+        } else {
+            config_dir.join(p)
+        };
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.to_path_buf()))
+        .unwrap_or_else(|| PathBuf::from("."))
+}

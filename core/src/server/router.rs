@@ -1,0 +1,48 @@
+//! Top-level dispatch. Order, outermost first:
+//! 1. CORS headers on every answer; OPTIONS is answered 204 here, before auth.
+//! 2. `/v0/management/*` goes to the management stack (its own order is in
+//!    `management/mod.rs`).
+//! 3. `GET /` banner.
+//! 4. Proxy routes (client-key auth, then the pipeline).
+//! 5. Anything else: 404 JSON.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::json;
+
+use crate::app::App;
+use crate::error::{self, Body};
+use crate::management;
+
+pub const MANAGEMENT_PREFIX: &str = "/v0/management";
+
+pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let mut resp = route(app, req, peer).await;
+    super::cors::add_headers(resp.headers_mut());
+    resp
+}
+
+async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    if req.method() == Method::OPTIONS {
+        let mut resp = Response::new(error::empty());
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        return resp;
+    }
+    let path = req.uri().path();
+    if path == MANAGEMENT_PREFIX || path.starts_with("/v0/management/") {
+        return management::handle(app, req, peer).await;
+    }
+    if path == "/" && req.method() == Method::GET {
+        return error::json(
+            StatusCode::OK,
+            &json!({
+                "message": "CLI Proxy API Server",
+                "endpoints": ["POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models"],
+            }),
+        );
+    }
+    error::not_found()
+}

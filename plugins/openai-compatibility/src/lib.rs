@@ -1,0 +1,73 @@
+//! OpenAI-compatible provider plugin: owns the `openai-compatibility` config list and its management
+//! route (`/openai-compatibility`), and (with the proxy pipeline) turns client requests into
+//! upstream calls in the `openai` wire format.
+//!
+//! What it does not do: any I/O. The host sends what this plugin describes.
+
+use std::sync::RwLock;
+
+use cliproxy_sdk::{
+    export_plugin, manifest, Host, HttpRequest, HttpResponse, Plugin, PluginError, PluginFactory,
+    PluginManifest,
+};
+use serde_json::Value;
+
+const CONFIG_KEY: &str = "openai-compatibility";
+
+pub struct OpenAiCompatPlugin {
+    _host: Host,
+    /// The `openai-compatibility` section from the last configure call.
+    section: RwLock<Value>,
+}
+
+impl PluginFactory for OpenAiCompatPlugin {
+    fn manifest() -> PluginManifest {
+        manifest(
+            "openai-compatibility",
+            env!("CARGO_PKG_VERSION"),
+            "OpenAI-compatible API keys and upstream calls",
+        )
+        .capability("management")
+        .capability("provider")
+        .routes(&["GET", "PUT", "PATCH", "DELETE"], "/openai-compatibility")
+        .config_key(CONFIG_KEY)
+        .provider("openai-compatibility", "openai")
+        .build()
+    }
+
+    fn create(host: Host) -> Result<Self, PluginError> {
+        Ok(OpenAiCompatPlugin {
+            _host: host,
+            section: RwLock::new(Value::Null),
+        })
+    }
+}
+
+impl Plugin for OpenAiCompatPlugin {
+    fn configure(&self, config_json: &str) -> Result<(), PluginError> {
+        let config: Value =
+            serde_json::from_str(config_json).map_err(|e| PluginError::internal(e.to_string()))?;
+        let section = config.get(CONFIG_KEY).cloned().unwrap_or(Value::Null);
+        *self.section.write().unwrap_or_else(|p| p.into_inner()) = section;
+        Ok(())
+    }
+
+    fn handle_management(&self, req: &HttpRequest) -> Result<HttpResponse, PluginError> {
+        match req.method.as_str() {
+            "GET" => {
+                let section = self
+                    .section
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                Ok(HttpResponse::json(
+                    200,
+                    &serde_json::json!({ CONFIG_KEY: section }),
+                ))
+            }
+            _ => Ok(HttpResponse::error(501, "not implemented yet")),
+        }
+    }
+}
+
+export_plugin!(OpenAiCompatPlugin);

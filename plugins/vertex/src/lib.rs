@@ -1,0 +1,73 @@
+//! Vertex provider plugin: owns the `vertex-api-key` config list and its management
+//! route (`/vertex-api-key`), and (with the proxy pipeline) turns client requests into
+//! upstream calls in the `gemini` wire format.
+//!
+//! What it does not do: any I/O. The host sends what this plugin describes.
+
+use std::sync::RwLock;
+
+use cliproxy_sdk::{
+    export_plugin, manifest, Host, HttpRequest, HttpResponse, Plugin, PluginError, PluginFactory,
+    PluginManifest,
+};
+use serde_json::Value;
+
+const CONFIG_KEY: &str = "vertex-api-key";
+
+pub struct VertexPlugin {
+    _host: Host,
+    /// The `vertex-api-key` section from the last configure call.
+    section: RwLock<Value>,
+}
+
+impl PluginFactory for VertexPlugin {
+    fn manifest() -> PluginManifest {
+        manifest(
+            "vertex",
+            env!("CARGO_PKG_VERSION"),
+            "Vertex API keys and upstream calls",
+        )
+        .capability("management")
+        .capability("provider")
+        .routes(&["GET", "PUT", "PATCH", "DELETE"], "/vertex-api-key")
+        .config_key(CONFIG_KEY)
+        .provider("vertex", "gemini")
+        .build()
+    }
+
+    fn create(host: Host) -> Result<Self, PluginError> {
+        Ok(VertexPlugin {
+            _host: host,
+            section: RwLock::new(Value::Null),
+        })
+    }
+}
+
+impl Plugin for VertexPlugin {
+    fn configure(&self, config_json: &str) -> Result<(), PluginError> {
+        let config: Value =
+            serde_json::from_str(config_json).map_err(|e| PluginError::internal(e.to_string()))?;
+        let section = config.get(CONFIG_KEY).cloned().unwrap_or(Value::Null);
+        *self.section.write().unwrap_or_else(|p| p.into_inner()) = section;
+        Ok(())
+    }
+
+    fn handle_management(&self, req: &HttpRequest) -> Result<HttpResponse, PluginError> {
+        match req.method.as_str() {
+            "GET" => {
+                let section = self
+                    .section
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                Ok(HttpResponse::json(
+                    200,
+                    &serde_json::json!({ CONFIG_KEY: section }),
+                ))
+            }
+            _ => Ok(HttpResponse::error(501, "not implemented yet")),
+        }
+    }
+}
+
+export_plugin!(VertexPlugin);

@@ -1,0 +1,100 @@
+//! What the host hands a plugin: config access, config writes, logging, time.
+
+use std::sync::Arc;
+
+use abi_stable::{
+    sabi_trait,
+    std_types::{RBox, RResult, RStr, RString, RVec},
+    StableAbi,
+};
+
+use crate::types::{ConfigEdit, PluginError};
+
+/// Log levels a plugin can write at; they map onto the host's tracing levels.
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+}
+
+/// The host side of the boundary, as the plugin sees it. Implemented by the
+/// core; each plugin gets its own instance, which knows the plugin's id.
+#[sabi_trait]
+pub trait HostObj: Send + Sync {
+    /// The whole effective config as a JSON object (kebab-case keys).
+    fn config_json(&self) -> RString;
+
+    /// Applies edits to the config file: validated, written atomically, then
+    /// every plugin's `configure` is called with the new config. A plugin may
+    /// only edit the keys its manifest owns.
+    fn update_config(&self, edits: RVec<ConfigEdit>) -> RResult<(), PluginError>;
+
+    /// Writes one line into the host's log, tagged with the plugin id.
+    fn log(&self, level: LogLevel, message: RStr<'_>);
+
+    /// Milliseconds since the Unix epoch, from the host's clock (tests may move it).
+    #[sabi(last_prefix_field)]
+    fn now_unix_ms(&self) -> i64;
+}
+
+/// The owned, type-erased host object that crosses the boundary.
+pub type HostBox = HostObj_TO<'static, RBox<()>>;
+
+/// A cheap-to-clone handle on the host for plugin code.
+#[derive(Clone)]
+pub struct Host(Arc<HostBox>);
+
+impl Host {
+    pub fn new(inner: HostBox) -> Self {
+        Host(Arc::new(inner))
+    }
+
+    /// The effective config, parsed. `Value::Null` if the host sent garbage.
+    pub fn config(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.config_json().as_str()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The raw config JSON text.
+    pub fn config_json(&self) -> String {
+        self.0.config_json().into_string()
+    }
+
+    /// Sets a top-level key (owned by this plugin) to `value`.
+    pub fn set_key(&self, key: &str, value: &serde_json::Value) -> Result<(), PluginError> {
+        self.update_config(vec![ConfigEdit {
+            path: vec![RString::from(key)].into(),
+            value_json: abi_stable::std_types::ROption::RSome(RString::from(value.to_string())),
+        }])
+    }
+
+    pub fn update_config(&self, edits: Vec<ConfigEdit>) -> Result<(), PluginError> {
+        self.0.update_config(edits.into()).into_result()
+    }
+
+    pub fn log(&self, level: LogLevel, message: &str) {
+        self.0.log(level, message.into());
+    }
+
+    pub fn error(&self, message: &str) {
+        self.log(LogLevel::Error, message);
+    }
+
+    pub fn warn(&self, message: &str) {
+        self.log(LogLevel::Warn, message);
+    }
+
+    pub fn info(&self, message: &str) {
+        self.log(LogLevel::Info, message);
+    }
+
+    pub fn debug(&self, message: &str) {
+        self.log(LogLevel::Debug, message);
+    }
+
+    pub fn now_unix_ms(&self) -> i64 {
+        self.0.now_unix_ms()
+    }
+}

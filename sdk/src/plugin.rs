@@ -1,0 +1,106 @@
+//! The phases a plugin can serve.
+//!
+//! [`Plugin`] is the ordinary Rust trait authors implement; every phase has a
+//! default, so a plugin overrides only what it serves. [`PluginObj`] is its
+//! FFI-safe mirror that crosses the boundary; the export helper adapts one to
+//! the other and adds the panic guard.
+
+use abi_stable::{
+    sabi_trait,
+    std_types::{RBox, RResult, RSlice, RStr, RVec},
+};
+
+use crate::types::*;
+
+/// What plugin authors implement. Calls arrive concurrently from many threads.
+pub trait Plugin: Send + Sync + 'static {
+    /// The config changed (or the plugin was just enabled): `config_json` is the
+    /// whole effective config. Rebuild any derived state here.
+    fn configure(&self, _config_json: &str) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// A request to one of the management routes of the manifest.
+    fn handle_management(&self, _req: &HttpRequest) -> Result<HttpResponse, PluginError> {
+        Ok(HttpResponse::error(404, "not found"))
+    }
+
+    /// Provider plugins: the credentials the router may use, from the last
+    /// configuration.
+    fn credentials(&self) -> Vec<Credential> {
+        Vec::new()
+    }
+
+    /// Provider plugins: the upstream request for one attempt.
+    fn build_request(&self, _call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
+        Err(PluginError::with_status(
+            501,
+            "unsupported",
+            "not a provider plugin",
+        ))
+    }
+
+    /// Provider plugins: a whole (non-streaming) upstream body into client bytes.
+    fn translate_response(
+        &self,
+        _call: &UpstreamCall,
+        body: &[u8],
+    ) -> Result<Translated, PluginError> {
+        Ok(Translated {
+            bytes: body.to_vec().into(),
+            usage: abi_stable::std_types::ROption::RNone,
+        })
+    }
+
+    /// Provider plugins: a translator for one streamed answer.
+    fn open_stream(&self, _call: &UpstreamCall) -> Result<Box<dyn StreamTranslator>, PluginError> {
+        Err(PluginError::with_status(
+            501,
+            "unsupported",
+            "not a provider plugin",
+        ))
+    }
+
+    /// Usage sinks: one record per upstream attempt.
+    fn on_usage(&self, _record: &UsageRecord) {}
+
+    /// Request-log sinks: one record per proxied client request.
+    fn on_request(&self, _record: &RequestRecord) {}
+}
+
+/// Per-stream state of a provider plugin: upstream chunks in, client bytes out.
+pub trait StreamTranslator: Send + 'static {
+    /// One chunk as it arrived from upstream (not aligned to SSE events).
+    fn feed(&mut self, chunk: &[u8]) -> Result<Translated, PluginError>;
+    /// The upstream ended: flush what is left.
+    fn finish(&mut self) -> Result<Translated, PluginError>;
+}
+
+/// FFI-safe mirror of [`Plugin`].
+#[sabi_trait]
+pub trait PluginObj: Send + Sync {
+    fn configure(&self, config_json: RStr<'_>) -> RResult<(), PluginError>;
+    fn handle_management(&self, req: HttpRequest) -> RResult<HttpResponse, PluginError>;
+    fn credentials(&self) -> RResult<RVec<Credential>, PluginError>;
+    fn build_request(&self, call: UpstreamCall) -> RResult<UpstreamRequest, PluginError>;
+    fn translate_response(
+        &self,
+        call: UpstreamCall,
+        body: RSlice<'_, u8>,
+    ) -> RResult<Translated, PluginError>;
+    fn open_stream(&self, call: UpstreamCall) -> RResult<StreamBox, PluginError>;
+    fn on_usage(&self, record: UsageRecord) -> RResult<(), PluginError>;
+    #[sabi(last_prefix_field)]
+    fn on_request(&self, record: RequestRecord) -> RResult<(), PluginError>;
+}
+
+/// FFI-safe mirror of [`StreamTranslator`].
+#[sabi_trait]
+pub trait StreamObj: Send {
+    fn feed(&mut self, chunk: RSlice<'_, u8>) -> RResult<Translated, PluginError>;
+    #[sabi(last_prefix_field)]
+    fn finish(&mut self) -> RResult<Translated, PluginError>;
+}
+
+pub type PluginBox = PluginObj_TO<'static, RBox<()>>;
+pub type StreamBox = StreamObj_TO<'static, RBox<()>>;

@@ -1,0 +1,334 @@
+//! Plain data that crosses the boundary. Every type is `#[repr(C)]` + `StableAbi`
+//! and owns its data; adding or reordering a field is a major version bump.
+
+use abi_stable::{
+    std_types::{ROption, RString, RVec},
+    StableAbi,
+};
+
+/// One HTTP header (name as sent, value as text).
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub name: RString,
+    pub value: RString,
+}
+
+impl Header {
+    pub fn new(name: &str, value: &str) -> Self {
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// A management route a plugin serves, relative to `/v0/management`.
+/// `method` is `GET`, `PUT`, `PATCH`, `POST`, `DELETE` or `*` (any);
+/// `path` may hold `:name` segments, handed over as [`HttpRequest::params`].
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct RouteDecl {
+    pub method: RString,
+    pub path: RString,
+}
+
+/// What a provider plugin serves on the proxy side.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct ProviderDecl {
+    /// Provider id used in routing and usage records (`gemini`, `claude`, ...).
+    pub provider_id: RString,
+    /// Wire format the upstream speaks: `openai`, `claude`, `gemini`, `codex`.
+    pub wire_format: RString,
+}
+
+/// What a plugin declares about itself. Read without instantiating the plugin.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct PluginManifest {
+    /// Stable id, e.g. `openai-compatibility`: what `plugins.configs.<id>` names.
+    pub id: RString,
+    /// The plugin's own version.
+    pub version: RString,
+    /// The SDK version it was built against (filled in by the export helper).
+    pub sdk_version: RString,
+    pub description: RString,
+    /// Free-form capability names: `management`, `provider`, `usage-sink`,
+    /// `request-log-sink`.
+    pub capabilities: RVec<RString>,
+    /// Management routes (relative to `/v0/management`).
+    pub routes: RVec<RouteDecl>,
+    /// Top-level config keys this plugin owns (e.g. `gemini-api-key`). The host
+    /// lets the plugin write only these.
+    pub config_keys: RVec<RString>,
+    pub provider: ROption<ProviderDecl>,
+}
+
+/// A management request handed to a plugin.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct HttpRequest {
+    pub method: RString,
+    /// Path relative to `/v0/management`, e.g. `/gemini-api-key`.
+    pub path: RString,
+    /// Raw query string without `?` (may be empty).
+    pub query: RString,
+    pub headers: RVec<Header>,
+    /// Values of the route's `:name` segments, in declaration order.
+    pub params: RVec<Header>,
+    pub body: RVec<u8>,
+}
+
+impl HttpRequest {
+    /// First value of a query parameter, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        crate::types::query::param(self.query.as_str(), name)
+    }
+
+    /// Value of a `:name` path segment.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|h| h.name.as_str() == name)
+            .map(|h| h.value.as_str())
+    }
+}
+
+/// A response from a plugin.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: RVec<Header>,
+    pub body: RVec<u8>,
+}
+
+impl HttpResponse {
+    /// A JSON response from any serializable value.
+    pub fn json<T: serde::Serialize>(status: u16, value: &T) -> Self {
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        HttpResponse {
+            status,
+            headers: vec![Header::new(
+                "Content-Type",
+                "application/json; charset=utf-8",
+            )]
+            .into(),
+            body: body.into(),
+        }
+    }
+
+    /// `{"error": message}` with `status`.
+    pub fn error(status: u16, message: &str) -> Self {
+        Self::json(status, &serde_json::json!({ "error": message }))
+    }
+
+    /// `200 {"status":"ok"}`.
+    pub fn ok() -> Self {
+        Self::json(200, &serde_json::json!({ "status": "ok" }))
+    }
+}
+
+/// An error a plugin returns. `status` 0 means "no opinion" (the host uses 500).
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct PluginError {
+    pub code: RString,
+    pub message: RString,
+    pub status: u16,
+}
+
+impl std::fmt::Display for PluginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// One change to the config file: set the value at `path` (a list of mapping
+/// keys from the top) to the JSON in `value_json`, or remove the key when it is
+/// `RNone`.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct ConfigEdit {
+    pub path: RVec<RString>,
+    pub value_json: ROption<RString>,
+}
+
+/// A model a credential serves: `name` upstream, `alias` as clients see it.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
+pub struct ModelAlias {
+    pub name: RString,
+    pub alias: RString,
+}
+
+/// A credential a provider plugin exposes to the core's router.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct Credential {
+    /// Stable id, unique within the provider (used for ordering and cool-downs).
+    pub id: RString,
+    /// Provider id for routing (`gemini`, `claude`, or an openai-compatibility name).
+    pub provider: RString,
+    /// 16 hex chars, see the management spec.
+    pub auth_index: RString,
+    pub label: RString,
+    pub api_key: RString,
+    pub base_url: RString,
+    pub prefix: RString,
+    pub proxy_url: RString,
+    /// Models served; empty means the provider's default catalogue.
+    pub models: RVec<ModelAlias>,
+    pub excluded_models: RVec<RString>,
+    pub headers: RVec<Header>,
+}
+
+/// What the core asks a provider plugin to turn into an upstream request.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct UpstreamCall {
+    pub credential_id: RString,
+    /// `generate`, `stream` or `count_tokens`.
+    pub action: RString,
+    /// Client wire format: `openai`, `openai-response`, `claude`, `gemini`.
+    pub client_format: RString,
+    /// Upstream model name (prefix and alias already resolved).
+    pub model: RString,
+    pub client_headers: RVec<Header>,
+    pub client_query: RString,
+    pub body: RVec<u8>,
+}
+
+/// An upstream request the host sends on the plugin's behalf.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct UpstreamRequest {
+    pub method: RString,
+    pub url: RString,
+    pub headers: RVec<Header>,
+    pub body: RVec<u8>,
+    /// Outbound proxy for this call (`""` = the global one).
+    pub proxy_url: RString,
+}
+
+/// Token counts read from an upstream answer.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub cached_tokens: i64,
+    pub total_tokens: i64,
+}
+
+/// Client bytes produced from upstream bytes, plus any usage seen in them.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, Default)]
+pub struct Translated {
+    pub bytes: RVec<u8>,
+    pub usage: ROption<TokenUsage>,
+}
+
+/// One usage record per upstream attempt (see the usage spec).
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct UsageRecord {
+    /// The `apis` bucket: client key, or `METHOD /route pattern`.
+    pub api: RString,
+    pub model: RString,
+    pub provider: RString,
+    /// RFC 3339 with fraction, server local offset.
+    pub timestamp: RString,
+    pub source: RString,
+    pub auth_index: RString,
+    pub failed: bool,
+    pub latency_ms: i64,
+    pub tokens: TokenUsage,
+}
+
+/// One upstream attempt inside a [`RequestRecord`].
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct AttemptRecord {
+    pub timestamp: RString,
+    pub url: RString,
+    pub method: RString,
+    pub provider: RString,
+    pub auth_label: RString,
+    pub request_headers: RVec<Header>,
+    pub request_body: RVec<u8>,
+    pub status: u16,
+    pub response_headers: RVec<Header>,
+    pub response_body: RVec<u8>,
+    pub error: RString,
+}
+
+/// Everything a request log needs about one proxied client request.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct RequestRecord {
+    pub request_id: RString,
+    pub timestamp: RString,
+    pub method: RString,
+    /// Path plus `?query` (query already masked by the host).
+    pub url: RString,
+    pub request_headers: RVec<Header>,
+    pub request_body: RVec<u8>,
+    pub attempts: RVec<AttemptRecord>,
+    pub status: u16,
+    pub response_headers: RVec<Header>,
+    pub response_body: RVec<u8>,
+}
+
+pub(crate) mod query {
+    /// First value of `name` in a raw query string, percent-decoded (`+` = space).
+    pub fn param(query: &str, name: &str) -> Option<String> {
+        query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k) == name).then(|| decode(v))
+        })
+    }
+
+    pub fn decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                    match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                        Some(b) => {
+                            out.push(b);
+                            i += 2;
+                        }
+                        None => out.push(b'%'),
+                    }
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn decodes_and_finds() {
+            assert_eq!(
+                param("a=1&api-key=x%2By+z", "api-key").as_deref(),
+                Some("x+y z")
+            );
+            assert_eq!(param("a=1", "b"), None);
+            assert_eq!(param("flag", "flag").as_deref(), Some(""));
+            assert_eq!(decode("100%"), "100%");
+            assert_eq!(decode("%4"), "%4");
+        }
+    }
+}

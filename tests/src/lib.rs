@@ -1,0 +1,15 @@
+//! Test harness for the black-box tests in `tests/tests/`.
+//!
+//! - [`ensure_built`] builds the workspace (binary + plugin libraries) once per
+//!   test process, because `cargo test` does not build cdylib artifacts.
+//! - [`Server`] starts the real `cliproxy` on port 0 with a temporary config,
+//!   waits for its ready line (with a timeout, never a sleep) and reads the
+//!   port from it; it is stopped with SIGTERM on drop.
+//! - [`http`] is a tiny HTTP/1.1 client that can bind to a chosen local address
+//!   (127.0.0.2 counts as a remote client for the management API).
+
+pub mod client;
+pub mod server;
+
+pub use client::{http, http_from, Resp};
+pub use server::{build_out_of_tree, ensure_built, workspace_root, Server, ServerBuilder};

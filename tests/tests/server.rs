@@ -1,0 +1,85 @@
+//! Foundation: start-up, defaults, env overrides, CORS, body limits, shutdown.
+
+use cliproxy_tests::{http, Server};
+
+const AUTH: (&str, &str) = ("Authorization", "Bearer pw");
+
+#[tokio::test]
+async fn missing_config_file_starts_on_defaults() {
+    let server = Server::builder("").no_config_file().start();
+    assert!(server
+        .logs()
+        .iter()
+        .any(|l| l.contains("config file not found")));
+    let r = http("GET", &server.url("/"), &[], "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["message"], "CLI Proxy API Server");
+    // No secret and no MANAGEMENT_PASSWORD: management answers 404, no build headers.
+    let r = http("GET", &server.url("/v0/management/plugins"), &[], "").await;
+    assert_eq!(r.status, 404);
+    assert!(r.header("x-cpa-version").is_none());
+}
+
+#[tokio::test]
+async fn options_is_204_with_cors_everywhere() {
+    let server = Server::start("");
+    for path in ["/v1/chat/completions", "/v0/management/config", "/anything"] {
+        let r = http("OPTIONS", &server.url(path), &[], "").await;
+        assert_eq!(r.status, 204, "{path}");
+        assert_eq!(
+            r.header("access-control-allow-origin").as_deref(),
+            Some("*")
+        );
+    }
+    let r = http("GET", &server.url("/nope"), &[], "").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    assert!(r.json()["error"].is_string());
+}
+
+#[tokio::test]
+async fn oversized_management_body_is_413_and_server_keeps_serving() {
+    let server = Server::builder("body-limits:\n  management-mb: 1\n")
+        .env("MANAGEMENT_PASSWORD", "pw")
+        .start();
+    let big = vec![b'x'; 2 * 1024 * 1024];
+    let r = http(
+        "PUT",
+        &server.url("/v0/management/gemini-api-key"),
+        &[AUTH],
+        big,
+    )
+    .await;
+    assert_eq!(r.status, 413);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("too large"));
+    assert_eq!(
+        http("GET", &server.url("/v0/management/plugins"), &[AUTH], "")
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_gracefully() {
+    let server = Server::start("");
+    assert_eq!(http("GET", &server.url("/"), &[], "").await.status, 200);
+    let status = server.stop();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[tokio::test]
+async fn unknown_keys_are_kept_and_warned_about() {
+    let server = Server::start("some-future-key: 42\n");
+    assert!(server
+        .logs()
+        .iter()
+        .any(|l| l.contains("unknown config key") && l.contains("some-future-key")));
+    assert!(server.read_config().contains("some-future-key: 42"));
+}
