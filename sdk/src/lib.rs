@@ -40,6 +40,7 @@ pub use abi_stable;
 
 mod export;
 mod host;
+pub mod kit;
 pub mod manifest;
 mod plugin;
 pub mod types;

@@ -6,6 +6,9 @@
 
 use std::sync::RwLock;
 
+use cliproxy_sdk::kit::{self, CompatProvider};
+use cliproxy_sdk::Credential;
+
 use cliproxy_sdk::{
     export_plugin, manifest, Host, HttpRequest, HttpResponse, Plugin, PluginError, PluginFactory,
     PluginManifest,
@@ -18,6 +21,8 @@ pub struct OpenAiCompatPlugin {
     _host: Host,
     /// The `openai-compatibility` section from the last configure call.
     section: RwLock<Value>,
+    /// Credentials built from `section`, handed to the router.
+    credentials: RwLock<Vec<Credential>>,
 }
 
 impl PluginFactory for OpenAiCompatPlugin {
@@ -39,6 +44,7 @@ impl PluginFactory for OpenAiCompatPlugin {
         Ok(OpenAiCompatPlugin {
             _host: host,
             section: RwLock::new(Value::Null),
+            credentials: RwLock::new(Vec::new()),
         })
     }
 }
@@ -48,7 +54,10 @@ impl Plugin for OpenAiCompatPlugin {
         let config: Value =
             serde_json::from_str(config_json).map_err(|e| PluginError::internal(e.to_string()))?;
         let section = config.get(CONFIG_KEY).cloned().unwrap_or(Value::Null);
+        let providers: Vec<CompatProvider> = kit::parse_list(Some(&section));
+        let credentials = kit::credentials_from_compat(&providers);
         *self.section.write().unwrap_or_else(|p| p.into_inner()) = section;
+        *self.credentials.write().unwrap_or_else(|p| p.into_inner()) = credentials;
         Ok(())
     }
 
@@ -67,6 +76,13 @@ impl Plugin for OpenAiCompatPlugin {
             }
             _ => Ok(HttpResponse::error(501, "not implemented yet")),
         }
+    }
+
+    fn credentials(&self) -> Vec<Credential> {
+        self.credentials
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 

@@ -6,18 +6,25 @@
 
 use std::sync::RwLock;
 
+use cliproxy_sdk::kit::{self, KeyEntry};
+use cliproxy_sdk::Credential;
+
 use cliproxy_sdk::{
     export_plugin, manifest, Host, HttpRequest, HttpResponse, Plugin, PluginError, PluginFactory,
     PluginManifest,
 };
 use serde_json::Value;
 
+/// Used when an entry has no `base-url`.
+const DEFAULT_BASE_URL: &str = "";
 const CONFIG_KEY: &str = "vertex-api-key";
 
 pub struct VertexPlugin {
     _host: Host,
     /// The `vertex-api-key` section from the last configure call.
     section: RwLock<Value>,
+    /// Credentials built from `section`, handed to the router.
+    credentials: RwLock<Vec<Credential>>,
 }
 
 impl PluginFactory for VertexPlugin {
@@ -39,6 +46,7 @@ impl PluginFactory for VertexPlugin {
         Ok(VertexPlugin {
             _host: host,
             section: RwLock::new(Value::Null),
+            credentials: RwLock::new(Vec::new()),
         })
     }
 }
@@ -48,7 +56,10 @@ impl Plugin for VertexPlugin {
         let config: Value =
             serde_json::from_str(config_json).map_err(|e| PluginError::internal(e.to_string()))?;
         let section = config.get(CONFIG_KEY).cloned().unwrap_or(Value::Null);
+        let entries: Vec<KeyEntry> = kit::parse_list(Some(&section));
+        let credentials = kit::credentials_from_keys("vertex", DEFAULT_BASE_URL, &entries);
         *self.section.write().unwrap_or_else(|p| p.into_inner()) = section;
+        *self.credentials.write().unwrap_or_else(|p| p.into_inner()) = credentials;
         Ok(())
     }
 
@@ -67,6 +78,13 @@ impl Plugin for VertexPlugin {
             }
             _ => Ok(HttpResponse::error(501, "not implemented yet")),
         }
+    }
+
+    fn credentials(&self) -> Vec<Credential> {
+        self.credentials
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
