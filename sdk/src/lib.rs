@@ -41,6 +41,9 @@ pub use abi_stable;
 mod export;
 mod host;
 pub mod kit;
+pub mod kit_http;
+pub mod kit_sse;
+pub mod kit_usage;
 pub mod manifest;
 mod plugin;
 pub mod types;
@@ -48,7 +51,10 @@ pub mod types;
 pub use export::{GuardedPlugin, PluginFactory};
 pub use host::{Host, HostBox, HostObj, HostObj_TO, LogLevel};
 pub use manifest::{manifest, ManifestBuilder};
-pub use plugin::{Plugin, PluginBox, PluginObj, PluginObj_TO, StreamBox, StreamObj, StreamObj_TO};
+pub use plugin::{
+    Plugin, PluginBox, PluginObj, PluginObj_TO, StreamBox, StreamObj, StreamObj_TO,
+    StreamTranslator,
+};
 pub use types::*;
 
 use abi_stable::{

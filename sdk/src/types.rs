@@ -185,19 +185,28 @@ pub struct Credential {
 }
 
 /// What the core asks a provider plugin to turn into an upstream request.
+///
+/// The same description is handed to `translate_response` and `open_stream`
+/// for the attempt, but with an empty `body` there (the request body is not
+/// needed to translate an answer, and copying it again would cost time).
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug)]
 pub struct UpstreamCall {
     pub credential_id: RString,
     /// `generate`, `stream` or `count_tokens`.
     pub action: RString,
-    /// Client wire format: `openai`, `openai-response`, `claude`, `gemini`.
+    /// Client wire format: `openai` (chat completions), `openai-completions`
+    /// (legacy `/v1/completions`), `openai-response`, `claude`, `gemini`.
     pub client_format: RString,
     /// Upstream model name (prefix and alias already resolved).
     pub model: RString,
     pub client_headers: RVec<Header>,
     pub client_query: RString,
     pub body: RVec<u8>,
+    /// The credential chosen for this attempt, exactly as the plugin exposed
+    /// it through `credentials()` (so a config change between routing and
+    /// the call cannot make it disappear).
+    pub credential: Credential,
 }
 
 /// An upstream request the host sends on the plugin's behalf.

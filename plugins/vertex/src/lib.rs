@@ -4,6 +4,9 @@
 //!
 //! What it does not do: any I/O. The host sends what this plugin describes.
 
+mod request;
+mod stream;
+
 use std::sync::RwLock;
 
 use cliproxy_sdk::kit::{self, KeyEntry};
@@ -52,6 +55,28 @@ impl PluginFactory for VertexPlugin {
 }
 
 impl Plugin for VertexPlugin {
+    fn build_request(
+        &self,
+        call: &cliproxy_sdk::UpstreamCall,
+    ) -> Result<cliproxy_sdk::UpstreamRequest, PluginError> {
+        request::build(call)
+    }
+
+    fn translate_response(
+        &self,
+        call: &cliproxy_sdk::UpstreamCall,
+        body: &[u8],
+    ) -> Result<cliproxy_sdk::Translated, PluginError> {
+        request::translate(call, body)
+    }
+
+    fn open_stream(
+        &self,
+        call: &cliproxy_sdk::UpstreamCall,
+    ) -> Result<Box<dyn cliproxy_sdk::StreamTranslator>, PluginError> {
+        Ok(stream::open(call))
+    }
+
     fn configure(&self, config_json: &str) -> Result<(), PluginError> {
         let config: Value =
             serde_json::from_str(config_json).map_err(|e| PluginError::internal(e.to_string()))?;

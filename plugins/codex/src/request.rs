@@ -1,0 +1,164 @@
+//! Upstream requests in the OpenAI Responses format for Codex keys (proxy
+//! spec §8, codex row). The upstream call is always a stream; a client that
+//! asked for a plain answer gets the `response` object of the
+//! `response.completed` event.
+//!
+//! What it does not do: OAuth (`Chatgpt-Account-Id`, `Originator`), or
+//! translation from other client formats.
+
+use cliproxy_sdk::kit::auth_index;
+use cliproxy_sdk::kit_http::{edit_json_body, join_url, HeaderList};
+use cliproxy_sdk::kit_sse::SseScanner;
+use cliproxy_sdk::{kit_usage, PluginError, Translated, UpstreamCall, UpstreamRequest};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Used when the credential has no `base-url`.
+const DEFAULT_BASE_URL: &str = "https://chatgpt.com/backend-api/codex";
+const USER_AGENT: &str = "codex_cli_rs/0.50.0 (Linux; x86_64) cliproxy";
+
+pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
+    let cred = &call.credential;
+    if call.action.as_str() == "count_tokens" {
+        return Err(PluginError::with_status(
+            400,
+            "unsupported",
+            "the Responses API has no token counting",
+        ));
+    }
+    let base = if cred.base_url.trim().is_empty() {
+        DEFAULT_BASE_URL
+    } else {
+        cred.base_url.trim()
+    };
+    let body = edit_json_body(&call.body, |map| {
+        map.insert("model".into(), Value::String(call.model.to_string()));
+        map.insert("stream".into(), Value::Bool(true));
+        map.remove("previous_response_id");
+    })?;
+    let mut headers = HeaderList::new();
+    headers.set("Content-Type", "application/json");
+    headers.set("Authorization", &format!("Bearer {}", cred.api_key));
+    headers.set("Accept", "text/event-stream");
+    headers.set_client_or(call, "Openai-Beta", "responses=experimental");
+    headers.set_client_or(call, "Version", "0.21.0");
+    headers.set_client_or(call, "Session_id", &session_id(cred.id.as_str()));
+    headers.set_client_or(call, "User-Agent", USER_AGENT);
+    headers.apply_custom(cred);
+    Ok(UpstreamRequest {
+        method: "POST".into(),
+        url: join_url(base, "/responses").into(),
+        headers: headers.into_rvec(),
+        body: body.into(),
+        proxy_url: cred.proxy_url.clone(),
+    })
+}
+
+/// A stable UUID-shaped session id per credential (the client's own wins).
+fn session_id(credential_id: &str) -> String {
+    let a = auth_index(&format!("session-a:{credential_id}"));
+    let b = auth_index(&format!("session-b:{credential_id}"));
+    format!(
+        "{}-{}-{}-{}-{}",
+        &a[..8],
+        &a[8..12],
+        &a[12..16],
+        &b[..4],
+        &b[4..16]
+    )
+}
+
+#[derive(Deserialize)]
+struct Completed {
+    #[serde(rename = "type")]
+    kind: String,
+    response: Option<Value>,
+}
+
+/// A whole upstream answer: the SSE stream aggregated into its final
+/// `response` object, or a JSON answer unchanged.
+pub fn translate(_call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
+    let trimmed = body.trim_ascii_start();
+    if trimmed.starts_with(b"{") {
+        return Ok(Translated {
+            bytes: body.to_vec().into(),
+            usage: kit_usage::responses(body).into(),
+        });
+    }
+    let mut response: Option<Vec<u8>> = None;
+    let mut scanner = SseScanner::new();
+    let mut on_data = |data: &[u8]| {
+        if let Ok(ev) = serde_json::from_slice::<Completed>(data) {
+            if ev.kind == "response.completed" {
+                response = ev.response.and_then(|r| serde_json::to_vec(&r).ok());
+            }
+        }
+    };
+    scanner.feed(body, &mut on_data);
+    scanner.finish(&mut on_data);
+    match response {
+        Some(bytes) => {
+            let usage = kit_usage::responses(&bytes);
+            Ok(Translated {
+                bytes: bytes.into(),
+                usage: usage.into(),
+            })
+        }
+        None => Err(PluginError::with_status(
+            502,
+            "incomplete_stream",
+            "the upstream stream ended without response.completed",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cliproxy_sdk::kit::{self, KeyEntry};
+
+    fn call() -> UpstreamCall {
+        let entry = KeyEntry {
+            api_key: "sk-codex".into(),
+            base_url: "http://up.test/v1".into(),
+            ..Default::default()
+        };
+        let credential = kit::credentials_from_keys("codex", DEFAULT_BASE_URL, &[entry]).remove(0);
+        UpstreamCall {
+            credential_id: credential.id.clone(),
+            action: "generate".into(),
+            client_format: "openai-response".into(),
+            model: "gpt-5".into(),
+            client_headers: Default::default(),
+            client_query: "".into(),
+            body: br#"{"model":"g","input":"hi","previous_response_id":"r1"}"#
+                .to_vec()
+                .into(),
+            credential,
+        }
+    }
+
+    #[test]
+    fn forces_stream() {
+        let r = build(&call()).expect("built");
+        assert_eq!(r.url.as_str(), "http://up.test/v1/responses");
+        let body: Value = serde_json::from_slice(&r.body).expect("json");
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["model"], "gpt-5");
+        assert!(body.get("previous_response_id").is_none());
+        assert!(r
+            .headers
+            .iter()
+            .any(|h| h.name.as_str() == "Session_id" && h.value.len() == 36));
+    }
+
+    #[test]
+    fn aggregates_completed() {
+        let sse = b"event: response.created\ndata: {\"type\":\"response.created\"}\n\nevent: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"usage\":{\"input_tokens\":1,\"output_tokens\":2,\"total_tokens\":3}}}\n\n";
+        let t = translate(&call(), sse).expect("ok");
+        let v: Value = serde_json::from_slice(&t.bytes).expect("json");
+        assert_eq!(v["id"], "r");
+        assert_eq!(t.usage.into_option().map(|u| u.total_tokens), Some(3));
+        assert!(translate(&call(), b"data: {}\n\n").is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! Upstream requests in the Gemini format (proxy spec §8, gemini API-key
+//! row), and whole answers back: bytes unchanged, usage read from
+//! `usageMetadata`.
+//!
+//! What it does not do: translate from other client formats, or OAuth.
+
+use cliproxy_sdk::kit_http::{gemini_method, join_url, HeaderList};
+use cliproxy_sdk::{kit_usage, PluginError, Translated, UpstreamCall, UpstreamRequest};
+
+/// Used when the credential has no `base-url`.
+const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+
+pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
+    let cred = &call.credential;
+    let base = if cred.base_url.trim().is_empty() {
+        DEFAULT_BASE_URL
+    } else {
+        cred.base_url.trim()
+    };
+    let (method, query) = gemini_method(call);
+    let path = format!("/v1beta/models/{}:{method}{query}", call.model);
+    let mut headers = HeaderList::new();
+    headers.set("Content-Type", "application/json");
+    headers.set("x-goog-api-key", cred.api_key.as_str());
+    headers.apply_custom(cred);
+    Ok(UpstreamRequest {
+        method: "POST".into(),
+        url: join_url(base, &path).into(),
+        headers: headers.into_rvec(),
+        body: call.body.clone(),
+        proxy_url: cred.proxy_url.clone(),
+    })
+}
+
+pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
+    let usage = if call.action.as_str() == "count_tokens" {
+        None
+    } else {
+        kit_usage::gemini(body)
+    };
+    Ok(Translated {
+        bytes: body.to_vec().into(),
+        usage: usage.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cliproxy_sdk::kit::{self, KeyEntry};
+
+    fn call(action: &str, query: &str) -> UpstreamCall {
+        let entry = KeyEntry {
+            api_key: "AIza-up".into(),
+            ..Default::default()
+        };
+        let credential = kit::credentials_from_keys("gemini", DEFAULT_BASE_URL, &[entry]).remove(0);
+        UpstreamCall {
+            credential_id: credential.id.clone(),
+            action: action.into(),
+            client_format: "gemini".into(),
+            model: "gemini-2.5-pro".into(),
+            client_headers: Default::default(),
+            client_query: query.into(),
+            body: br#"{"contents":[]}"#.to_vec().into(),
+            credential,
+        }
+    }
+
+    #[test]
+    fn urls_per_action() {
+        let r = build(&call("stream", "")).expect("built");
+        assert_eq!(
+            r.url.as_str(),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+        );
+        assert!(r
+            .headers
+            .iter()
+            .any(|h| h.name.as_str() == "x-goog-api-key" && h.value.as_str() == "AIza-up"));
+        let r = build(&call("generate", "")).expect("built");
+        assert!(r.url.ends_with(":generateContent"));
+        let r = build(&call("stream", "alt=json")).expect("built");
+        assert!(r.url.ends_with(":streamGenerateContent?$alt=json"));
+        let r = build(&call("count_tokens", "")).expect("built");
+        assert!(r.url.ends_with(":countTokens"));
+    }
+}

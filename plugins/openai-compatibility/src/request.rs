@@ -1,0 +1,116 @@
+//! Upstream requests in the OpenAI chat-completions format (and the legacy
+//! completions format, passed through to `/completions`), and whole answers
+//! back: bytes unchanged, usage read from `usage`.
+//!
+//! What it does not do: translate from other client formats (the core only
+//! sends OpenAI-format clients here).
+
+use cliproxy_sdk::kit_http::{join_url, with_model, HeaderList};
+use cliproxy_sdk::{kit_usage, PluginError, Translated, UpstreamCall, UpstreamRequest};
+
+const USER_AGENT: &str = "cli-proxy-openai-compat";
+
+pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
+    let cred = &call.credential;
+    if cred.base_url.trim().is_empty() {
+        return Err(PluginError::with_status(
+            500,
+            "no_base_url",
+            format!("provider {} has no base-url", cred.label),
+        ));
+    }
+    let path = match (call.client_format.as_str(), call.action.as_str()) {
+        (_, "count_tokens") => {
+            return Err(PluginError::with_status(
+                400,
+                "unsupported",
+                "OpenAI-compatible providers do not count tokens",
+            ))
+        }
+        ("openai-completions", _) => "/completions",
+        _ => "/chat/completions",
+    };
+    let stream = call.action.as_str() == "stream";
+    let mut headers = HeaderList::new();
+    headers.set("Content-Type", "application/json");
+    if !cred.api_key.trim().is_empty() {
+        headers.set("Authorization", &format!("Bearer {}", cred.api_key.trim()));
+    }
+    headers.set("User-Agent", USER_AGENT);
+    if stream {
+        headers.set("Accept", "text/event-stream");
+        headers.set("Cache-Control", "no-cache");
+    } else {
+        headers.set("Accept", "application/json");
+    }
+    headers.apply_custom(cred);
+    Ok(UpstreamRequest {
+        method: "POST".into(),
+        url: join_url(&cred.base_url, path).into(),
+        headers: headers.into_rvec(),
+        body: with_model(&call.body, &call.model)?.into(),
+        proxy_url: cred.proxy_url.clone(),
+    })
+}
+
+pub fn translate(_call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
+    Ok(Translated {
+        bytes: body.to_vec().into(),
+        usage: kit_usage::openai(body).into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cliproxy_sdk::kit::{self, KeyEntry};
+    use cliproxy_sdk::Header;
+
+    fn call(action: &str, format: &str, key: &str) -> UpstreamCall {
+        let mut entry = KeyEntry {
+            api_key: key.into(),
+            base_url: "http://up.test/v1/".into(),
+            ..Default::default()
+        };
+        entry.headers.insert("X-Extra".into(), "1".into());
+        entry.headers.insert("User-Agent".into(), "mine".into());
+        let credential = kit::credentials_from_keys("acme", "", &[entry]).remove(0);
+        UpstreamCall {
+            credential_id: credential.id.clone(),
+            action: action.into(),
+            client_format: format.into(),
+            model: "up-model".into(),
+            client_headers: vec![Header::new("Authorization", "Bearer client")].into(),
+            client_query: "".into(),
+            body: br#"{"model":"alias","stream":true}"#.to_vec().into(),
+            credential,
+        }
+    }
+
+    fn header<'a>(r: &'a UpstreamRequest, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    #[test]
+    fn builds_chat_request() {
+        let r = build(&call("stream", "openai", "sk-up")).expect("built");
+        assert_eq!(r.url.as_str(), "http://up.test/v1/chat/completions");
+        assert_eq!(header(&r, "authorization"), Some("Bearer sk-up"));
+        assert_eq!(header(&r, "accept"), Some("text/event-stream"));
+        assert_eq!(header(&r, "user-agent"), Some("mine"));
+        assert_eq!(header(&r, "x-extra"), Some("1"));
+        let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        assert_eq!(body["model"], "up-model");
+    }
+
+    #[test]
+    fn legacy_and_keyless() {
+        let r = build(&call("generate", "openai-completions", "")).expect("built");
+        assert_eq!(r.url.as_str(), "http://up.test/v1/completions");
+        assert_eq!(header(&r, "authorization"), None);
+        assert!(build(&call("count_tokens", "openai", "k")).is_err());
+    }
+}

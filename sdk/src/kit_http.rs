@@ -1,0 +1,198 @@
+//! Plain-Rust helpers for building upstream request descriptions in provider
+//! plugins: URL joining, header lists where the client's value or the
+//! credential's custom headers win, and small JSON body edits.
+//!
+//! What it does not do: send anything, or decide provider policy. Each
+//! provider's `request.rs` says which headers it sets; this only makes the
+//! rules ("client value wins", "custom headers last") uniform.
+
+use abi_stable::std_types::RVec;
+use serde::Deserialize;
+
+use crate::types::{Credential, Header, PluginError, UpstreamCall};
+
+/// `base` without trailing `/`, then `path` (which starts with `/`).
+pub fn join_url(base: &str, path: &str) -> String {
+    let base = base.trim().trim_end_matches('/');
+    format!("{base}{path}")
+}
+
+/// The client's value of header `name` (case-insensitive), if present and non-empty.
+pub fn client_header<'a>(call: &'a UpstreamCall, name: &str) -> Option<&'a str> {
+    call.client_headers
+        .iter()
+        .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// First value of a query parameter of the client request, percent-decoded.
+pub fn client_query_param(call: &UpstreamCall, name: &str) -> Option<String> {
+    crate::types::query::param(call.client_query.as_str(), name)
+}
+
+/// An ordered header list with case-insensitive replacement.
+#[derive(Debug, Default, Clone)]
+pub struct HeaderList(Vec<Header>);
+
+impl HeaderList {
+    pub fn new() -> Self {
+        HeaderList(Vec::new())
+    }
+
+    /// Sets `name` to `value`, replacing any earlier value.
+    pub fn set(&mut self, name: &str, value: &str) {
+        match self
+            .0
+            .iter_mut()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+        {
+            Some(h) => h.value = value.into(),
+            None => self.0.push(Header::new(name, value)),
+        }
+    }
+
+    /// Sets `name` to the client's value of the same header when it sent
+    /// one, else to `default`.
+    pub fn set_client_or(&mut self, call: &UpstreamCall, name: &str, default: &str) {
+        let value = client_header(call, name).unwrap_or(default).to_string();
+        self.set(name, &value);
+    }
+
+    /// The value currently set for `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// The credential's custom `headers`, applied last so they override
+    /// every built-in value.
+    pub fn apply_custom(&mut self, credential: &Credential) {
+        for h in credential.headers.iter() {
+            if !h.name.trim().is_empty() {
+                self.set(h.name.trim(), h.value.as_str());
+            }
+        }
+    }
+
+    pub fn into_rvec(self) -> RVec<Header> {
+        self.0.into()
+    }
+}
+
+/// Gemini-format upstreams (gemini, vertex): the method name for the
+/// action, and the query string. Streams ask for SSE (`alt=sse`) unless the
+/// client chose another `alt`, which is forwarded as `$alt=`.
+pub fn gemini_method(call: &UpstreamCall) -> (&'static str, String) {
+    let client_alt = client_query_param(call, "alt")
+        .or_else(|| client_query_param(call, "$alt"))
+        .filter(|a| !a.is_empty());
+    let method = match call.action.as_str() {
+        "stream" => "streamGenerateContent",
+        "count_tokens" => "countTokens",
+        _ => "generateContent",
+    };
+    let query = match (call.action.as_str(), client_alt) {
+        ("stream", None) => "?alt=sse".to_string(),
+        ("stream", Some(a)) if a == "sse" => "?alt=sse".to_string(),
+        (_, Some(a)) => format!(
+            "?$alt={}",
+            percent_encoding::utf8_percent_encode(&a, percent_encoding::NON_ALPHANUMERIC)
+        ),
+        (_, None) => String::new(),
+    };
+    (method, query)
+}
+
+/// Whether a Gemini stream is SSE-framed (see [`gemini_method`]).
+pub fn gemini_stream_is_sse(call: &UpstreamCall) -> bool {
+    gemini_method(call).1 == "?alt=sse"
+}
+
+#[derive(Deserialize)]
+struct ModelOnly {
+    #[serde(default)]
+    model: Option<String>,
+}
+
+/// The `model` field of a JSON body, read without building a tree.
+pub fn body_model(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<ModelOnly>(body)
+        .ok()
+        .and_then(|m| m.model)
+}
+
+/// Parses a JSON object body, lets `edit` change it and serializes it again.
+pub fn edit_json_body(
+    body: &[u8],
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> Result<Vec<u8>, PluginError> {
+    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        PluginError::with_status(400, "invalid_body", format!("Invalid request: {e}"))
+    })?;
+    let Some(map) = value.as_object_mut() else {
+        return Err(PluginError::with_status(
+            400,
+            "invalid_body",
+            "Invalid request: the body is not a JSON object",
+        ));
+    };
+    edit(map);
+    serde_json::to_vec(&value).map_err(|e| PluginError::internal(e.to_string()))
+}
+
+/// The body with its `model` set to `model`; the bytes are returned
+/// unchanged (no re-serialization) when the model already matches.
+pub fn with_model(body: &[u8], model: &str) -> Result<Vec<u8>, PluginError> {
+    if body_model(body).as_deref() == Some(model) {
+        return Ok(body.to_vec());
+    }
+    edit_json_body(body, |map| {
+        map.insert("model".into(), serde_json::Value::String(model.into()));
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(headers: &[(&str, &str)]) -> UpstreamCall {
+        UpstreamCall {
+            credential_id: "c".into(),
+            action: "generate".into(),
+            client_format: "openai".into(),
+            model: "m".into(),
+            client_headers: headers.iter().map(|(k, v)| Header::new(k, v)).collect(),
+            client_query: "alt=json&key=x".into(),
+            body: RVec::new(),
+            credential: crate::kit::credentials_from_keys("p", "http://b", &[Default::default()])
+                .remove(0),
+        }
+    }
+
+    #[test]
+    fn joins_and_prefers_client_values() {
+        assert_eq!(join_url("http://a/v1/", "/chat"), "http://a/v1/chat");
+        let c = call(&[("anthropic-version", "2024-01-01")]);
+        let mut h = HeaderList::new();
+        h.set_client_or(&c, "Anthropic-Version", "2023-06-01");
+        h.set_client_or(&c, "X-App", "cli");
+        h.set("x-app", "other");
+        assert_eq!(h.get("anthropic-version"), Some("2024-01-01"));
+        assert_eq!(h.get("X-APP"), Some("other"));
+        assert_eq!(client_query_param(&c, "alt").as_deref(), Some("json"));
+    }
+
+    #[test]
+    fn model_rewrite_only_when_needed() {
+        let body = br#"{"model":"a","x":[1,2]}"#;
+        assert_eq!(with_model(body, "a").expect("ok"), body.to_vec());
+        let out: serde_json::Value =
+            serde_json::from_slice(&with_model(body, "b").expect("ok")).expect("json");
+        assert_eq!(out["model"], "b");
+        assert_eq!(out["x"][1], 2);
+        assert!(with_model(b"[1]", "b").is_err());
+    }
+}

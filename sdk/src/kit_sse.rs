@@ -1,0 +1,197 @@
+//! Reading server-sent events on the side of a pass-through stream: the
+//! bytes go to the client unchanged and at once, while complete `data:`
+//! lines are handed to a usage reader.
+//!
+//! What it does not do: rewrite events. Only a partial line is kept between
+//! chunks, so memory stays bounded by the longest line.
+
+use abi_stable::std_types::ROption;
+
+use crate::plugin::StreamTranslator;
+use crate::types::{PluginError, TokenUsage, Translated};
+
+/// Lines longer than this are not kept for parsing (the bytes still pass).
+const MAX_LINE: usize = 8 * 1024 * 1024;
+
+/// Splits a byte stream into lines and yields the payload of `data:` lines.
+#[derive(Debug, Default)]
+pub struct SseScanner {
+    partial: Vec<u8>,
+    /// The current line grew past [`MAX_LINE`]; skip it until its end.
+    skipping: bool,
+}
+
+impl SseScanner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds one chunk; `on_data` gets each complete `data:` payload.
+    pub fn feed(&mut self, chunk: &[u8], on_data: &mut dyn FnMut(&[u8])) {
+        let mut rest = chunk;
+        while let Some(pos) = memchr::memchr(b'\n', rest) {
+            let piece = &rest[..pos];
+            rest = &rest[pos + 1..];
+            if self.skipping {
+                self.skipping = false;
+                self.partial.clear();
+                continue;
+            }
+            if self.partial.is_empty() {
+                Self::line(piece, on_data);
+            } else {
+                self.partial.extend_from_slice(piece);
+                let line = std::mem::take(&mut self.partial);
+                Self::line(&line, on_data);
+            }
+        }
+        if !rest.is_empty() && !self.skipping {
+            if self.partial.len() + rest.len() > MAX_LINE {
+                self.partial.clear();
+                self.skipping = true;
+            } else {
+                self.partial.extend_from_slice(rest);
+            }
+        }
+    }
+
+    /// The stream ended: a last line without a newline still counts.
+    pub fn finish(&mut self, on_data: &mut dyn FnMut(&[u8])) {
+        if !self.partial.is_empty() && !self.skipping {
+            let line = std::mem::take(&mut self.partial);
+            Self::line(&line, on_data);
+        }
+        self.partial.clear();
+        self.skipping = false;
+    }
+
+    fn line(line: &[u8], on_data: &mut dyn FnMut(&[u8])) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(data) = line.strip_prefix(b"data:") {
+            let data = data.strip_prefix(b" ").unwrap_or(data);
+            on_data(data);
+        }
+    }
+}
+
+/// Reads token usage from the `data:` payloads of one upstream stream.
+pub trait UsageReader: Send + 'static {
+    /// One `data:` payload; returns usage when this event completes it.
+    fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage>;
+    /// The stream ended; a last chance to report usage seen earlier.
+    fn on_end(&mut self) -> Option<TokenUsage> {
+        None
+    }
+}
+
+/// A stream translator that forwards every chunk unchanged and reports
+/// usage once, the first time its reader finds it.
+pub struct PassThrough<R: UsageReader> {
+    scanner: SseScanner,
+    reader: R,
+    reported: bool,
+}
+
+impl<R: UsageReader> PassThrough<R> {
+    pub fn new(reader: R) -> Self {
+        PassThrough {
+            scanner: SseScanner::new(),
+            reader,
+            reported: false,
+        }
+    }
+
+    fn scan(&mut self, chunk: Option<&[u8]>) -> ROption<TokenUsage> {
+        let mut found = None;
+        if !self.reported {
+            let reader = &mut self.reader;
+            let mut on_data = |data: &[u8]| {
+                if found.is_none() {
+                    found = reader.on_data(data);
+                }
+            };
+            match chunk {
+                Some(c) => self.scanner.feed(c, &mut on_data),
+                None => self.scanner.finish(&mut on_data),
+            }
+            if chunk.is_none() && found.is_none() {
+                found = self.reader.on_end();
+            }
+        }
+        match found {
+            Some(u) => {
+                self.reported = true;
+                ROption::RSome(u)
+            }
+            None => ROption::RNone,
+        }
+    }
+}
+
+impl<R: UsageReader> StreamTranslator for PassThrough<R> {
+    fn feed(&mut self, chunk: &[u8]) -> Result<Translated, PluginError> {
+        let usage = self.scan(Some(chunk));
+        Ok(Translated {
+            bytes: chunk.to_vec().into(),
+            usage,
+        })
+    }
+
+    fn finish(&mut self) -> Result<Translated, PluginError> {
+        let usage = self.scan(None);
+        Ok(Translated {
+            bytes: Default::default(),
+            usage,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(chunks: &[&[u8]]) -> Vec<String> {
+        let mut s = SseScanner::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            s.feed(c, &mut |d| {
+                out.push(String::from_utf8_lossy(d).into_owned())
+            });
+        }
+        s.finish(&mut |d| out.push(String::from_utf8_lossy(d).into_owned()));
+        out
+    }
+
+    #[test]
+    fn lines_split_across_chunks() {
+        let out = collect(&[
+            b"event: x\r\ndata: {\"a\"",
+            b":1}\r\n\r\ndata:[DONE]\n",
+            b"data: tail",
+        ]);
+        assert_eq!(out, vec!["{\"a\":1}", "[DONE]", "tail"]);
+    }
+
+    struct CountLines(usize);
+    impl UsageReader for CountLines {
+        fn on_data(&mut self, _data: &[u8]) -> Option<TokenUsage> {
+            self.0 += 1;
+            (self.0 == 2).then(|| TokenUsage {
+                total_tokens: 7,
+                ..Default::default()
+            })
+        }
+    }
+
+    #[test]
+    fn pass_through_reports_once() {
+        let mut p = PassThrough::new(CountLines(0));
+        let a = p.feed(b"data: 1\n").expect("ok");
+        assert_eq!(a.bytes.as_slice(), b"data: 1\n");
+        assert!(a.usage.is_none());
+        let b = p.feed(b"data: 2\ndata: 3\n").expect("ok");
+        assert_eq!(b.usage.into_option().map(|u| u.total_tokens), Some(7));
+        let c = p.feed(b"data: 4\n").expect("ok");
+        assert!(c.usage.is_none());
+    }
+}

@@ -1,0 +1,448 @@
+//! Token usage as each upstream wire format reports it (usage spec §4), for
+//! whole bodies and for streams (as [`UsageReader`]s over `data:` payloads).
+//!
+//! What it does not do: normalize totals for statistics (the usage sink
+//! does), or translate anything.
+
+use serde::Deserialize;
+
+use crate::kit_sse::UsageReader;
+use crate::types::TokenUsage;
+
+// ---- OpenAI chat / legacy completions --------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OpenAiDoc {
+    usage: Option<OpenAiUsage>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OpenAiUsage {
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    total_tokens: i64,
+    prompt_tokens_details: Option<CachedDetails>,
+    completion_tokens_details: Option<ReasoningDetails>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CachedDetails {
+    cached_tokens: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ReasoningDetails {
+    reasoning_tokens: i64,
+}
+
+/// `usage` of an OpenAI chat (or legacy completions) body or chunk.
+pub fn openai(json: &[u8]) -> Option<TokenUsage> {
+    let u = serde_json::from_slice::<OpenAiDoc>(json).ok()?.usage?;
+    Some(TokenUsage {
+        input_tokens: u.prompt_tokens,
+        output_tokens: u.completion_tokens,
+        reasoning_tokens: u
+            .completion_tokens_details
+            .map_or(0, |d| d.reasoning_tokens),
+        cached_tokens: u.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
+        total_tokens: u.total_tokens,
+    })
+}
+
+/// OpenAI streams: the first chunk carrying a `usage` object.
+#[derive(Default)]
+pub struct OpenAiStream;
+
+impl UsageReader for OpenAiStream {
+    fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
+        if memchr::memmem::find(data, b"\"usage\"").is_none() {
+            return None;
+        }
+        openai(data)
+    }
+}
+
+// ---- OpenAI Responses / Codex ----------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ResponsesUsage {
+    input_tokens: i64,
+    output_tokens: i64,
+    total_tokens: i64,
+    input_tokens_details: Option<CachedDetails>,
+    output_tokens_details: Option<ReasoningDetails>,
+}
+
+impl From<ResponsesUsage> for TokenUsage {
+    fn from(u: ResponsesUsage) -> Self {
+        TokenUsage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            reasoning_tokens: u.output_tokens_details.map_or(0, |d| d.reasoning_tokens),
+            cached_tokens: u.input_tokens_details.map_or(0, |d| d.cached_tokens),
+            total_tokens: u.total_tokens,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ResponseObject {
+    usage: Option<ResponsesUsage>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ResponsesEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    response: Option<ResponseObject>,
+}
+
+/// A Responses API body (the `response` object itself).
+pub fn responses(json: &[u8]) -> Option<TokenUsage> {
+    serde_json::from_slice::<ResponseObject>(json)
+        .ok()?
+        .usage
+        .map(Into::into)
+}
+
+/// A Responses stream event: usage of `response.completed`.
+pub fn responses_event(json: &[u8]) -> Option<TokenUsage> {
+    let ev = serde_json::from_slice::<ResponsesEvent>(json).ok()?;
+    if ev.kind != "response.completed" {
+        return None;
+    }
+    ev.response?.usage.map(Into::into)
+}
+
+/// Responses streams: the `response.completed` event.
+#[derive(Default)]
+pub struct ResponsesStream;
+
+impl UsageReader for ResponsesStream {
+    fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
+        if memchr::memmem::find(data, b"response.completed").is_none() {
+            return None;
+        }
+        responses_event(data)
+    }
+}
+
+// ---- Claude Messages -------------------------------------------------------
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(default)]
+struct ClaudeUsage {
+    input_tokens: i64,
+    output_tokens: i64,
+    cache_read_input_tokens: i64,
+    cache_creation_input_tokens: i64,
+}
+
+impl ClaudeUsage {
+    fn cached(&self) -> i64 {
+        if self.cache_read_input_tokens != 0 {
+            self.cache_read_input_tokens
+        } else {
+            self.cache_creation_input_tokens
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ClaudeDoc {
+    #[serde(rename = "type")]
+    kind: String,
+    usage: Option<ClaudeUsage>,
+    message: Option<ClaudeMessage>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ClaudeMessage {
+    usage: Option<ClaudeUsage>,
+}
+
+/// A Claude Messages body: `usage`, total = input + output.
+pub fn claude(json: &[u8]) -> Option<TokenUsage> {
+    let u = serde_json::from_slice::<ClaudeDoc>(json).ok()?.usage?;
+    Some(TokenUsage {
+        input_tokens: u.input_tokens,
+        output_tokens: u.output_tokens,
+        reasoning_tokens: 0,
+        cached_tokens: u.cached(),
+        total_tokens: u.input_tokens + u.output_tokens,
+    })
+}
+
+/// Claude streams: input from `message_start.message.usage`, output from
+/// `message_delta.usage` (reported there).
+#[derive(Default)]
+pub struct ClaudeStream {
+    start: Option<ClaudeUsage>,
+}
+
+impl UsageReader for ClaudeStream {
+    fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
+        if memchr::memmem::find(data, b"usage").is_none() {
+            return None;
+        }
+        let doc = serde_json::from_slice::<ClaudeDoc>(data).ok()?;
+        match doc.kind.as_str() {
+            "message_start" => {
+                self.start = doc.message.and_then(|m| m.usage);
+                None
+            }
+            "message_delta" => {
+                let delta = doc.usage?;
+                let start = self.start.unwrap_or_default();
+                let input = if delta.input_tokens != 0 {
+                    delta.input_tokens
+                } else {
+                    start.input_tokens
+                };
+                let cached = if delta.cached() != 0 {
+                    delta.cached()
+                } else {
+                    start.cached()
+                };
+                Some(TokenUsage {
+                    input_tokens: input,
+                    output_tokens: delta.output_tokens,
+                    reasoning_tokens: 0,
+                    cached_tokens: cached,
+                    total_tokens: input + delta.output_tokens,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+// ---- Gemini / Vertex -------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct GeminiUsage {
+    prompt_token_count: i64,
+    candidates_token_count: i64,
+    thoughts_token_count: i64,
+    total_token_count: i64,
+    cached_content_token_count: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct GeminiCandidate {
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct GeminiDoc {
+    usage_metadata: Option<GeminiUsage>,
+    #[serde(rename = "usage_metadata")]
+    usage_metadata_snake: Option<GeminiUsage>,
+    candidates: Vec<GeminiCandidate>,
+    /// The `v1internal` envelope (`{"response": {...}}`).
+    response: Option<Box<GeminiDoc>>,
+}
+
+impl GeminiDoc {
+    fn inner(self) -> GeminiDoc {
+        match self.response {
+            Some(inner) => *inner,
+            None => self,
+        }
+    }
+}
+
+fn gemini_tokens(u: GeminiUsage) -> TokenUsage {
+    let total = if u.total_token_count != 0 {
+        u.total_token_count
+    } else {
+        u.prompt_token_count + u.candidates_token_count + u.thoughts_token_count
+    };
+    TokenUsage {
+        input_tokens: u.prompt_token_count,
+        output_tokens: u.candidates_token_count,
+        reasoning_tokens: u.thoughts_token_count,
+        cached_tokens: u.cached_content_token_count,
+        total_tokens: total,
+    }
+}
+
+/// A Gemini body (or one chunk): `usageMetadata` / `usage_metadata`.
+pub fn gemini(json: &[u8]) -> Option<TokenUsage> {
+    let doc = serde_json::from_slice::<GeminiDoc>(json).ok()?.inner();
+    doc.usage_metadata
+        .or(doc.usage_metadata_snake)
+        .map(gemini_tokens)
+}
+
+/// One Gemini chunk, counted only when it is the terminal one (its first
+/// candidate has a `finishReason`).
+pub fn gemini_terminal(json: &[u8]) -> Option<TokenUsage> {
+    let doc = serde_json::from_slice::<GeminiDoc>(json).ok()?.inner();
+    let terminal = doc
+        .candidates
+        .first()
+        .is_some_and(|c| c.finish_reason.as_deref().is_some_and(|r| !r.is_empty()));
+    if !terminal {
+        return None;
+    }
+    doc.usage_metadata
+        .or(doc.usage_metadata_snake)
+        .map(gemini_tokens)
+}
+
+/// Gemini SSE streams: the terminal chunk's usage.
+#[derive(Default)]
+pub struct GeminiStream;
+
+impl UsageReader for GeminiStream {
+    fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
+        if memchr::memmem::find(data, b"inishReason").is_none() {
+            return None;
+        }
+        gemini_terminal(data)
+    }
+}
+
+/// Gemini streams without SSE framing (`alt=json`): one JSON array arrives
+/// in pieces. Kept up to a bound and read at the end.
+pub struct GeminiArrayStream {
+    buf: Vec<u8>,
+    overflow: bool,
+}
+
+/// Upper bound for buffering a non-SSE Gemini stream for usage.
+const ARRAY_LIMIT: usize = 16 * 1024 * 1024;
+
+impl Default for GeminiArrayStream {
+    fn default() -> Self {
+        GeminiArrayStream {
+            buf: Vec::new(),
+            overflow: false,
+        }
+    }
+}
+
+impl GeminiArrayStream {
+    pub fn push(&mut self, chunk: &[u8]) {
+        if self.overflow || self.buf.len() + chunk.len() > ARRAY_LIMIT {
+            self.overflow = true;
+            self.buf = Vec::new();
+        } else {
+            self.buf.extend_from_slice(chunk);
+        }
+    }
+
+    /// Usage of the last terminal element of the array.
+    pub fn usage(&mut self) -> Option<TokenUsage> {
+        let items: Vec<serde_json::Value> = serde_json::from_slice(&self.buf).ok()?;
+        items.iter().rev().find_map(|item| {
+            let bytes = serde_json::to_vec(item).ok()?;
+            gemini_terminal(&bytes)
+        })
+    }
+}
+
+/// The pass-through translator for non-SSE Gemini streams.
+impl crate::plugin::StreamTranslator for GeminiArrayStream {
+    fn feed(&mut self, chunk: &[u8]) -> Result<crate::Translated, crate::PluginError> {
+        self.push(chunk);
+        Ok(crate::Translated {
+            bytes: chunk.to_vec().into(),
+            usage: abi_stable::std_types::ROption::RNone,
+        })
+    }
+
+    fn finish(&mut self) -> Result<crate::Translated, crate::PluginError> {
+        Ok(crate::Translated {
+            bytes: Default::default(),
+            usage: self.usage().into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_body() {
+        let u = openai(br#"{"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":1},"completion_tokens_details":{"reasoning_tokens":2}}}"#).expect("usage");
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.output_tokens,
+                u.total_tokens,
+                u.cached_tokens,
+                u.reasoning_tokens
+            ),
+            (3, 4, 7, 1, 2)
+        );
+        assert!(openai(br#"{"usage":null}"#).is_none());
+        assert!(OpenAiStream.on_data(br#"{"choices":[]}"#).is_none());
+    }
+
+    #[test]
+    fn claude_stream_combines_start_and_delta() {
+        let mut r = ClaudeStream::default();
+        assert!(r
+            .on_data(br#"{"type":"message_start","message":{"usage":{"input_tokens":10,"cache_read_input_tokens":2}}}"#)
+            .is_none());
+        let u = r
+            .on_data(br#"{"type":"message_delta","usage":{"output_tokens":5}}"#)
+            .expect("usage");
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.output_tokens,
+                u.cached_tokens,
+                u.total_tokens
+            ),
+            (10, 5, 2, 15)
+        );
+        let b = claude(
+            br#"{"usage":{"input_tokens":1,"output_tokens":2,"cache_creation_input_tokens":9}}"#,
+        )
+        .expect("usage");
+        assert_eq!((b.total_tokens, b.cached_tokens), (3, 9));
+    }
+
+    #[test]
+    fn gemini_terminal_only() {
+        let early = br#"{"candidates":[{"content":{}}],"usageMetadata":{"promptTokenCount":1}}"#;
+        assert!(GeminiStream.on_data(early).is_none());
+        let last = br#"{"candidates":[{"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":3,"thoughtsTokenCount":1}}"#;
+        let u = GeminiStream.on_data(last).expect("usage");
+        assert_eq!(
+            (u.input_tokens, u.reasoning_tokens, u.total_tokens),
+            (2, 1, 6)
+        );
+        let env = br#"{"response":{"usageMetadata":{"promptTokenCount":4,"totalTokenCount":9}}}"#;
+        assert_eq!(gemini(env).map(|u| u.total_tokens), Some(9));
+        let mut arr = GeminiArrayStream::default();
+        arr.push(b"[{\"candidates\":[{}]},\n");
+        arr.push(&last[..]);
+        arr.push(b"]");
+        assert_eq!(arr.usage().map(|u| u.output_tokens), Some(3));
+    }
+
+    #[test]
+    fn responses_completed() {
+        let ev = br#"{"type":"response.completed","response":{"usage":{"input_tokens":5,"output_tokens":6,"total_tokens":11,"output_tokens_details":{"reasoning_tokens":4}}}}"#;
+        let u = ResponsesStream.on_data(ev).expect("usage");
+        assert_eq!((u.total_tokens, u.reasoning_tokens), (11, 4));
+        assert!(responses_event(br#"{"type":"response.created","response":{}}"#).is_none());
+    }
+}
