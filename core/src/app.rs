@@ -31,6 +31,8 @@ pub struct App {
     pub store: ConfigStore,
     pub plugins: PluginHost,
     pub env: EnvSettings,
+    /// The proxy pipeline's long-lived state (cool-downs, clients, ...).
+    pub proxy: crate::proxy::Proxy,
     self_ref: Weak<App>,
 }
 
@@ -40,6 +42,7 @@ impl App {
             store,
             plugins,
             env,
+            proxy: crate::proxy::Proxy::new(),
             self_ref: weak.clone(),
         });
         let snap = app.store.current();

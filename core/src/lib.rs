@@ -12,4 +12,6 @@ pub mod error;
 pub mod management;
 pub mod net;
 pub mod plugin_host;
+pub mod proxy;
 pub mod server;
+pub mod upstream;

@@ -38,6 +38,7 @@ pub struct RawConfig {
     /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed (CIDRs or IPs).
     pub trusted_proxies: Vec<String>,
     pub body_limits: BodyLimits,
+    pub upstream_timeouts: UpstreamTimeouts,
     pub plugins: PluginsConfig,
     /// Where `GET /latest-version` looks (configurable so tests stay offline).
     pub latest_version_url: String,
@@ -72,6 +73,7 @@ impl Default for RawConfig {
             streaming: Streaming::default(),
             trusted_proxies: Vec::new(),
             body_limits: BodyLimits::default(),
+            upstream_timeouts: UpstreamTimeouts::default(),
             plugins: PluginsConfig::default(),
             latest_version_url: DEFAULT_LATEST_VERSION_URL.to_string(),
             extra: BTreeMap::new(),
@@ -172,6 +174,35 @@ fn or_default(v: u64, d: u64) -> u64 {
         d
     } else {
         v
+    }
+}
+
+/// Upstream call timeouts in seconds (0 = the default). The read timeout
+/// applies to the wait for the response head and then between body parts,
+/// so a long stream that keeps sending is never cut.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct UpstreamTimeouts {
+    pub connect_seconds: u64,
+    pub read_seconds: u64,
+}
+
+impl Default for UpstreamTimeouts {
+    fn default() -> Self {
+        UpstreamTimeouts {
+            connect_seconds: 10,
+            read_seconds: 600,
+        }
+    }
+}
+
+impl UpstreamTimeouts {
+    pub fn connect(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(or_default(self.connect_seconds, 10))
+    }
+
+    pub fn read(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(or_default(self.read_seconds, 600))
     }
 }
 

@@ -16,6 +16,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::error::{self, Body};
 use crate::management;
+use crate::proxy;
 
 pub const MANAGEMENT_PREFIX: &str = "/v0/management";
 
@@ -43,6 +44,9 @@ async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Respo
                 "endpoints": ["POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models"],
             }),
         );
+    }
+    if let Some(endpoint) = proxy::match_route(req.method(), path) {
+        return proxy::handle(app, endpoint, req).await;
     }
     error::not_found()
 }

@@ -1,0 +1,308 @@
+//! One upstream attempt with one credential: the plugin describes the
+//! request, the core sends it, and the answer is either a success (a whole
+//! body, or a stream whose first bytes are ready) or an error that lets the
+//! retry loop move on. Cool-down state and the attempt's usage record are
+//! updated here.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cliproxy_sdk::{AttemptRecord, Header, UpstreamCall, UsageRecord};
+use http::{header, HeaderMap, StatusCode};
+use http_body_util::BodyExt;
+
+use super::cooldown::retry_hint;
+use super::errors::ProxyError;
+use super::models::Route;
+use super::records::{headers_of, timestamp};
+use super::stream::ProxyStream;
+use super::usage::AttemptUsage;
+use super::{plugin_call, RequestCtx};
+use crate::upstream::TimedBody;
+
+/// Error bodies are read up to this size (the rest is dropped).
+const ERROR_BODY_LIMIT: usize = 1024 * 1024;
+/// Whole (non-stream) answers are read up to this size.
+const BODY_LIMIT: usize = 256 * 1024 * 1024;
+
+pub enum Success {
+    Whole {
+        status: StatusCode,
+        content_type: String,
+        body: Bytes,
+    },
+    Stream(ProxyStream),
+}
+
+/// Reads a body up to `limit` bytes; `Err` on a read error or timeout.
+async fn read_body(
+    body: &mut TimedBody,
+    limit: usize,
+    truncate: bool,
+) -> Result<Bytes, ProxyError> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(ProxyError::Transport)?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                if truncate {
+                    out.extend_from_slice(&data[..limit - out.len()]);
+                    break;
+                }
+                return Err(ProxyError::Transport(crate::upstream::UpstreamError::Transport(
+                    format!("upstream answer larger than {limit} bytes"),
+                )));
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out.freeze())
+}
+
+/// The model name for usage: the routed id without the credential's prefix.
+fn usage_model(route: &Route, model: &str) -> String {
+    let prefix = route.cred.cred.prefix.trim().trim_matches('/');
+    if !prefix.is_empty() {
+        if let Some(rest) = model.strip_prefix(&format!("{prefix}/")) {
+            return rest.to_string();
+        }
+    }
+    model.to_string()
+}
+
+pub async fn run(
+    ctx: &RequestCtx<'_>,
+    route: &Route,
+    attempts: &mut Vec<AttemptRecord>,
+) -> Result<Success, ProxyError> {
+    let req = ctx.req;
+    let cred = &route.cred;
+    let started_at = chrono::Local::now();
+    let usage_sinks = if req.endpoint.count_tokens {
+        Vec::new()
+    } else {
+        ctx.usage_sinks.clone()
+    };
+    let source = if !cred.cred.api_key.is_empty() {
+        cred.cred.api_key.to_string()
+    } else {
+        req.principal.clone().unwrap_or_default()
+    };
+    let mut usage = AttemptUsage::new(
+        ctx.app.clone(),
+        usage_sinks,
+        UsageRecord {
+            api: req.api_bucket.clone().into(),
+            model: usage_model(route, &ctx.model).into(),
+            provider: cred.provider.as_str().into(),
+            timestamp: timestamp(started_at).into(),
+            source: source.into(),
+            auth_index: cred.cred.auth_index.clone(),
+            failed: false,
+            latency_ms: 0,
+            tokens: Default::default(),
+        },
+    );
+    let action = if req.endpoint.count_tokens {
+        "count_tokens"
+    } else if req.stream {
+        "stream"
+    } else {
+        "generate"
+    };
+    let mut call = UpstreamCall {
+        credential_id: cred.cred.id.clone(),
+        action: action.into(),
+        client_format: req.format.id().into(),
+        model: route.upstream_model.as_str().into(),
+        client_headers: req.headers.clone().into(),
+        client_query: req.query.as_str().into(),
+        body: req.body.to_vec().into(),
+        credential: cred.cred.clone(),
+    };
+    let mut record = AttemptRecord {
+        timestamp: timestamp(started_at).into(),
+        url: Default::default(),
+        method: "POST".into(),
+        provider: cred.provider.as_str().into(),
+        auth_label: format!(
+            "provider={}, auth_id={}, label={}, type=api_key",
+            cred.provider, cred.cred.id, cred.cred.label
+        )
+        .into(),
+        request_headers: Default::default(),
+        request_body: Default::default(),
+        status: 0,
+        response_headers: Default::default(),
+        response_body: Default::default(),
+        error: Default::default(),
+    };
+    let result = send(ctx, route, &mut call, &mut record, &mut usage).await;
+    if let Err(e) = &result {
+        record.error = e.to_string().into();
+        usage.done(true);
+    }
+    attempts.push(record);
+    result
+}
+
+async fn send(
+    ctx: &RequestCtx<'_>,
+    route: &Route,
+    call: &mut UpstreamCall,
+    record: &mut AttemptRecord,
+    usage: &mut AttemptUsage,
+) -> Result<Success, ProxyError> {
+    let plugin = &route.cred.plugin;
+    let described =
+        plugin_call::build_request(plugin, call.clone()).map_err(ProxyError::Plugin)?;
+    // The body is not needed to translate the answer.
+    call.body = Default::default();
+    record.url = described.url.clone();
+    record.method = described.method.clone();
+    record.request_headers = described.headers.clone();
+    if ctx.capture {
+        record.request_body = described.body.clone();
+    }
+    let headers: Vec<(String, String)> = described
+        .headers
+        .iter()
+        .map(|h| (h.name.to_string(), h.value.to_string()))
+        .collect();
+    let resp = ctx
+        .app
+        .proxy
+        .upstream
+        .send(
+            &ctx.settings,
+            described.method.as_str(),
+            described.url.as_str(),
+            &headers,
+            Bytes::from(described.body.into_vec()),
+            described.proxy_url.as_str(),
+        )
+        .await
+        .map_err(ProxyError::Transport)?;
+    let (parts, mut body) = resp.into_parts();
+    record.status = parts.status.as_u16();
+    record.response_headers = headers_of(&parts.headers).into();
+    let cooldowns = &ctx.app.proxy.cooldowns;
+    let cred_id = route.cred.id();
+
+    if !parts.status.is_success() {
+        let bytes = read_body(&mut body, ERROR_BODY_LIMIT, true)
+            .await
+            .unwrap_or_default();
+        let hint = retry_hint(&parts.headers, &bytes);
+        cooldowns.on_status(
+            cred_id,
+            &ctx.model,
+            parts.status.as_u16(),
+            hint,
+            ctx.snap.raw.disable_cooling,
+        );
+        record.response_body = bytes.to_vec().into();
+        let mut extra = HeaderMap::new();
+        if let Some(v) = parts.headers.get(header::RETRY_AFTER) {
+            extra.insert(header::RETRY_AFTER, v.clone());
+        }
+        tracing::info!(
+            provider = route.cred.provider.as_str(),
+            credential = cred_id,
+            model = ctx.model.as_str(),
+            status = parts.status.as_u16(),
+            "upstream error"
+        );
+        return Err(ProxyError::Upstream {
+            status: parts.status.as_u16(),
+            headers: extra,
+            body: bytes,
+        });
+    }
+
+    if !ctx.req.stream {
+        let bytes = read_body(&mut body, BODY_LIMIT, false).await?;
+        if ctx.capture {
+            record.response_body = bytes.to_vec().into();
+        }
+        let translated = plugin_call::translate_response(plugin, call.clone(), &bytes)
+            .map_err(ProxyError::Plugin)?;
+        cooldowns.on_success(cred_id, &ctx.model);
+        usage.tokens = translated.usage.into_option();
+        usage.done(false);
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .filter(|ct| ct.contains("json"))
+            .unwrap_or("application/json")
+            .to_string();
+        return Ok(Success::Whole {
+            status: parts.status,
+            content_type,
+            body: Bytes::from(translated.bytes.into_vec()),
+        });
+    }
+
+    // Streams: wait for the first client bytes, so an error before them is
+    // still an ordinary error (and the next credential can be tried).
+    let mut translator =
+        plugin_call::open_stream(plugin, call.clone()).map_err(ProxyError::Plugin)?;
+    let (first, ended) = loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else { continue };
+                let t = plugin_call::feed(plugin, &mut translator, &data)
+                    .map_err(ProxyError::Plugin)?;
+                if let Some(u) = t.usage.into_option() {
+                    usage.tokens.get_or_insert(u);
+                }
+                if !t.bytes.is_empty() {
+                    break (Bytes::from(t.bytes.into_vec()), false);
+                }
+            }
+            Some(Err(e)) => return Err(ProxyError::Transport(e)),
+            None => {
+                let t = plugin_call::finish(plugin, &mut translator).map_err(ProxyError::Plugin)?;
+                if let Some(u) = t.usage.into_option() {
+                    usage.tokens.get_or_insert(u);
+                }
+                break (Bytes::from(t.bytes.into_vec()), true);
+            }
+        }
+    };
+    cooldowns.on_success(cred_id, &ctx.model);
+    let usage = std::mem::replace(
+        usage,
+        AttemptUsage::new(ctx.app.clone(), Vec::new(), empty_usage()),
+    );
+    let upstream = (!ended).then_some(body);
+    Ok(Success::Stream(ProxyStream::new(
+        ctx.app.clone(),
+        first,
+        upstream,
+        translator,
+        Arc::clone(plugin),
+        ctx.req.format,
+        usage,
+    )))
+}
+
+fn empty_usage() -> UsageRecord {
+    UsageRecord {
+        api: Default::default(),
+        model: Default::default(),
+        provider: Default::default(),
+        timestamp: Default::default(),
+        source: Default::default(),
+        auth_index: Default::default(),
+        failed: false,
+        latency_ms: 0,
+        tokens: Default::default(),
+    }
+}
+
+/// Client headers handed to plugins (so they can prefer client values).
+pub fn client_headers(map: &HeaderMap) -> Vec<Header> {
+    headers_of(map)
+}

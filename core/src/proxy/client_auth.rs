@@ -1,0 +1,136 @@
+//! Client API-key authentication for the proxy endpoints (proxy spec §2).
+//!
+//! Keys come from the live config snapshot on every request, so keys added
+//! or removed through the management API apply to the next request.
+//! Comparisons are constant-time per key, and every configured key is
+//! compared, so timing tells nothing about which key nearly matched.
+
+use http::HeaderMap;
+use subtle::ConstantTimeEq;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("Missing API key")]
+    Missing,
+    #[error("Invalid API key")]
+    Invalid,
+}
+
+/// The client key candidates, in the spec's order.
+fn candidates(headers: &HeaderMap, query: &str) -> Vec<String> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let mut out = Vec::new();
+    if let Some(auth) = header("authorization") {
+        let token = match auth.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim().to_string(),
+            _ => auth,
+        };
+        out.push(token);
+    }
+    out.extend(header("x-goog-api-key"));
+    out.extend(header("x-api-key"));
+    for name in ["key", "auth_token"] {
+        if let Some(v) = query_param(query, name).filter(|v| !v.is_empty()) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+/// The principal: the configured key that matched, or `None` when client
+/// auth is off (no keys configured).
+pub fn authenticate(
+    keys: &[String],
+    headers: &HeaderMap,
+    query: &str,
+) -> Result<Option<String>, AuthError> {
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let found = candidates(headers, query);
+    if found.is_empty() {
+        return Err(AuthError::Missing);
+    }
+    for candidate in &found {
+        let mut matched: Option<&String> = None;
+        for key in keys {
+            if bool::from(key.as_bytes().ct_eq(candidate.as_bytes())) && matched.is_none() {
+                matched = Some(key);
+            }
+        }
+        if let Some(k) = matched {
+            return Ok(Some(k.clone()));
+        }
+    }
+    Err(AuthError::Invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("value"));
+        }
+        h
+    }
+
+    #[test]
+    fn order_and_shapes() {
+        let keys = vec!["k1".to_string(), "k2".to_string()];
+        assert_eq!(authenticate(&[], &headers(&[]), ""), Ok(None));
+        assert_eq!(
+            authenticate(&keys, &headers(&[]), ""),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            authenticate(&keys, &headers(&[("authorization", "bearer k2")]), ""),
+            Ok(Some("k2".into()))
+        );
+        assert_eq!(
+            authenticate(&keys, &headers(&[("authorization", "k1")]), ""),
+            Ok(Some("k1".into()))
+        );
+        // A wrong Authorization does not hide a right X-Api-Key.
+        assert_eq!(
+            authenticate(
+                &keys,
+                &headers(&[("authorization", "Bearer no"), ("x-api-key", "k1")]),
+                ""
+            ),
+            Ok(Some("k1".into()))
+        );
+        assert_eq!(
+            authenticate(&keys, &headers(&[]), "alt=sse&key=k2"),
+            Ok(Some("k2".into()))
+        );
+        assert_eq!(
+            authenticate(&keys, &headers(&[]), "auth_token=k1"),
+            Ok(Some("k1".into()))
+        );
+        assert_eq!(
+            authenticate(&keys, &headers(&[("x-goog-api-key", "nope")]), ""),
+            Err(AuthError::Invalid)
+        );
+    }
+}

@@ -1,0 +1,300 @@
+//! The proxy pipeline for the client-facing endpoints (proxy spec). Order,
+//! per request:
+//! 1. Client-key auth (`client_auth.rs`) against the live `api-keys`.
+//! 2. Model lists are answered from the registry (`models.rs`).
+//! 3. Calls: body read under `body-limits.proxy-mb`; `model` and `stream`
+//!    read from it (Gemini: from the path).
+//! 4. Routing (`routing.rs`): thinking suffix, `auto`, the providers that
+//!    serve the model in the client's own wire format.
+//! 5. Execution (`retry.rs` → `attempt.rs`): credential choice
+//!    (`scheduler.rs`), cool-downs (`cooldown.rs`), the upstream call
+//!    (`crate::upstream`), streams (`stream.rs`).
+//! 6. Usage records per attempt and one request record per client request
+//!    (`records.rs`), off the response path.
+//!
+//! What it does not do: translate between API formats. A model served only
+//! in another format gets a 400 that names the endpoint to use.
+
+mod attempt;
+pub mod catalog;
+pub mod client_auth;
+pub mod cooldown;
+pub mod endpoints;
+pub mod errors;
+pub mod models;
+mod plugin_call;
+pub mod records;
+mod retry;
+mod routing;
+pub mod scheduler;
+mod stream;
+pub mod thinking;
+mod usage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cliproxy_sdk::Header;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::App;
+use crate::config::Snapshot;
+use crate::error::{self, Body};
+use crate::plugin_host::LoadedPlugin;
+use crate::server::body::{read_limited, BodyError};
+use crate::upstream::{Upstream, UpstreamSettings};
+use attempt::Success;
+use endpoints::{CallEndpoint, ClientFormat, Endpoint};
+use errors::ProxyError;
+use records::RequestLog;
+
+pub use endpoints::match_route;
+
+/// Proxy state that lives as long as the app: the registry cache,
+/// cool-downs, scheduling counters, pooled upstream clients and the
+/// records worker.
+#[derive(Default)]
+pub struct Proxy {
+    pub registry: models::RegistryCache,
+    pub cooldowns: cooldown::Cooldowns,
+    pub scheduler: scheduler::Scheduler,
+    pub upstream: Upstream,
+    pub records: records::Recorder,
+}
+
+impl Proxy {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// A client call, read and authenticated.
+pub struct ClientRequest {
+    pub endpoint: CallEndpoint,
+    /// The format actually spoken (a Responses-shaped body on
+    /// `/v1/chat/completions` is a Responses request).
+    pub format: ClientFormat,
+    pub headers: Vec<Header>,
+    pub query: String,
+    pub body: Bytes,
+    pub stream: bool,
+    pub principal: Option<String>,
+    /// Usage bucket: the client key, else `METHOD /route pattern`.
+    pub api_bucket: String,
+}
+
+/// What every attempt of one client request shares.
+pub struct RequestCtx<'a> {
+    pub app: &'a Arc<App>,
+    pub snap: Arc<Snapshot>,
+    pub req: &'a ClientRequest,
+    /// The routed model id (suffix removed; prefix kept).
+    pub model: String,
+    pub settings: UpstreamSettings,
+    pub usage_sinks: Vec<Arc<LoadedPlugin>>,
+    /// `request-log: true`: capture upstream and streamed bodies.
+    pub capture: bool,
+}
+
+/// Entry point from the router for a matched proxy endpoint.
+pub async fn handle(app: Arc<App>, endpoint: Endpoint, req: Request<Incoming>) -> Response<Body> {
+    let snap = app.config();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let principal = match client_auth::authenticate(&snap.raw.api_keys, req.headers(), &query) {
+        Ok(p) => p,
+        Err(e) => return ProxyError::Auth(e).into_response(),
+    };
+    match endpoint {
+        Endpoint::Models => {
+            let claude = req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ua| ua.starts_with("claude-cli"));
+            let registry = app.proxy.registry.get(&app);
+            error::json(StatusCode::OK, &registry.openai_list(claude))
+        }
+        Endpoint::GeminiModels => {
+            let registry = app.proxy.registry.get(&app);
+            error::json(StatusCode::OK, &registry.gemini_list())
+        }
+        Endpoint::GeminiModel(id) => match app.proxy.registry.get(&app).gemini_one(&id) {
+            Some(v) => error::json(StatusCode::OK, &v),
+            None => error::json(
+                StatusCode::NOT_FOUND,
+                &json!({"error": {"message": "Not Found", "type": "not_found"}}),
+            ),
+        },
+        Endpoint::Call(ep) => call(app, snap, ep, req, query, principal).await,
+    }
+}
+
+/// The fields of a request body the pipeline reads (others are skipped
+/// without building a tree).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct BodyHead {
+    model: Option<String>,
+    stream: Option<bool>,
+    messages: Option<serde::de::IgnoredAny>,
+    input: Option<serde::de::IgnoredAny>,
+    instructions: Option<serde::de::IgnoredAny>,
+}
+
+async fn call(
+    app: Arc<App>,
+    snap: Arc<Snapshot>,
+    ep: CallEndpoint,
+    req: Request<Incoming>,
+    query: String,
+    principal: Option<String>,
+) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let limit = snap.raw.body_limits.proxy_bytes();
+    let body = match read_limited(&parts.headers, body, limit).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge(n)) => return ProxyError::BodyTooLarge(n).into_response(),
+        Err(BodyError::Unreadable(e)) => return ProxyError::BadRequest(e).into_response(),
+    };
+    let head: BodyHead = match serde_json::from_slice(&body) {
+        Ok(h) => h,
+        Err(e) => return ProxyError::BadRequest(e.to_string()).into_response(),
+    };
+    let mut format = ep.format;
+    if format == ClientFormat::OpenAiChat
+        && head.messages.is_none()
+        && (head.input.is_some() || head.instructions.is_some())
+    {
+        format = ClientFormat::OpenAiResponses;
+    }
+    let stream = ep.path_stream.unwrap_or(head.stream == Some(true));
+    let requested = ep.path_model.clone().or(head.model).unwrap_or_default();
+    let api_bucket = principal
+        .clone()
+        .unwrap_or_else(|| format!("{} {}", parts.method, ep.pattern));
+    let path_and_query = match parts.uri.query() {
+        Some(q) => format!("{}?{}", parts.uri.path(), records::mask_query(q)),
+        None => parts.uri.path().to_string(),
+    };
+
+    let active = app.plugins.active();
+    let log_sinks = if snap.raw.commercial_mode {
+        Vec::new()
+    } else {
+        records::sinks(&active, "request-log-sink")
+    };
+    let mut log = RequestLog {
+        request_id: format!("{:08x}", fastrand::u32(..)),
+        timestamp: records::timestamp(chrono::Local::now()),
+        method: parts.method.to_string(),
+        url: path_and_query,
+        request_headers: records::headers_of(&parts.headers),
+        request_body: body.clone(),
+        attempts: Vec::new(),
+        capture: snap.raw.request_log,
+        sinks: log_sinks,
+    };
+
+    let registry = app.proxy.registry.get(&app);
+    let routed = match routing::resolve(&registry, &requested, format) {
+        Ok(r) => r,
+        Err(e) => return finish_error(&app, log, e),
+    };
+    let body = match &routed.thinking {
+        Some(t) => thinking::apply(&body, format, t),
+        None => body,
+    };
+    let client = ClientRequest {
+        endpoint: ep,
+        format,
+        headers: attempt::client_headers(&parts.headers),
+        query,
+        body,
+        stream,
+        principal,
+        api_bucket,
+    };
+    let ctx = RequestCtx {
+        app: &app,
+        snap: snap.clone(),
+        req: &client,
+        model: routed.model.clone(),
+        settings: UpstreamSettings {
+            connect_timeout: snap.raw.upstream_timeouts.connect(),
+            read_timeout: snap.raw.upstream_timeouts.read(),
+            proxy_url: snap.raw.proxy_url.clone(),
+        },
+        usage_sinks: records::sinks(&active, "usage-sink"),
+        capture: snap.raw.request_log,
+    };
+    let bootstrap = if stream {
+        u64::try_from(snap.raw.streaming.bootstrap_retries.max(0)).unwrap_or(0)
+    } else {
+        0
+    };
+    let mut runs = 0;
+    let result = loop {
+        let r = retry::execute(&ctx, &routed.providers, &mut log.attempts).await;
+        match r {
+            Err(e) if runs < bootstrap && e.bootstrap_retryable() => runs += 1,
+            other => break other,
+        }
+    };
+    match result {
+        Err(e) => finish_error(&app, log, e),
+        Ok(Success::Whole {
+            status,
+            content_type,
+            body,
+        }) => {
+            let mut resp = Response::new(error::full(body.clone()));
+            *resp.status_mut() = status;
+            if let Ok(v) = HeaderValue::from_str(&content_type) {
+                resp.headers_mut().insert(header::CONTENT_TYPE, v);
+            }
+            log.finish(&app.proxy.records, status.as_u16(), resp.headers(), &body);
+            resp
+        }
+        Ok(Success::Stream(s)) => {
+            let sse = client.format != ClientFormat::Gemini || is_sse_query(&client.query);
+            let mut headers = http::HeaderMap::new();
+            let content_type = if sse {
+                "text/event-stream"
+            } else {
+                "application/json"
+            };
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            let keepalive = snap.raw.streaming.keepalive_seconds;
+            let mut s = s.with_log(log, headers.clone());
+            if sse && keepalive > 0 {
+                s = s.with_keepalive(Duration::from_secs(keepalive.unsigned_abs()));
+            }
+            let mut resp = Response::new(s.boxed());
+            *resp.headers_mut() = headers;
+            resp
+        }
+    }
+}
+
+/// Gemini streams are SSE unless the client asked for another `alt`.
+fn is_sse_query(query: &str) -> bool {
+    let alt = query.split('&').find_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (k == "alt" || k == "$alt" || k == "%24alt").then(|| v.to_string())
+    });
+    alt.is_none_or(|a| a.is_empty() || a == "sse")
+}
+
+fn finish_error(app: &App, log: RequestLog, e: ProxyError) -> Response<Body> {
+    let status = e.status().as_u16();
+    let (body, _) = e.body();
+    let resp = e.into_response();
+    log.finish(&app.proxy.records, status, resp.headers(), &body);
+    resp
+}

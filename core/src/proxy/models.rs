@@ -1,0 +1,387 @@
+//! The model registry: which credentials serve which model ids (proxy spec
+//! §3.1), built from the credentials the enabled provider plugins expose,
+//! and the model lists of `GET /v1/models` and `GET /v1beta/models`.
+//!
+//! The registry is cached per (config generation, plugin active set) and
+//! rebuilt on the first request after either changes, so routing follows
+//! management writes and hand edits without a restart and without asking
+//! the plugins on every request.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwapOption;
+use cliproxy_sdk::Credential;
+use serde_json::{json, Value};
+
+use super::catalog;
+use crate::app::App;
+use crate::plugin_host::{ActiveSet, LoadedPlugin};
+
+/// One credential of one provider plugin.
+pub struct CredEntry {
+    pub cred: Credential,
+    pub plugin: Arc<LoadedPlugin>,
+    /// Routing provider id (`claude`, or an openai-compatibility name).
+    pub provider: String,
+    /// The plugin's upstream wire format.
+    pub wire: String,
+}
+
+impl CredEntry {
+    pub fn id(&self) -> &str {
+        self.cred.id.as_str()
+    }
+}
+
+/// A credential serving a model id, with the upstream name to send.
+pub struct Route {
+    pub cred: Arc<CredEntry>,
+    pub upstream_model: String,
+}
+
+/// The credentials of one provider serving a model, sorted by credential id.
+pub struct ProviderRoutes {
+    pub provider: String,
+    pub wire: String,
+    pub routes: Vec<Route>,
+}
+
+/// A routable model id.
+pub struct ModelEntry {
+    pub id: String,
+    pub owned_by: String,
+    /// Sorted by number of credentials (desc), then provider id.
+    pub providers: Vec<ProviderRoutes>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    models: HashMap<String, Arc<ModelEntry>>,
+    /// Listing order: plugin priority, then credential, then model order.
+    order: Vec<Arc<ModelEntry>>,
+}
+
+/// `*` matches any run of characters; case-insensitive.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let p = pattern.trim().to_ascii_lowercase();
+    let t = text.to_ascii_lowercase();
+    if !p.contains('*') {
+        return p == t;
+    }
+    let parts: Vec<&str> = p.split('*').collect();
+    let mut pos = 0usize;
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            continue;
+        }
+        if i == 0 {
+            if !t.starts_with(part) {
+                return false;
+            }
+            pos = part.len();
+        } else if i == parts.len() - 1 {
+            return t.len() >= pos + part.len() && t[pos..].ends_with(part);
+        } else {
+            match t[pos..].find(part) {
+                Some(at) => pos += at + part.len(),
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// Prefixes are trimmed of spaces and `/`; one with an inner `/` is ignored.
+fn normalize_prefix(prefix: &str) -> &str {
+    let p = prefix.trim().trim_matches('/');
+    if p.contains('/') {
+        ""
+    } else {
+        p
+    }
+}
+
+/// (client id, upstream name) pairs a credential registers.
+fn registered_ids(cred: &Credential, force_prefix: bool) -> Vec<(String, String)> {
+    let mut base: Vec<(String, String)> = Vec::new();
+    if cred.models.is_empty() {
+        for id in catalog::default_models(cred.provider.as_str()) {
+            base.push((id.to_string(), id.to_string()));
+        }
+    } else {
+        let mut seen = HashSet::new();
+        for m in cred.models.iter() {
+            let alias = if m.alias.trim().is_empty() {
+                m.name.trim()
+            } else {
+                m.alias.trim()
+            };
+            if alias.is_empty() || !seen.insert(alias.to_ascii_lowercase()) {
+                continue;
+            }
+            let name = if m.name.trim().is_empty() {
+                alias
+            } else {
+                m.name.trim()
+            };
+            base.push((alias.to_string(), name.to_string()));
+        }
+    }
+    base.retain(|(id, upstream)| {
+        !cred
+            .excluded_models
+            .iter()
+            .any(|p| wildcard_match(p.as_str(), id) || wildcard_match(p.as_str(), upstream))
+    });
+    let prefix = normalize_prefix(cred.prefix.as_str());
+    if prefix.is_empty() {
+        return base;
+    }
+    let mut out = Vec::with_capacity(base.len() * 2);
+    for (id, upstream) in base {
+        out.push((format!("{prefix}/{id}"), upstream.clone()));
+        if !force_prefix || prefix == id {
+            out.push((id, upstream));
+        }
+    }
+    out
+}
+
+impl Registry {
+    /// Builds the registry from every enabled provider plugin.
+    pub fn build(active: &ActiveSet, force_prefix: bool) -> Registry {
+        // id -> provider -> routes, plus first-seen order.
+        let mut table: HashMap<String, (String, HashMap<String, ProviderRoutes>)> = HashMap::new();
+        let mut order: Vec<String> = Vec::new();
+        for plugin in active.with_capability("provider") {
+            let Some(wire) = plugin
+                .manifest
+                .provider
+                .as_ref()
+                .map(|p| p.wire_format.to_string())
+                .into_option()
+            else {
+                continue;
+            };
+            let creds = match super::plugin_call::credentials(plugin) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(plugin = plugin.id(), error = %e, "provider credentials unavailable");
+                    continue;
+                }
+            };
+            for cred in creds {
+                let provider = cred.provider.to_string();
+                let ids = registered_ids(&cred, force_prefix);
+                let owner = catalog::owner(&provider)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| cred.label.to_string());
+                let entry = Arc::new(CredEntry {
+                    cred,
+                    plugin: plugin.clone(),
+                    provider: provider.clone(),
+                    wire: wire.clone(),
+                });
+                for (id, upstream) in ids {
+                    let slot = table.entry(id.clone()).or_insert_with(|| {
+                        order.push(id.clone());
+                        (owner.clone(), HashMap::new())
+                    });
+                    let routes = slot
+                        .1
+                        .entry(provider.clone())
+                        .or_insert_with(|| ProviderRoutes {
+                            provider: provider.clone(),
+                            wire: wire.clone(),
+                            routes: Vec::new(),
+                        });
+                    if !routes.routes.iter().any(|r| r.cred.id() == entry.id()) {
+                        routes.routes.push(Route {
+                            cred: entry.clone(),
+                            upstream_model: upstream,
+                        });
+                    }
+                }
+            }
+        }
+        let mut models = HashMap::new();
+        let mut listed = Vec::new();
+        for id in order {
+            let Some((owned_by, providers)) = table.remove(&id) else {
+                continue;
+            };
+            let mut providers: Vec<ProviderRoutes> = providers.into_values().collect();
+            for p in &mut providers {
+                p.routes.sort_by(|a, b| a.cred.id().cmp(b.cred.id()));
+            }
+            providers.sort_by(|a, b| {
+                b.routes
+                    .len()
+                    .cmp(&a.routes.len())
+                    .then_with(|| a.provider.cmp(&b.provider))
+            });
+            let entry = Arc::new(ModelEntry {
+                id: id.clone(),
+                owned_by,
+                providers,
+            });
+            listed.push(entry.clone());
+            models.insert(id, entry);
+        }
+        Registry {
+            models,
+            order: listed,
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<ModelEntry>> {
+        self.models.get(id)
+    }
+
+    pub fn models(&self) -> &[Arc<ModelEntry>] {
+        &self.order
+    }
+
+    /// `GET /v1/models` (OpenAI shape, or Claude shape for claude-cli).
+    pub fn openai_list(&self, claude_shape: bool) -> Value {
+        let data: Vec<Value> = self
+            .order
+            .iter()
+            .map(|m| {
+                if claude_shape {
+                    json!({"id": m.id, "object": "model", "owned_by": m.owned_by,
+                           "type": "model", "display_name": m.id})
+                } else {
+                    json!({"id": m.id, "object": "model", "owned_by": m.owned_by})
+                }
+            })
+            .collect();
+        if claude_shape {
+            json!({ "data": data })
+        } else {
+            json!({ "object": "list", "data": data })
+        }
+    }
+
+    fn gemini_model(m: &ModelEntry) -> Value {
+        json!({
+            "name": format!("models/{}", m.id),
+            "displayName": m.id,
+            "description": format!("{} (served by {})", m.id, m.owned_by),
+            "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+        })
+    }
+
+    /// `GET /v1beta/models`.
+    pub fn gemini_list(&self) -> Value {
+        let models: Vec<Value> = self.order.iter().map(|m| Self::gemini_model(m)).collect();
+        json!({ "models": models })
+    }
+
+    /// `GET /v1beta/models/{id}`.
+    pub fn gemini_one(&self, id: &str) -> Option<Value> {
+        let id = id.strip_prefix("models/").unwrap_or(id);
+        self.models.get(id).map(|m| Self::gemini_model(m))
+    }
+}
+
+struct Cached {
+    generation: u64,
+    /// Kept so the pointer identity below cannot be reused.
+    active: Arc<ActiveSet>,
+    registry: Arc<Registry>,
+}
+
+/// The registry for the current (config generation, active set).
+#[derive(Default)]
+pub struct RegistryCache {
+    current: ArcSwapOption<Cached>,
+    rebuild: Mutex<()>,
+}
+
+impl RegistryCache {
+    pub fn get(&self, app: &App) -> Arc<Registry> {
+        let snap = app.config();
+        let active = app.plugins.active();
+        let fresh = |c: &Cached| c.generation == snap.generation && Arc::ptr_eq(&c.active, &active);
+        if let Some(c) = self.current.load().as_ref() {
+            if fresh(c) {
+                return c.registry.clone();
+            }
+        }
+        // One rebuild at a time; whoever waited may find it done.
+        let _guard = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = self.current.load().as_ref() {
+            if fresh(c) {
+                return c.registry.clone();
+            }
+        }
+        let registry = Arc::new(Registry::build(&active, snap.raw.force_model_prefix));
+        tracing::debug!(
+            generation = snap.generation,
+            models = registry.order.len(),
+            "model registry rebuilt"
+        );
+        self.current.store(Some(Arc::new(Cached {
+            generation: snap.generation,
+            active,
+            registry: registry.clone(),
+        })));
+        registry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cliproxy_sdk::kit::{self, KeyEntry, ModelEntry as Me};
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("gemini-2.5-*", "Gemini-2.5-Pro"));
+        assert!(wildcard_match("*-preview", "gemini-3-pro-preview"));
+        assert!(wildcard_match("*flash*", "gemini-2.5-flash-lite"));
+        assert!(!wildcard_match("*flash*", "gemini-2.5-pro"));
+        assert!(wildcard_match("a*b*c", "aXXbYYc"));
+        assert!(!wildcard_match("a*b*c", "aXXcYYb"));
+        assert!(wildcard_match("exact", "EXACT"));
+        assert!(!wildcard_match("exact", "exactly"));
+    }
+
+    #[test]
+    fn ids_with_aliases_exclusions_and_prefix() {
+        let entry = KeyEntry {
+            api_key: "k".into(),
+            prefix: "/team/".into(),
+            models: vec![
+                Me {
+                    name: "up-a".into(),
+                    alias: "a".into(),
+                },
+                Me {
+                    name: "up-b".into(),
+                    alias: "".into(),
+                },
+                Me {
+                    name: "dup".into(),
+                    alias: "A".into(),
+                },
+            ],
+            excluded_models: vec!["UP-B".into()],
+            ..Default::default()
+        };
+        let cred = kit::credentials_from_keys("claude", "", &[entry]).remove(0);
+        let ids = registered_ids(&cred, false);
+        assert_eq!(
+            ids,
+            vec![
+                ("team/a".to_string(), "up-a".to_string()),
+                ("a".to_string(), "up-a".to_string())
+            ]
+        );
+        assert_eq!(registered_ids(&cred, true).len(), 1);
+        let plain = kit::credentials_from_keys("gemini", "", &[KeyEntry::default()]).remove(0);
+        assert_eq!(registered_ids(&plain, false).len(), 6);
+    }
+}

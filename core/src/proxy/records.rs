@@ -1,0 +1,256 @@
+//! Usage and request records, delivered to the sink plugins off the
+//! response path: a bounded channel and one worker thread. A full channel
+//! drops the record and counts it; the client's response never waits.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
+
+use chrono::{DateTime, Local, Timelike};
+use cliproxy_sdk::{AttemptRecord, Header, RequestRecord, UsageRecord};
+
+use crate::plugin_host::{ActiveSet, LoadedPlugin};
+
+/// Records waiting for the worker; beyond this they are dropped.
+const QUEUE: usize = 8192;
+
+enum Event {
+    Usage(Vec<Arc<LoadedPlugin>>, UsageRecord),
+    Request(Vec<Arc<LoadedPlugin>>, RequestRecord),
+}
+
+pub struct Recorder {
+    tx: Option<SyncSender<Event>>,
+    dropped: AtomicU64,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Enabled plugins with a capability (cheap: Arc clones).
+pub fn sinks(active: &ActiveSet, capability: &str) -> Vec<Arc<LoadedPlugin>> {
+    active.with_capability(capability).cloned().collect()
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        let (tx, rx) = sync_channel::<Event>(QUEUE);
+        let spawned = std::thread::Builder::new()
+            .name("proxy-records".into())
+            .spawn(move || {
+                for event in rx {
+                    deliver(event);
+                }
+            });
+        match spawned {
+            Ok(_) => Recorder {
+                tx: Some(tx),
+                dropped: AtomicU64::new(0),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the records worker; usage and request records are off");
+                Recorder {
+                    tx: None,
+                    dropped: AtomicU64::new(0),
+                }
+            }
+        }
+    }
+
+    fn send(&self, event: Event) {
+        let Some(tx) = &self.tx else { return };
+        match tx.try_send(event) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!(dropped = n, "records queue full; records dropped");
+                }
+            }
+        }
+    }
+
+    pub fn usage(&self, sinks: Vec<Arc<LoadedPlugin>>, record: UsageRecord) {
+        if !sinks.is_empty() {
+            self.send(Event::Usage(sinks, record));
+        }
+    }
+
+    pub fn request(&self, sinks: Vec<Arc<LoadedPlugin>>, record: RequestRecord) {
+        if !sinks.is_empty() {
+            self.send(Event::Request(sinks, record));
+        }
+    }
+
+    /// Records dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+fn deliver(event: Event) {
+    let (sinks, call): (Vec<Arc<LoadedPlugin>>, Box<dyn Fn(&LoadedPlugin)>) = match event {
+        Event::Usage(sinks, record) => (
+            sinks,
+            Box::new(move |p: &LoadedPlugin| {
+                if let Some(i) = p.instance() {
+                    p.note(&i.on_usage(record.clone()));
+                }
+            }),
+        ),
+        Event::Request(sinks, record) => (
+            sinks,
+            Box::new(move |p: &LoadedPlugin| {
+                if let Some(i) = p.instance() {
+                    p.note(&i.on_request(record.clone()));
+                }
+            }),
+        ),
+    };
+    for sink in sinks {
+        if !sink.is_fused() {
+            call(&sink);
+        }
+    }
+}
+
+/// RFC 3339 in the server's zone, fraction up to 9 digits without trailing
+/// zeros (as Go prints it).
+pub fn timestamp(t: DateTime<Local>) -> String {
+    let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = t.nanosecond() % 1_000_000_000;
+    let frac = if nanos == 0 {
+        String::new()
+    } else {
+        let s = format!(".{nanos:09}");
+        s.trim_end_matches('0').to_string()
+    };
+    format!("{base}{frac}{}", t.format("%:z"))
+}
+
+/// The logs spec's mask: first/last characters kept depending on length.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let n = chars.len();
+    let keep = match n {
+        0..=2 => return value.to_string(),
+        3..=4 => 1,
+        5..=8 => 2,
+        _ => 4,
+    };
+    let head: String = chars[..keep].iter().collect();
+    let tail: String = chars[n - keep..].iter().collect();
+    format!("{head}...{tail}")
+}
+
+fn secret_param(name: &str) -> bool {
+    let n = name.trim_end_matches("[]").to_ascii_lowercase();
+    n == "key"
+        || ["api-key", "apikey", "api_key", "token", "secret"]
+            .iter()
+            .any(|s| n.contains(s))
+}
+
+/// A query string with secret-looking parameters masked.
+pub fn mask_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if secret_param(k) => format!("{k}={}", mask(v)),
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Request headers as SDK headers (values that are not text are skipped).
+pub fn headers_of(map: &http::HeaderMap) -> Vec<Header> {
+    map.iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| Header::new(k.as_str(), v)))
+        .collect()
+}
+
+/// What a request record accumulates while the request runs.
+pub struct RequestLog {
+    pub request_id: String,
+    pub timestamp: String,
+    pub method: String,
+    pub url: String,
+    pub request_headers: Vec<Header>,
+    pub request_body: bytes::Bytes,
+    pub attempts: Vec<AttemptRecord>,
+    /// `request-log: true`: upstream and streamed bodies are captured too.
+    pub capture: bool,
+    pub sinks: Vec<Arc<LoadedPlugin>>,
+}
+
+impl RequestLog {
+    /// Sends the record; bodies are included when capturing, or when the
+    /// request failed (error logs need them).
+    pub fn finish(
+        self,
+        recorder: &Recorder,
+        status: u16,
+        response_headers: &http::HeaderMap,
+        response_body: &[u8],
+    ) {
+        if self.sinks.is_empty() {
+            return;
+        }
+        let keep = self.capture || status >= 400;
+        let record = RequestRecord {
+            request_id: self.request_id.into(),
+            timestamp: self.timestamp.into(),
+            method: self.method.into(),
+            url: self.url.into(),
+            request_headers: self.request_headers.into(),
+            request_body: if keep {
+                self.request_body.to_vec().into()
+            } else {
+                Default::default()
+            },
+            attempts: self.attempts.into(),
+            status,
+            response_headers: headers_of(response_headers).into(),
+            response_body: if keep {
+                response_body.to_vec().into()
+            } else {
+                Default::default()
+            },
+        };
+        recorder.request(self.sinks, record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn masks() {
+        assert_eq!(mask("abcdefghijkl"), "abcd...ijkl");
+        assert_eq!(mask("abcdef"), "ab...ef");
+        assert_eq!(mask("abc"), "a...c");
+        assert_eq!(mask("ab"), "ab");
+        assert_eq!(
+            mask_query("alt=sse&key=secretvalue1&x_token[]=abcdef"),
+            "alt=sse&key=secr...lue1&x_token[]=ab...ef"
+        );
+    }
+
+    #[test]
+    fn timestamps() {
+        let t = Local
+            .timestamp_opt(1_767_600_000, 123_400_000)
+            .single()
+            .expect("time");
+        let s = timestamp(t);
+        assert!(s.contains(".1234"), "{s}");
+        assert!(!s.contains(".12340"), "{s}");
+        assert!(chrono::DateTime::parse_from_rfc3339(&s).is_ok(), "{s}");
+    }
+}

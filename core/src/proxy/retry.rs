@@ -1,0 +1,128 @@
+//! The execution algorithm of proxy spec §5: passes over the providers of a
+//! model (rotating the starting provider), trying credentials one by one
+//! until one succeeds; between failed passes, an optional wait for the
+//! soonest cooling credential (`request-retry`, `max-retry-interval`).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use cliproxy_sdk::AttemptRecord;
+use tokio::time::Instant;
+
+use super::attempt::{self, Success};
+use super::errors::ProxyError;
+use super::models::{ProviderRoutes, Route};
+use super::scheduler::Strategy;
+use super::RequestCtx;
+
+pub async fn execute(
+    ctx: &RequestCtx<'_>,
+    providers: &[&ProviderRoutes],
+    attempts: &mut Vec<AttemptRecord>,
+) -> Result<Success, ProxyError> {
+    let raw = &ctx.snap.raw;
+    let max_passes = u64::try_from(raw.request_retry.max(0)).unwrap_or(0) + 1;
+    let max_wait = Duration::from_secs(u64::try_from(raw.max_retry_interval.max(0)).unwrap_or(0));
+    let start = ctx
+        .app
+        .proxy
+        .scheduler
+        .provider_start(&ctx.model, providers.len());
+    let ordered: Vec<&ProviderRoutes> = providers[start..]
+        .iter()
+        .chain(providers[..start].iter())
+        .copied()
+        .collect();
+    let mut passes = 0;
+    loop {
+        passes += 1;
+        let err = match pass(ctx, &ordered, attempts).await {
+            Ok(s) => return Ok(s),
+            Err(e) => e,
+        };
+        if passes >= max_passes || max_wait.is_zero() {
+            return Err(err);
+        }
+        match soonest_unblock(ctx, &ordered) {
+            Some(wait) if wait <= max_wait => {
+                tracing::debug!(model = ctx.model.as_str(), ?wait, "waiting for a cooling credential before retrying");
+                tokio::time::sleep(wait).await;
+            }
+            _ => return Err(err),
+        }
+    }
+}
+
+/// The shortest wait until some cooling credential of these providers is
+/// usable again for this model.
+fn soonest_unblock(ctx: &RequestCtx<'_>, providers: &[&ProviderRoutes]) -> Option<Duration> {
+    let now = Instant::now();
+    let cooldowns = &ctx.app.proxy.cooldowns;
+    providers
+        .iter()
+        .flat_map(|p| p.routes.iter())
+        .filter_map(|r| cooldowns.blocked(r.cred.id(), &ctx.model, now))
+        .map(|b| b.until.saturating_duration_since(now))
+        .min()
+}
+
+async fn pass(
+    ctx: &RequestCtx<'_>,
+    providers: &[&ProviderRoutes],
+    attempts: &mut Vec<AttemptRecord>,
+) -> Result<Success, ProxyError> {
+    let strategy = Strategy::from_config(&ctx.snap.raw.routing.strategy);
+    let proxy = &ctx.app.proxy;
+    let mut last_error: Option<ProxyError> = None;
+    let mut selection_error: Option<ProxyError> = None;
+    for provider in providers {
+        let mut tried: HashSet<&str> = HashSet::new();
+        loop {
+            let untried: Vec<&Route> = provider
+                .routes
+                .iter()
+                .filter(|r| !tried.contains(r.cred.id()))
+                .collect();
+            if untried.is_empty() {
+                break;
+            }
+            let now = Instant::now();
+            let mut open: Vec<&Route> = Vec::with_capacity(untried.len());
+            let mut all_quota = true;
+            let mut soonest: Option<Instant> = None;
+            for r in untried {
+                match proxy.cooldowns.blocked(r.cred.id(), &ctx.model, now) {
+                    Some(b) => {
+                        all_quota &= b.quota;
+                        soonest = Some(soonest.map_or(b.until, |s| s.min(b.until)));
+                    }
+                    None => open.push(r),
+                }
+            }
+            if open.is_empty() {
+                selection_error = Some(if all_quota {
+                    ProxyError::Cooldown {
+                        model: ctx.model.clone(),
+                        provider: provider.provider.clone(),
+                        wait: soonest.map_or(Duration::ZERO, |s| s.saturating_duration_since(now)),
+                    }
+                } else {
+                    ProxyError::AuthUnavailable
+                });
+                break;
+            }
+            let i = proxy
+                .scheduler
+                .pick(strategy, &provider.provider, &ctx.model, open.len());
+            let route = open[i];
+            tried.insert(route.cred.id());
+            match attempt::run(ctx, route, attempts).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last_error = Some(e),
+            }
+        }
+    }
+    Err(last_error
+        .or(selection_error)
+        .unwrap_or(ProxyError::AuthNotFound))
+}

@@ -1,0 +1,243 @@
+//! The streamed answer to a client: upstream frames go through the plugin's
+//! stream translator and out to the client as they arrive, never buffered
+//! whole. After the first byte there is no failover: a later error is
+//! written in-band in the client's stream grammar and the stream ends.
+//! Dropping this body (the client went away) drops the upstream body, which
+//! closes the upstream request.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cliproxy_sdk::{StreamBox, Translated};
+use hyper::body::{Body, Frame};
+use tokio::time::{Instant, Sleep};
+
+use super::endpoints::ClientFormat;
+use super::errors::{in_band, ProxyError};
+use super::plugin_call;
+use super::records::RequestLog;
+use super::usage::AttemptUsage;
+use crate::app::App;
+use crate::error::BoxError;
+use crate::plugin_host::LoadedPlugin;
+use crate::upstream::TimedBody;
+
+const KEEPALIVE: &[u8] = b": keep-alive\n\n";
+
+struct Keepalive {
+    every: Duration,
+    sleep: Pin<Box<Sleep>>,
+}
+
+pub struct ProxyStream {
+    app: Arc<App>,
+    first: Option<Bytes>,
+    /// `None` once the upstream ended (or failed).
+    upstream: Option<TimedBody>,
+    // A Mutex only to make the body `Sync` (it is never contended).
+    translator: Box<Mutex<StreamBox>>,
+    plugin: Arc<LoadedPlugin>,
+    format: ClientFormat,
+    usage: AttemptUsage,
+    keepalive: Option<Keepalive>,
+    log: Option<(RequestLog, http::HeaderMap)>,
+    captured: Option<Vec<u8>>,
+    finished: bool,
+}
+
+impl ProxyStream {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        app: Arc<App>,
+        first: Bytes,
+        upstream: Option<TimedBody>,
+        translator: StreamBox,
+        plugin: Arc<LoadedPlugin>,
+        format: ClientFormat,
+        usage: AttemptUsage,
+    ) -> Self {
+        ProxyStream {
+            app,
+            first: Some(first),
+            upstream,
+            translator: Box::new(Mutex::new(translator)),
+            plugin,
+            format,
+            usage,
+            keepalive: None,
+            log: None,
+            captured: None,
+            finished: false,
+        }
+    }
+
+    /// Emits `: keep-alive` comments after `every` without upstream bytes.
+    pub fn with_keepalive(mut self, every: Duration) -> Self {
+        self.keepalive = Some(Keepalive {
+            every,
+            sleep: Box::pin(tokio::time::sleep(every)),
+        });
+        self
+    }
+
+    /// The request record is sent when the stream ends.
+    pub fn with_log(mut self, log: RequestLog, headers: http::HeaderMap) -> Self {
+        if log.capture {
+            self.captured = Some(Vec::new());
+        }
+        self.log = Some((log, headers));
+        self
+    }
+
+    fn note_usage(&mut self, t: &Translated) {
+        if let Some(u) = t.usage.clone().into_option() {
+            if self.usage.tokens.is_none() {
+                self.usage.tokens = Some(u);
+            }
+        }
+    }
+
+    fn emit(&mut self, bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(c) = self.captured.as_mut() {
+            c.extend_from_slice(&bytes);
+        }
+        if let Some(k) = self.keepalive.as_mut() {
+            let at = Instant::now() + k.every;
+            k.sleep.as_mut().reset(at);
+        }
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
+    }
+
+    /// The stream is over: usage and request records go out.
+    fn end(&mut self, error: Option<&ProxyError>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.upstream = None;
+        self.usage.done(error.is_some());
+        if let Some((mut log, headers)) = self.log.take() {
+            if let (Some(e), Some(last)) = (error, log.attempts.last_mut()) {
+                last.error = e.to_string().into();
+            }
+            let body = self.captured.take().unwrap_or_default();
+            if let Some(last) = log.attempts.last_mut() {
+                if log.capture {
+                    last.response_body = body.clone().into();
+                }
+            }
+            log.finish(&self.app.proxy.records, 200, &headers, &body);
+        }
+    }
+
+    fn translate(&mut self, chunk: Option<&[u8]>) -> Result<Translated, ProxyError> {
+        let mut t = self.translator.lock().unwrap_or_else(|p| p.into_inner());
+        let out = match chunk {
+            Some(c) => plugin_call::feed(&self.plugin, &mut t, c),
+            None => plugin_call::finish(&self.plugin, &mut t),
+        };
+        out.map_err(ProxyError::Plugin)
+    }
+
+    fn fail(&mut self, e: ProxyError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        tracing::warn!(error = %e, "stream failed after its first byte");
+        let bytes = in_band(self.format, &e);
+        if let Some(c) = self.captured.as_mut() {
+            c.extend_from_slice(&bytes);
+        }
+        self.end(Some(&e));
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
+    }
+}
+
+impl Body for ProxyStream {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(first) = this.first.take() {
+            if !first.is_empty() {
+                return this.emit(first);
+            }
+        }
+        loop {
+            let Some(upstream) = this.upstream.as_mut() else {
+                this.end(None);
+                return Poll::Ready(None);
+            };
+            match Pin::new(upstream).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else { continue };
+                    match this.translate(Some(&data)) {
+                        Ok(t) => {
+                            this.note_usage(&t);
+                            if !t.bytes.is_empty() {
+                                return this.emit(Bytes::from(t.bytes.into_vec()));
+                            }
+                        }
+                        Err(e) => return this.fail(e),
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => return this.fail(ProxyError::Transport(e)),
+                Poll::Ready(None) => {
+                    this.upstream = None;
+                    match this.translate(None) {
+                        Ok(t) => {
+                            this.note_usage(&t);
+                            if let Some(c) = this.captured.as_mut() {
+                                c.extend_from_slice(&t.bytes);
+                            }
+                            this.end(None);
+                            if !t.bytes.is_empty() {
+                                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(
+                                    t.bytes.into_vec(),
+                                )))));
+                            }
+                            return Poll::Ready(None);
+                        }
+                        Err(e) => return this.fail(e),
+                    }
+                }
+                Poll::Pending => {
+                    if let Some(k) = this.keepalive.as_mut() {
+                        if k.sleep.as_mut().poll(cx).is_ready() {
+                            let at = Instant::now() + k.every;
+                            k.sleep.as_mut().reset(at);
+                            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+                                KEEPALIVE,
+                            )))));
+                        }
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished && self.first.is_none()
+    }
+}
+
+impl Drop for ProxyStream {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The client went away: the upstream body is dropped with us,
+            // which closes that request. Records still go out.
+            let cancelled = ProxyError::Transport(crate::upstream::UpstreamError::Transport(
+                "client disconnected".into(),
+            ));
+            let failed = self.usage.tokens.is_none();
+            self.usage.done(failed);
+            self.end(Some(&cancelled));
+        }
+    }
+}

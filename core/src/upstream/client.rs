@@ -1,0 +1,163 @@
+//! Pooled upstream clients, one per outbound route (`proxy-url` and connect
+//! timeout), created on first use and kept for the life of the process so
+//! connections are reused across requests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response};
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::proxy_connect::ProxyConnector;
+use super::{chain, TimedBody, UpstreamError};
+
+type HttpClient = Client<HttpsConnector<ProxyConnector>, Full<Bytes>>;
+
+/// Timeouts and the global proxy, read from the live config per request.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// Global `proxy-url`, used when the credential has none.
+    pub proxy_url: String,
+}
+
+/// Headers the client sets itself (or that must not be forwarded): a
+/// plugin's value for them is dropped. `accept-encoding` is dropped so the
+/// upstream answers uncompressed bytes that can be read for usage and
+/// passed through as they are.
+const MANAGED: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+    "accept-encoding",
+];
+
+pub struct Upstream {
+    tls: Arc<rustls::ClientConfig>,
+    clients: Mutex<HashMap<(String, Duration), HttpClient>>,
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Upstream {
+    pub fn new() -> Self {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots.clone()).with_no_client_auth())
+        .unwrap_or_else(|_| {
+            // Only fails if the ring provider lacks every default version,
+            // which it does not; fall back to the process default anyway.
+            rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth()
+        });
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Upstream {
+            tls: Arc::new(tls),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, proxy_url: &str, connect: Duration) -> Result<HttpClient, UpstreamError> {
+        let key = (proxy_url.to_string(), connect);
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.get(&key) {
+            return Ok(c.clone());
+        }
+        let connector = ProxyConnector::for_url(proxy_url, connect)
+            .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*self.tls).clone())
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(connector);
+        let client: HttpClient = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .build(https);
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// Sends one request and waits (up to the read timeout) for the
+    /// response head. `proxy_url` "" means the global one.
+    pub async fn send(
+        &self,
+        settings: &UpstreamSettings,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+        proxy_url: &str,
+    ) -> Result<Response<TimedBody>, UpstreamError> {
+        let proxy = if proxy_url.trim().is_empty() {
+            settings.proxy_url.trim()
+        } else {
+            proxy_url.trim()
+        };
+        let client = self.client(proxy, settings.connect_timeout)?;
+        let method = http::Method::from_bytes(method.as_bytes())
+            .map_err(|_| UpstreamError::InvalidRequest(format!("bad method {method:?}")))?;
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|_| UpstreamError::InvalidRequest("bad upstream URL".into()))?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Full::new(body))
+            .map_err(|e| UpstreamError::InvalidRequest(e.to_string()))?;
+        let map = req.headers_mut();
+        for (name, value) in headers {
+            let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+                return Err(UpstreamError::InvalidRequest(format!(
+                    "bad header name {name:?}"
+                )));
+            };
+            if MANAGED.contains(&name.as_str()) {
+                continue;
+            }
+            let Ok(value) = HeaderValue::from_str(value) else {
+                return Err(UpstreamError::InvalidRequest(format!(
+                    "bad value for header {name}"
+                )));
+            };
+            map.insert(name, value);
+        }
+        let read = settings.read_timeout;
+        let resp = match tokio::time::timeout(read, client.request(req)).await {
+            Err(_) => {
+                return Err(UpstreamError::Timeout {
+                    phase: "response headers",
+                    secs: read.as_secs(),
+                })
+            }
+            Ok(Err(e)) if e.is_connect() => return Err(UpstreamError::Connect(chain(&e))),
+            Ok(Err(e)) => return Err(UpstreamError::Transport(chain(&e))),
+            Ok(Ok(resp)) => resp,
+        };
+        Ok(resp.map(|b| TimedBody::new(b, read)))
+    }
+}

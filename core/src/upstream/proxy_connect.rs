@@ -1,0 +1,211 @@
+//! Outbound connections: direct, through an HTTP proxy (CONNECT tunnel) or
+//! through a SOCKS5 proxy, chosen from a `proxy-url`
+//! (`http://[user:pass@]host:port`, `socks5://…`, `socks5h://…`). TLS to the
+//! upstream is layered on top by the client, so it is end to end.
+//!
+//! What it does not do: TLS to the proxy itself (`https://` proxy URLs are
+//! refused with a clear error), or proxy auto-configuration.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{HeaderValue, Uri};
+use hyper_util::client::legacy::connect::proxy::{SocksV5, Tunnel};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use percent_encoding::percent_decode_str;
+use tokio::net::TcpStream;
+use tower_service::Service;
+
+use crate::error::BoxError;
+
+/// How connections for one route are made.
+#[derive(Clone)]
+pub enum ProxyConnector {
+    Direct(HttpConnector),
+    Tunnel(Tunnel<HttpConnector>),
+    Socks(SocksV5<HttpConnector>),
+}
+
+/// A `proxy-url` that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("unusable proxy-url: {0}")]
+pub struct ProxyUrlError(String);
+
+fn tcp(connect_timeout: Duration) -> HttpConnector {
+    let mut c = HttpConnector::new();
+    // The TLS layer above handles https; this one only opens TCP.
+    c.enforce_http(false);
+    c.set_nodelay(true);
+    c.set_connect_timeout(Some(connect_timeout));
+    c.set_keepalive(Some(Duration::from_secs(60)));
+    c
+}
+
+impl ProxyConnector {
+    /// The connector for `proxy_url` ("" = direct).
+    pub fn for_url(proxy_url: &str, connect_timeout: Duration) -> Result<Self, ProxyUrlError> {
+        let proxy_url = proxy_url.trim();
+        if proxy_url.is_empty() {
+            return Ok(ProxyConnector::Direct(tcp(connect_timeout)));
+        }
+        let uri: Uri = proxy_url
+            .parse()
+            .map_err(|_| ProxyUrlError("not a URL".into()))?;
+        let scheme = uri.scheme_str().unwrap_or("").to_ascii_lowercase();
+        let authority = uri
+            .authority()
+            .ok_or_else(|| ProxyUrlError("no host".into()))?;
+        let (userinfo, hostport) = match authority.as_str().rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority.as_str()),
+        };
+        let credentials = userinfo.map(|u| {
+            let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+            (
+                percent_decode_str(user).decode_utf8_lossy().into_owned(),
+                percent_decode_str(pass).decode_utf8_lossy().into_owned(),
+            )
+        });
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "socks5" | "socks5h" => 1080,
+            "https" => {
+                return Err(ProxyUrlError(
+                    "https:// proxies (TLS to the proxy) are not supported; use http:// or socks5://"
+                        .into(),
+                ))
+            }
+            other => return Err(ProxyUrlError(format!("unsupported scheme {other:?}"))),
+        };
+        let hostport = if hostport.rsplit_once(':').is_some_and(|(_, p)| !p.contains(']')) {
+            hostport.to_string()
+        } else {
+            format!("{hostport}:{default_port}")
+        };
+        let proxy_dst: Uri = format!("http://{hostport}")
+            .parse()
+            .map_err(|_| ProxyUrlError("bad host".into()))?;
+        let inner = tcp(connect_timeout);
+        Ok(match scheme.as_str() {
+            "http" => {
+                let mut t = Tunnel::new(proxy_dst, inner);
+                if let Some((user, pass)) = credentials {
+                    let token = base64_basic(&user, &pass);
+                    if let Ok(v) = HeaderValue::from_str(&format!("Basic {token}")) {
+                        t = t.with_auth(v);
+                    }
+                }
+                ProxyConnector::Tunnel(t)
+            }
+            _ => {
+                let mut s = SocksV5::new(proxy_dst, inner).local_dns(scheme == "socks5");
+                if let Some((user, pass)) = credentials {
+                    s = s.with_auth(user, pass);
+                }
+                ProxyConnector::Socks(s)
+            }
+        })
+    }
+}
+
+/// `user:pass` in base64 for `Proxy-Authorization: Basic`.
+fn base64_basic(user: &str, pass: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+}
+
+/// Tunnels need an explicit port; an `http://` URL without one means 80.
+fn with_port(dst: Uri) -> Uri {
+    if dst.port().is_some() {
+        return dst;
+    }
+    let port = if dst.scheme_str() == Some("http") { 80 } else { 443 };
+    let Some(host) = dst.host() else { return dst };
+    let authority = format!("{host}:{port}");
+    let mut parts = dst.clone().into_parts();
+    match authority.parse() {
+        Ok(a) => {
+            parts.authority = Some(a);
+            Uri::from_parts(parts).unwrap_or(dst)
+        }
+        Err(_) => dst,
+    }
+}
+
+type ConnectFuture =
+    Pin<Box<dyn Future<Output = Result<TokioIo<TcpStream>, BoxError>> + Send + 'static>>;
+
+impl Service<Uri> for ProxyConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = BoxError;
+    type Future = ConnectFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        match self {
+            ProxyConnector::Direct(c) => c.poll_ready(cx).map_err(Into::into),
+            ProxyConnector::Tunnel(c) => c.poll_ready(cx).map_err(Into::into),
+            ProxyConnector::Socks(c) => c.poll_ready(cx).map_err(|e| e.to_string().into()),
+        }
+    }
+
+    fn call(&mut self, dst: Uri) -> ConnectFuture {
+        match self {
+            ProxyConnector::Direct(c) => {
+                let f = c.call(dst);
+                Box::pin(async move { f.await.map_err(Into::into) })
+            }
+            ProxyConnector::Tunnel(c) => {
+                let f = c.call(with_port(dst));
+                Box::pin(async move {
+                    f.await
+                        .map_err(|e| BoxError::from(format!("proxy CONNECT failed: {e:?}")))
+                })
+            }
+            ProxyConnector::Socks(c) => {
+                let f = c.call(with_port(dst));
+                Box::pin(async move {
+                    f.await
+                        .map_err(|e| BoxError::from(format!("SOCKS5 proxy failed: {e}")))
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_encoding() {
+        assert_eq!(base64_basic("user", "pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64_basic("a", ""), "YTo=");
+        assert_eq!(base64_basic("ab", "c"), "YWI6Yw==");
+    }
+
+    #[test]
+    fn proxy_urls() {
+        let t = Duration::from_secs(1);
+        assert!(matches!(
+            ProxyConnector::for_url("", t),
+            Ok(ProxyConnector::Direct(_))
+        ));
+        assert!(matches!(
+            ProxyConnector::for_url("http://u:p@127.0.0.1:3128", t),
+            Ok(ProxyConnector::Tunnel(_))
+        ));
+        assert!(matches!(
+            ProxyConnector::for_url("socks5://127.0.0.1", t),
+            Ok(ProxyConnector::Socks(_))
+        ));
+        assert!(ProxyConnector::for_url("ftp://x", t).is_err());
+        assert!(ProxyConnector::for_url("https://x", t).is_err());
+        assert_eq!(
+            with_port("http://a.test/x".parse().expect("uri")).to_string(),
+            "http://a.test:80/x"
+        );
+    }
+}
