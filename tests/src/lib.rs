@@ -7,9 +7,15 @@
 //!   port from it; it is stopped with SIGTERM on drop.
 //! - [`http`] is a tiny HTTP/1.1 client that can bind to a chosen local address
 //!   (127.0.0.2 counts as a remote client for the management API).
+//! - [`StandIn`] is a scripted upstream on 127.0.0.1 for proxy tests, and
+//!   [`http_stream`] reads a streamed answer chunk by chunk.
 
 pub mod client;
 pub mod server;
+pub mod stream_client;
+pub mod upstream;
 
 pub use client::{http, http_from, Resp};
 pub use server::{build_out_of_tree, ensure_built, workspace_root, Server, ServerBuilder};
+pub use stream_client::{http_stream, StreamResp};
+pub use upstream::{End, Recorded, Reply, StandIn};

@@ -60,7 +60,8 @@ impl Upstream {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
-        let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        // ALPN (h2, http/1.1) is set by the connector builder.
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
@@ -72,7 +73,6 @@ impl Upstream {
                 .with_root_certificates(roots)
                 .with_no_client_auth()
         });
-        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Upstream {
             tls: Arc::new(tls),
             clients: Mutex::new(HashMap::new()),
