@@ -53,7 +53,7 @@ impl Recorded {
 pub enum End {
     /// The body ends normally.
     Finish,
-    /// The connection breaks mid-body.
+    /// The connection breaks mid-body (100 ms after the last event).
     Reset,
     /// Nothing more is sent and the body never ends.
     Hang,
@@ -340,6 +340,9 @@ async fn render(state: Arc<State>, mut reply: Reply) -> Result<Resp, std::io::Er
                 match end {
                     End::Finish => {}
                     End::Reset => {
+                        // Give the events sent so far time to leave, so the
+                        // break is really mid-body.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                         let _ = tx.send(Err(std::io::Error::other("reset"))).await;
                     }
                     End::Hang => {
