@@ -143,7 +143,10 @@ pub fn read_file(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
 }
 
 #[cfg(test)]
-#[expect(clippy::result_large_err, reason = "figment's Jail API returns figment::Error")]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment's Jail API returns figment::Error"
+)]
 pub(crate) mod tests {
     use super::*;
 
