@@ -116,10 +116,12 @@ impl ServerBuilder {
         let config_path = dir.path().join("config.yaml");
         let mut config = self.config.clone();
         if let Some(p) = &self.plugin_dir {
-            config.push_str(&format!(
-                "\nplugins:\n  dir: {:?}\n",
-                p.display().to_string()
-            ));
+            let dir_line = format!("  dir: {:?}\n", p.display().to_string());
+            if config.lines().any(|l| l == "plugins:") {
+                config = config.replacen("plugins:\n", &format!("plugins:\n{dir_line}"), 1);
+            } else {
+                config.push_str(&format!("\nplugins:\n{dir_line}"));
+            }
         }
         if self.write_config {
             std::fs::write(&config_path, &config).expect("write config");

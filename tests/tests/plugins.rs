@@ -323,3 +323,32 @@ async fn a_panicking_plugin_answers_500_and_is_fused_after_repeated_panics() {
     assert!(server.count_log("disabled until restart") == 1);
     assert_eq!(http("GET", &server.url("/"), &[], "").await.status, 200);
 }
+
+#[tokio::test]
+async fn priority_decides_which_plugin_serves_a_shared_route() {
+    let dir = plugin_dir_with(&[&hello_lib(), &fixture_lib("stress-plugin")]);
+    let server = Server::builder("plugins:\n  configs:\n    stress:\n      priority: 10\n")
+        .env("MANAGEMENT_PASSWORD", PW)
+        .plugin_dir(dir.path())
+        .start();
+    let r = http("GET", &server.url("/v0/management/hello"), &[AUTH], "").await;
+    assert_eq!(
+        r.json()["from"],
+        "stress",
+        "higher priority wins: {}",
+        r.text()
+    );
+
+    // Raise hello above stress by hand edit: the route changes owner live.
+    let text = server.read_config().replace(
+        "      priority: 10\n",
+        "      priority: 10\n    hello:\n      priority: 20\n",
+    );
+    std::fs::write(server.config_path(), text).expect("hand edit");
+    let switched = eventually(Duration::from_secs(10), async || {
+        let r = http("GET", &server.url("/v0/management/hello"), &[AUTH], "").await;
+        r.json()["greeting"].is_string()
+    })
+    .await;
+    assert!(switched, "config now:\n{}", server.read_config());
+}

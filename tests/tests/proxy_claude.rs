@@ -33,11 +33,15 @@ async fn messages_plain_and_count_tokens() {
     up.push(Reply::json(200, answer.clone()));
     up.push(Reply::json(200, json!({"input_tokens": 42})));
     let server = Server::start(&config(&up));
-    let body = json!({"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
+    let body =
+        json!({"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
     let r = http(
         "POST",
         &server.url("/v1/messages"),
-        &[("x-api-key", "client-key"), ("anthropic-version", "2023-06-01")],
+        &[
+            ("x-api-key", "client-key"),
+            ("anthropic-version", "2023-06-01"),
+        ],
         body.to_string(),
     )
     .await;
@@ -50,8 +54,15 @@ async fn messages_plain_and_count_tokens() {
         sent.header("authorization").as_deref(),
         Some("Bearer sk-ant-upstream")
     );
-    assert_eq!(sent.header("x-api-key"), None, "client key never leaks upstream");
-    assert_eq!(sent.header("anthropic-version").as_deref(), Some("2023-06-01"));
+    assert_eq!(
+        sent.header("x-api-key"),
+        None,
+        "client key never leaks upstream"
+    );
+    assert_eq!(
+        sent.header("anthropic-version").as_deref(),
+        Some("2023-06-01")
+    );
     assert_eq!(sent.header("x-team").as_deref(), Some("blue"));
     assert_eq!(sent.json()["model"], MODEL);
 
@@ -64,10 +75,7 @@ async fn messages_plain_and_count_tokens() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), json!({"input_tokens": 42}));
-    assert_eq!(
-        up.requests()[1].path,
-        "/v1/messages/count_tokens?beta=true"
-    );
+    assert_eq!(up.requests()[1].path, "/v1/messages/count_tokens?beta=true");
 }
 
 #[tokio::test]
@@ -94,7 +102,10 @@ async fn messages_stream_passes_events_through() {
     )
     .await;
     assert_eq!(s.status, 200);
-    assert_eq!(s.header("content-type").as_deref(), Some("text/event-stream"));
+    assert_eq!(
+        s.header("content-type").as_deref(),
+        Some("text/event-stream")
+    );
     assert_eq!(s.text(Duration::from_secs(5)).await, events.concat());
     assert_eq!(
         up.requests()[0].header("accept").as_deref(),
@@ -114,7 +125,13 @@ async fn model_of_another_format_is_a_clear_error() {
     )
     .await;
     assert_eq!(r.status, 400, "{}", r.text());
-    let msg = r.json()["error"]["message"].as_str().unwrap_or("").to_string();
-    assert!(msg.contains("claude") && msg.contains("/v1/messages"), "{msg}");
+    let msg = r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        msg.contains("claude") && msg.contains("/v1/messages"),
+        "{msg}"
+    );
     assert_eq!(up.count(), 0);
 }

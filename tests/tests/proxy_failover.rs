@@ -78,7 +78,10 @@ async fn every_key_cooling_answers_model_cooldown() {
     // Both keys are tried; the last upstream error is passed through.
     let r = generate(&server).await;
     assert_eq!(r.status, 429);
-    assert_eq!(r.json(), json!({"error": {"code": 429, "message": "slow down"}}));
+    assert_eq!(
+        r.json(),
+        json!({"error": {"code": 429, "message": "slow down"}})
+    );
     assert_eq!(r.header("retry-after").as_deref(), Some("60"));
     assert_eq!(up.count(), 2);
     // Now both cool down (60 s, from the upstream's hint).

@@ -45,8 +45,14 @@ async fn generate_and_count() {
     assert_eq!(r.json(), answer);
     let sent = &up.requests()[0];
     assert_eq!(sent.path, "/v1beta/models/gemini-2.5-pro:generateContent");
-    assert_eq!(sent.header("x-goog-api-key").as_deref(), Some("AIza-upstream"));
-    assert_eq!(sent.header("x-goog-user-project").as_deref(), Some("proj-1"));
+    assert_eq!(
+        sent.header("x-goog-api-key").as_deref(),
+        Some("AIza-upstream")
+    );
+    assert_eq!(
+        sent.header("x-goog-user-project").as_deref(),
+        Some("proj-1")
+    );
     assert_eq!(sent.json(), body);
 
     let r = http(
@@ -85,7 +91,10 @@ async fn stream_generate_is_sse() {
     )
     .await;
     assert_eq!(s.status, 200);
-    assert_eq!(s.header("content-type").as_deref(), Some("text/event-stream"));
+    assert_eq!(
+        s.header("content-type").as_deref(),
+        Some("text/event-stream")
+    );
     assert_eq!(s.text(Duration::from_secs(5)).await, events.concat());
     assert_eq!(
         up.requests()[0].path,
@@ -105,9 +114,18 @@ async fn model_lists() {
         .iter()
         .map(|m| m["name"].as_str().unwrap_or("").to_string())
         .collect();
-    assert!(names.contains(&"models/gemini-2.5-pro".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"models/gemini-2.5-pro".to_string()),
+        "{names:?}"
+    );
     assert_eq!(names.len(), 6, "the default Gemini catalogue: {names:?}");
-    let r = http("GET", &server.url("/v1beta/models/gemini-2.5-pro"), &[KEY], "").await;
+    let r = http(
+        "GET",
+        &server.url("/v1beta/models/gemini-2.5-pro"),
+        &[KEY],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["name"], "models/gemini-2.5-pro");
     let r = http("GET", &server.url("/v1beta/models/nope"), &[KEY], "").await;
@@ -120,6 +138,9 @@ async fn model_lists() {
         "",
     )
     .await;
-    assert!(r.json().get("object").is_none(), "Claude shape has no object");
+    assert!(
+        r.json().get("object").is_none(),
+        "Claude shape has no object"
+    );
     assert_eq!(r.json()["data"][0]["type"], "model");
 }

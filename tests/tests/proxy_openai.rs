@@ -92,12 +92,21 @@ async fn streaming_passes_chunks_as_they_come() {
     )
     .await;
     assert_eq!(s.status, 200);
-    assert_eq!(s.header("content-type").as_deref(), Some("text/event-stream"));
+    assert_eq!(
+        s.header("content-type").as_deref(),
+        Some("text/event-stream")
+    );
     assert_eq!(s.header("cache-control").as_deref(), Some("no-cache"));
     // The first event reaches the client before the upstream sent the rest.
-    let first = s.next_chunk(Duration::from_secs(5)).await.expect("first chunk");
+    let first = s
+        .next_chunk(Duration::from_secs(5))
+        .await
+        .expect("first chunk");
     assert!(String::from_utf8_lossy(&first).contains("Hel"));
-    assert_eq!(up.requests()[0].header("accept").as_deref(), Some("text/event-stream"));
+    assert_eq!(
+        up.requests()[0].header("accept").as_deref(),
+        Some("text/event-stream")
+    );
     let rest = s.text(Duration::from_secs(5)).await;
     let all = format!("{}{rest}", String::from_utf8_lossy(&first));
     assert_eq!(all, events.concat(), "bytes pass through unchanged");

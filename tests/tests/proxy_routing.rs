@@ -50,7 +50,13 @@ async fn unknown_model_is_a_400() {
         r.json(),
         json!({"error": {"message": "unknown provider for model no-such-model", "type": "invalid_request_error"}})
     );
-    let r = http("POST", &server.url("/v1/chat/completions"), &[], "{not json").await;
+    let r = http(
+        "POST",
+        &server.url("/v1/chat/completions"),
+        &[],
+        "{not json",
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert!(r.json()["error"]["message"]
         .as_str()

@@ -15,11 +15,15 @@ fn compat(up: &StandIn, extra: &str) -> String {
 }
 
 fn chat(stream: bool) -> String {
-    json!({"model": "m", "stream": stream, "messages": [{"role": "user", "content": "x"}]}).to_string()
+    json!({"model": "m", "stream": stream, "messages": [{"role": "user", "content": "x"}]})
+        .to_string()
 }
 
 fn chunk(text: &str) -> String {
-    format!("data: {}\n\n", json!({"choices": [{"index": 0, "delta": {"content": text}}]}))
+    format!(
+        "data: {}\n\n",
+        json!({"choices": [{"index": 0, "delta": {"content": text}}]})
+    )
 }
 
 #[tokio::test]
@@ -28,9 +32,18 @@ async fn slow_upstream_times_out_with_a_clear_error() {
     up.respond_with(|_| Reply::json(200, json!({"late": true})).delayed(Duration::from_secs(5)));
     let server = Server::start(&compat(&up, "upstream-timeouts:\n  read-seconds: 1\n"));
     let started = Instant::now();
-    let r = http("POST", &server.url("/v1/chat/completions"), &[], chat(false)).await;
+    let r = http(
+        "POST",
+        &server.url("/v1/chat/completions"),
+        &[],
+        chat(false),
+    )
+    .await;
     assert_eq!(r.status, 504, "{}", r.text());
-    let msg = r.json()["error"]["message"].as_str().unwrap_or("").to_string();
+    let msg = r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     assert!(msg.contains("timed out after 1s"), "{msg}");
     assert!(started.elapsed() < Duration::from_secs(4));
 
@@ -40,7 +53,10 @@ async fn slow_upstream_times_out_with_a_clear_error() {
     assert_eq!(s.status, 200);
     let text = s.text(Duration::from_secs(5)).await;
     assert!(text.starts_with(&chunk("a")), "{text}");
-    assert!(text.contains("\"error\"") && text.contains("timed out"), "{text}");
+    assert!(
+        text.contains("\"error\"") && text.contains("timed out"),
+        "{text}"
+    );
     assert!(!text.contains("[DONE]"));
 }
 
@@ -48,7 +64,11 @@ async fn slow_upstream_times_out_with_a_clear_error() {
 async fn client_disconnect_cancels_the_upstream_call() {
     let up = StandIn::start().await;
     let events: Vec<String> = (0..200).map(|i| chunk(&i.to_string())).collect();
-    up.push(Reply::sse_paced(&events, Duration::from_millis(50), End::Finish));
+    up.push(Reply::sse_paced(
+        &events,
+        Duration::from_millis(50),
+        End::Finish,
+    ));
     let server = Server::start(&compat(&up, ""));
     let mut s = http_stream("POST", &server.url("/v1/chat/completions"), &[], chat(true)).await;
     assert_eq!(s.status, 200);
@@ -56,7 +76,8 @@ async fn client_disconnect_cancels_the_upstream_call() {
     assert_eq!(up.aborted(), 0);
     drop(s);
     assert!(
-        up.wait_until(Duration::from_secs(5), |u| u.aborted() == 1).await,
+        up.wait_until(Duration::from_secs(5), |u| u.aborted() == 1)
+            .await,
         "the upstream answer was not abandoned"
     );
 }
@@ -102,7 +123,12 @@ async fn stream_errors_before_and_after_the_first_byte() {
 #[tokio::test]
 async fn upstream_status_before_the_stream_is_a_plain_error() {
     let up = StandIn::start().await;
-    up.respond_with(|_| Reply::json(400, json!({"error": {"message": "bad field", "type": "invalid_request_error"}})));
+    up.respond_with(|_| {
+        Reply::json(
+            400,
+            json!({"error": {"message": "bad field", "type": "invalid_request_error"}}),
+        )
+    });
     let server = Server::start(&compat(&up, ""));
     let r = http("POST", &server.url("/v1/chat/completions"), &[], chat(true)).await;
     assert_eq!(r.status, 400);
@@ -110,7 +136,10 @@ async fn upstream_status_before_the_stream_is_a_plain_error() {
         r.json(),
         json!({"error": {"message": "bad field", "type": "invalid_request_error"}})
     );
-    assert!(r.header("content-type").unwrap_or_default().contains("json"));
+    assert!(r
+        .header("content-type")
+        .unwrap_or_default()
+        .contains("json"));
 }
 
 #[tokio::test]
@@ -125,7 +154,13 @@ async fn dead_upstream_and_body_limit() {
         "body-limits:\n  proxy-mb: 1\nopenai-compatibility:\n  - name: dead\n    base-url: http://127.0.0.1:{port}\n    models: [{{name: m}}]\n"
     );
     let server = Server::start(&cfg);
-    let r = http("POST", &server.url("/v1/chat/completions"), &[], chat(false)).await;
+    let r = http(
+        "POST",
+        &server.url("/v1/chat/completions"),
+        &[],
+        chat(false),
+    )
+    .await;
     assert_eq!(r.status, 502, "{}", r.text());
     assert!(r.json()["error"]["message"]
         .as_str()

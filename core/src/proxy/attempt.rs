@@ -49,9 +49,11 @@ async fn read_body(
                     out.extend_from_slice(&data[..limit - out.len()]);
                     break;
                 }
-                return Err(ProxyError::Transport(crate::upstream::UpstreamError::Transport(
-                    format!("upstream answer larger than {limit} bytes"),
-                )));
+                return Err(ProxyError::Transport(
+                    crate::upstream::UpstreamError::Transport(format!(
+                        "upstream answer larger than {limit} bytes"
+                    )),
+                ));
             }
             out.extend_from_slice(&data);
         }
@@ -154,8 +156,7 @@ async fn send(
     usage: &mut AttemptUsage,
 ) -> Result<Success, ProxyError> {
     let plugin = &route.cred.plugin;
-    let described =
-        plugin_call::build_request(plugin, call.clone()).map_err(ProxyError::Plugin)?;
+    let described = plugin_call::build_request(plugin, call.clone()).map_err(ProxyError::Plugin)?;
     // The body is not needed to translate the answer.
     call.body = Default::default();
     record.url = described.url.clone();
@@ -251,7 +252,9 @@ async fn send(
     let (first, ended) = loop {
         match body.frame().await {
             Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else { continue };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
                 let t = plugin_call::feed(plugin, &mut translator, &data)
                     .map_err(ProxyError::Plugin)?;
                 if let Some(u) = t.usage.into_option() {

@@ -29,7 +29,9 @@ fn candidates(headers: &HeaderMap, query: &str) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(auth) = header("authorization") {
         let token = match auth.split_once(' ') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim().to_string(),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
+                rest.trim().to_string()
+            }
             _ => auth,
         };
         out.push(token);

@@ -136,7 +136,10 @@ struct GoogleDetail {
 /// HTTP date), Google `RetryInfo.retryDelay`, `ErrorInfo.metadata.quotaResetDelay`,
 /// or "… after Ns." in the error message.
 pub fn retry_hint(headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
-    if let Some(v) = headers.get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
         if let Ok(secs) = v.parse::<f64>() {
             if secs.is_finite() && secs >= 0.0 {

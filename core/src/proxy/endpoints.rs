@@ -100,7 +100,9 @@ pub fn match_route(method: &http::Method, path: &str) -> Option<Endpoint> {
         "/v1/completions" if post => {
             return Some(call(ClientFormat::OpenAiCompletions, "/v1/completions"))
         }
-        "/v1/responses" if post => return Some(call(ClientFormat::OpenAiResponses, "/v1/responses")),
+        "/v1/responses" if post => {
+            return Some(call(ClientFormat::OpenAiResponses, "/v1/responses"))
+        }
         "/v1/messages" if post => return Some(call(ClientFormat::Claude, "/v1/messages")),
         "/v1/messages/count_tokens" if post => {
             return Some(Endpoint::Call(CallEndpoint {

@@ -253,7 +253,10 @@ mod tests {
         assert_eq!(v["error"]["code"], "model_cooldown");
         assert_eq!(v["error"]["reset_time"], "1m30s");
         assert_eq!(v["error"]["reset_seconds"], 90);
-        assert_eq!(headers.get("retry-after").map(|v| v.as_bytes()), Some(&b"90"[..]));
+        assert_eq!(
+            headers.get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"90"[..])
+        );
         assert_eq!(e.status(), 429);
     }
 }

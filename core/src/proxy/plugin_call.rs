@@ -47,7 +47,9 @@ pub fn translate_response(
     c: UpstreamCall,
     body: &[u8],
 ) -> Result<Translated, PluginError> {
-    call(plugin, |p| p.translate_response(c, RSlice::from_slice(body)))
+    call(plugin, |p| {
+        p.translate_response(c, RSlice::from_slice(body))
+    })
 }
 
 pub fn open_stream(plugin: &LoadedPlugin, c: UpstreamCall) -> Result<StreamBox, PluginError> {

@@ -45,7 +45,11 @@ pub async fn execute(
         }
         match soonest_unblock(ctx, &ordered) {
             Some(wait) if wait <= max_wait => {
-                tracing::debug!(model = ctx.model.as_str(), ?wait, "waiting for a cooling credential before retrying");
+                tracing::debug!(
+                    model = ctx.model.as_str(),
+                    ?wait,
+                    "waiting for a cooling credential before retrying"
+                );
                 tokio::time::sleep(wait).await;
             }
             _ => return Err(err),

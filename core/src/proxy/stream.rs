@@ -175,7 +175,9 @@ impl Body for ProxyStream {
             };
             match Pin::new(upstream).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else { continue };
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
                     match this.translate(Some(&data)) {
                         Ok(t) => {
                             this.note_usage(&t);

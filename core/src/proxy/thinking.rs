@@ -111,7 +111,10 @@ mod tests {
     #[test]
     fn splits() {
         assert_eq!(split("m(8192)"), ("m", Some(Thinking::Budget(8192))));
-        assert_eq!(split("m(High)"), ("m", Some(Thinking::Level("high".into()))));
+        assert_eq!(
+            split("m(High)"),
+            ("m", Some(Thinking::Level("high".into())))
+        );
         assert_eq!(split("m"), ("m", None));
         assert_eq!(split("(3)"), ("(3)", None));
         assert_eq!(split("m()"), ("m()", None));
@@ -120,13 +123,13 @@ mod tests {
     #[test]
     fn applies_per_format() {
         let body = Bytes::from_static(br#"{"model":"m","generationConfig":{"temperature":1}}"#);
-        let out: Value = serde_json::from_slice(&apply(
-            &body,
-            ClientFormat::Gemini,
-            &Thinking::Budget(100),
-        ))
-        .expect("json");
-        assert_eq!(out["generationConfig"]["thinkingConfig"]["thinkingBudget"], 100);
+        let out: Value =
+            serde_json::from_slice(&apply(&body, ClientFormat::Gemini, &Thinking::Budget(100)))
+                .expect("json");
+        assert_eq!(
+            out["generationConfig"]["thinkingConfig"]["thinkingBudget"],
+            100
+        );
         assert_eq!(out["generationConfig"]["temperature"], 1);
         let out: Value = serde_json::from_slice(&apply(
             &body,

@@ -65,7 +65,10 @@ impl Upstream {
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots.clone()).with_no_client_auth())
+        .map(|b| {
+            b.with_root_certificates(roots.clone())
+                .with_no_client_auth()
+        })
         .unwrap_or_else(|_| {
             // Only fails if the ring provider lacks every default version,
             // which it does not; fall back to the process default anyway.

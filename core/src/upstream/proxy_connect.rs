@@ -72,15 +72,16 @@ impl ProxyConnector {
         let default_port = match scheme.as_str() {
             "http" => 80,
             "socks5" | "socks5h" => 1080,
-            "https" => {
-                return Err(ProxyUrlError(
-                    "https:// proxies (TLS to the proxy) are not supported; use http:// or socks5://"
-                        .into(),
-                ))
-            }
+            "https" => return Err(ProxyUrlError(
+                "https:// proxies (TLS to the proxy) are not supported; use http:// or socks5://"
+                    .into(),
+            )),
             other => return Err(ProxyUrlError(format!("unsupported scheme {other:?}"))),
         };
-        let hostport = if hostport.rsplit_once(':').is_some_and(|(_, p)| !p.contains(']')) {
+        let hostport = if hostport
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.contains(']'))
+        {
             hostport.to_string()
         } else {
             format!("{hostport}:{default_port}")
@@ -122,7 +123,11 @@ fn with_port(dst: Uri) -> Uri {
     if dst.port().is_some() {
         return dst;
     }
-    let port = if dst.scheme_str() == Some("http") { 80 } else { 443 };
+    let port = if dst.scheme_str() == Some("http") {
+        80
+    } else {
+        443
+    };
     let Some(host) = dst.host() else { return dst };
     let authority = format!("{host}:{port}");
     let mut parts = dst.clone().into_parts();

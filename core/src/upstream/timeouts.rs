@@ -44,9 +44,7 @@ impl Body for TimedBody {
             Poll::Ready(item) => {
                 let deadline = Instant::now() + this.timeout;
                 this.sleep.as_mut().reset(deadline);
-                Poll::Ready(item.map(|r| {
-                    r.map_err(|e| UpstreamError::Transport(super::chain(&e)))
-                }))
+                Poll::Ready(item.map(|r| r.map_err(|e| UpstreamError::Transport(super::chain(&e)))))
             }
             Poll::Pending => match this.sleep.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(UpstreamError::Timeout {

@@ -7,8 +7,7 @@
 use cliproxy_sdk::kit_http::{gemini_method, join_url, HeaderList};
 use cliproxy_sdk::{kit_usage, PluginError, Translated, UpstreamCall, UpstreamRequest};
 
-/// Used when the credential has no `base-url`.
-const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+use crate::config::DEFAULT_BASE_URL;
 
 pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     let cred = &call.credential;
