@@ -358,14 +358,16 @@ mod tests {
                 Me {
                     name: "up-a".into(),
                     alias: "a".into(),
+                    ..Default::default()
                 },
                 Me {
                     name: "up-b".into(),
-                    alias: "".into(),
+                    ..Default::default()
                 },
                 Me {
                     name: "dup".into(),
                     alias: "A".into(),
+                    ..Default::default()
                 },
             ],
             excluded_models: vec!["UP-B".into()],
