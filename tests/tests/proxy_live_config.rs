@@ -56,7 +56,13 @@ async fn management_changes_apply_to_the_next_request() {
     assert_eq!((a.count(), b.count()), (1, 0));
 
     let list = json!([{"api-key": "key-b", "base-url": b.url()}]).to_string();
-    let r = http("PUT", &server.url("/v0/management/gemini-api-key"), &[MGMT], list).await;
+    let r = http(
+        "PUT",
+        &server.url("/v0/management/gemini-api-key"),
+        &[MGMT],
+        list,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(generate(&server, "client").await.status, 200);
     assert_eq!((a.count(), b.count()), (1, 1), "the new key served at once");
@@ -82,13 +88,18 @@ async fn management_changes_apply_to_the_next_request() {
 async fn file_edits_change_keys_providers_and_plugins() {
     let up = StandIn::start().await;
     up.respond_with(|_| ok_answer());
-    let provider = format!("gemini-api-key:\n  - api-key: k\n    base-url: {}\n", up.url());
+    let provider = format!(
+        "gemini-api-key:\n  - api-key: k\n    base-url: {}\n",
+        up.url()
+    );
     let server = Server::start(&format!("api-keys: [first]\n{provider}"));
     assert_eq!(generate(&server, "first").await.status, 200);
     assert_eq!(generate(&server, "second").await.status, 401);
 
     // A client key added by hand.
-    let text = server.read_config().replace("api-keys: [first]", "api-keys: [first, second]");
+    let text = server
+        .read_config()
+        .replace("api-keys: [first]", "api-keys: [first, second]");
     std::fs::write(server.config_path(), text).expect("write config");
     assert!(eventually(async || generate(&server, "second").await.status == 200).await);
 
@@ -108,7 +119,13 @@ async fn file_edits_change_keys_providers_and_plugins() {
     std::fs::write(server.config_path(), text).expect("write config");
     assert!(
         eventually(async || {
-            let r = http("GET", &server.url("/v1/models"), &[("x-api-key", "first")], "").await;
+            let r = http(
+                "GET",
+                &server.url("/v1/models"),
+                &[("x-api-key", "first")],
+                "",
+            )
+            .await;
             r.status == 200 && r.json()["data"].as_array().is_some_and(|d| d.is_empty())
         })
         .await
