@@ -59,9 +59,8 @@ pub struct OpenAiStream;
 
 impl UsageReader for OpenAiStream {
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
-        if memchr::memmem::find(data, b"\"usage\"").is_none() {
-            return None;
-        }
+        // Cheap filter before parsing.
+        memchr::memmem::find(data, b"\"usage\"")?;
         openai(data)
     }
 }
@@ -127,9 +126,8 @@ pub struct ResponsesStream;
 
 impl UsageReader for ResponsesStream {
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
-        if memchr::memmem::find(data, b"response.completed").is_none() {
-            return None;
-        }
+        // Cheap filter before parsing.
+        memchr::memmem::find(data, b"response.completed")?;
         responses_event(data)
     }
 }
@@ -191,9 +189,8 @@ pub struct ClaudeStream {
 
 impl UsageReader for ClaudeStream {
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
-        if memchr::memmem::find(data, b"usage").is_none() {
-            return None;
-        }
+        // Cheap filter before parsing.
+        memchr::memmem::find(data, b"usage")?;
         let doc = serde_json::from_slice::<ClaudeDoc>(data).ok()?;
         match doc.kind.as_str() {
             "message_start" => {
@@ -309,15 +306,15 @@ pub struct GeminiStream;
 
 impl UsageReader for GeminiStream {
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
-        if memchr::memmem::find(data, b"inishReason").is_none() {
-            return None;
-        }
+        // Cheap filter before parsing.
+        memchr::memmem::find(data, b"inishReason")?;
         gemini_terminal(data)
     }
 }
 
 /// Gemini streams without SSE framing (`alt=json`): one JSON array arrives
 /// in pieces. Kept up to a bound and read at the end.
+#[derive(Default)]
 pub struct GeminiArrayStream {
     buf: Vec<u8>,
     overflow: bool,
@@ -325,15 +322,6 @@ pub struct GeminiArrayStream {
 
 /// Upper bound for buffering a non-SSE Gemini stream for usage.
 const ARRAY_LIMIT: usize = 16 * 1024 * 1024;
-
-impl Default for GeminiArrayStream {
-    fn default() -> Self {
-        GeminiArrayStream {
-            buf: Vec::new(),
-            overflow: false,
-        }
-    }
-}
 
 impl GeminiArrayStream {
     pub fn push(&mut self, chunk: &[u8]) {

@@ -31,7 +31,7 @@ pub enum Success {
         content_type: String,
         body: Bytes,
     },
-    Stream(ProxyStream),
+    Stream(Box<ProxyStream>),
 }
 
 /// Reads a body up to `limit` bytes; `Err` on a read error or timeout.
@@ -203,10 +203,6 @@ async fn send(
             ctx.snap.raw.disable_cooling,
         );
         record.response_body = bytes.to_vec().into();
-        let mut extra = HeaderMap::new();
-        if let Some(v) = parts.headers.get(header::RETRY_AFTER) {
-            extra.insert(header::RETRY_AFTER, v.clone());
-        }
         tracing::info!(
             provider = route.cred.provider.as_str(),
             credential = cred_id,
@@ -216,7 +212,7 @@ async fn send(
         );
         return Err(ProxyError::Upstream {
             status: parts.status.as_u16(),
-            headers: extra,
+            retry_after: parts.headers.get(header::RETRY_AFTER).cloned(),
             body: bytes,
         });
     }
@@ -280,7 +276,7 @@ async fn send(
         AttemptUsage::new(ctx.app.clone(), Vec::new(), empty_usage()),
     );
     let upstream = (!ended).then_some(body);
-    Ok(Success::Stream(ProxyStream::new(
+    Ok(Success::Stream(Box::new(ProxyStream::new(
         ctx.app.clone(),
         first,
         upstream,
@@ -288,7 +284,7 @@ async fn send(
         Arc::clone(plugin),
         ctx.req.format,
         usage,
-    )))
+    ))))
 }
 
 fn empty_usage() -> UsageRecord {

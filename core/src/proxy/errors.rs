@@ -44,8 +44,8 @@ pub enum ProxyError {
     #[error("upstream answered {status}")]
     Upstream {
         status: u16,
-        /// Only headers worth copying to the client (`Retry-After`).
-        headers: HeaderMap,
+        /// Copied to the client.
+        retry_after: Option<HeaderValue>,
         body: Bytes,
     },
     #[error("{0}")]
@@ -137,10 +137,12 @@ impl ProxyError {
             }
             ProxyError::Upstream {
                 status,
-                headers: extra,
+                retry_after,
                 body,
             } => {
-                headers.extend(extra.clone());
+                if let Some(v) = retry_after {
+                    headers.insert(header::RETRY_AFTER, v.clone());
+                }
                 if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
                     return (body.clone(), headers);
                 }
@@ -227,13 +229,13 @@ mod tests {
     fn upstream_json_passes_through() {
         let e = ProxyError::Upstream {
             status: 418,
-            headers: HeaderMap::new(),
+            retry_after: None,
             body: Bytes::from_static(br#"{"custom":true}"#),
         };
         assert_eq!(e.body().0, Bytes::from_static(br#"{"custom":true}"#));
         let e = ProxyError::Upstream {
             status: 503,
-            headers: HeaderMap::new(),
+            retry_after: None,
             body: Bytes::from_static(b"overloaded"),
         };
         let v: Value = serde_json::from_slice(&e.body().0).expect("json");

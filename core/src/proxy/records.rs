@@ -92,27 +92,20 @@ impl Recorder {
 }
 
 fn deliver(event: Event) {
-    let (sinks, call): (Vec<Arc<LoadedPlugin>>, Box<dyn Fn(&LoadedPlugin)>) = match event {
-        Event::Usage(sinks, record) => (
-            sinks,
-            Box::new(move |p: &LoadedPlugin| {
+    match event {
+        Event::Usage(sinks, record) => {
+            for p in sinks.iter().filter(|p| !p.is_fused()) {
                 if let Some(i) = p.instance() {
                     p.note(&i.on_usage(record.clone()));
                 }
-            }),
-        ),
-        Event::Request(sinks, record) => (
-            sinks,
-            Box::new(move |p: &LoadedPlugin| {
+            }
+        }
+        Event::Request(sinks, record) => {
+            for p in sinks.iter().filter(|p| !p.is_fused()) {
                 if let Some(i) = p.instance() {
                     p.note(&i.on_request(record.clone()));
                 }
-            }),
-        ),
-    };
-    for sink in sinks {
-        if !sink.is_fused() {
-            call(&sink);
+            }
         }
     }
 }

@@ -94,7 +94,7 @@ impl ProxyStream {
     }
 
     fn note_usage(&mut self, t: &Translated) {
-        if let Some(u) = t.usage.clone().into_option() {
+        if let Some(u) = t.usage.into_option() {
             if self.usage.tokens.is_none() {
                 self.usage.tokens = Some(u);
             }
