@@ -5,6 +5,13 @@ use std::process::ExitCode;
 
 use cliproxy_core::{app, config, plugin_host, server};
 
+// The proxy path allocates on many threads at once; mimalloc's per-thread
+// heaps avoid the glibc arena lock contention seen under load (README,
+// Performance). Plugins keep their own allocator: memory crosses the ABI
+// only inside abi_stable types, which free on the side that allocated.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn usage() -> &'static str {
     "usage: cliproxy [--config PATH]\n\n  --config PATH   YAML config file (default: config.yaml in the working directory)\n"
 }

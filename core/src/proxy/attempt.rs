@@ -79,7 +79,7 @@ pub async fn run(
 ) -> Result<Success, ProxyError> {
     let req = ctx.req;
     let cred = &route.cred;
-    let started_at = chrono::Local::now();
+    let started_at = timestamp(chrono::Local::now());
     let usage_sinks = if req.endpoint.count_tokens {
         Vec::new()
     } else {
@@ -97,7 +97,7 @@ pub async fn run(
             api: req.api_bucket.clone().into(),
             model: usage_model(route, &ctx.model).into(),
             provider: cred.provider.as_str().into(),
-            timestamp: timestamp(started_at).into(),
+            timestamp: started_at.as_str().into(),
             source: source.into(),
             auth_index: cred.cred.auth_index.clone(),
             failed: false,
@@ -123,7 +123,7 @@ pub async fn run(
         credential: cred.cred.clone(),
     };
     let mut record = AttemptRecord {
-        timestamp: timestamp(started_at).into(),
+        timestamp: started_at.into(),
         url: Default::default(),
         method: "POST".into(),
         provider: cred.provider.as_str().into(),
@@ -157,8 +157,10 @@ async fn send(
 ) -> Result<Success, ProxyError> {
     let plugin = &route.cred.plugin;
     let described = plugin_call::build_request(plugin, call.clone()).map_err(ProxyError::Plugin)?;
-    // The body is not needed to translate the answer.
+    // Neither the body nor the client headers are needed to translate the
+    // answer; dropping them saves copies on every later plugin call.
     call.body = Default::default();
+    call.client_headers = Default::default();
     record.url = described.url.clone();
     record.method = described.method.clone();
     record.request_headers = described.headers.clone();

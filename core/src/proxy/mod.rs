@@ -193,7 +193,11 @@ async fn call(
         timestamp: records::timestamp(chrono::Local::now()),
         method: parts.method.to_string(),
         url: path_and_query,
-        request_headers: records::headers_of(&parts.headers),
+        request_headers: if log_sinks.is_empty() {
+            Vec::new()
+        } else {
+            records::headers_of(&parts.headers)
+        },
         request_body: body.clone(),
         attempts: Vec::new(),
         capture: snap.raw.request_log,

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Load measurement: requests/s and p99 latency through cliproxy against a
+# fast stand-in upstream (nginx answering fixed bodies), beside the same
+# figures for calling that upstream directly; plain JSON and SSE.
+#
+# Needs: nginx and wrk (apt-get install -y nginx wrk) and a release build
+# (cargo build --release --workspace). Loopback only. Stops by itself.
+#
+#   bench/proxy.sh            # 64 connections, 15 s per run
+#   CONNS=128 DURATION=30s bench/proxy.sh
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CONNS=${CONNS:-64}
+DURATION=${DURATION:-15s}
+THREADS=${THREADS:-2}
+UP_PORT=${UP_PORT:-18081}
+PROXY_PORT=${PROXY_PORT:-18317}
+BIN="$ROOT/target/release/cliproxy"
+
+for tool in nginx wrk; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y nginx wrk)" >&2; exit 1; }
+done
+[ -x "$BIN" ] || { echo "missing $BIN (cargo build --release --workspace)" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PLAIN='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the bench upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}'
+chunk() { printf 'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}\\n\\n' "$1"; }
+SSE="$(chunk Hello)$(chunk ' from')$(chunk ' the')$(chunk ' bench')$(chunk ' upstream.')"'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}\n\ndata: [DONE]\n\n'
+
+cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK;
+    proxy_temp_path $WORK;
+    fastcgi_temp_path $WORK;
+    uwsgi_temp_path $WORK;
+    scgi_temp_path $WORK;
+    keepalive_requests 10000000;
+    server {
+        listen 127.0.0.1:$UP_PORT;
+        location = /plain/v1/chat/completions {
+            default_type application/json;
+            return 200 '$PLAIN';
+        }
+        location = /sse/v1/chat/completions {
+            default_type text/event-stream;
+            return 200 '$SSE';
+        }
+    }
+}
+NGINX
+nginx -c "$WORK/nginx.conf" -p "$WORK" &
+PIDS+=($!)
+
+cat > "$WORK/config.yaml" <<YAML
+host: 127.0.0.1
+port: $PROXY_PORT
+api-keys: [bench-key]
+openai-compatibility:
+  - name: bench-plain
+    base-url: http://127.0.0.1:$UP_PORT/plain/v1
+    api-key-entries: [{api-key: sk-bench}]
+    models: [{name: bench, alias: bench-plain}]
+  - name: bench-sse
+    base-url: http://127.0.0.1:$UP_PORT/sse/v1
+    api-key-entries: [{api-key: sk-bench}]
+    models: [{name: bench, alias: bench-sse}]
+YAML
+CLIPROXY_LOG=warn "$BIN" --config "$WORK/config.yaml" >"$WORK/cliproxy.log" 2>&1 &
+PIDS+=($!)
+
+# Wait (bounded) for both listeners.
+for _ in $(seq 1 100); do
+    if curl -s -o /dev/null "http://127.0.0.1:$UP_PORT/plain/v1/chat/completions" -d '{}' &&
+        curl -s -o /dev/null "http://127.0.0.1:$PROXY_PORT/"; then
+        break
+    fi
+    sleep 0.1
+done
+
+cat > "$WORK/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer bench-key"
+local stream = os.getenv("BENCH_STREAM") == "1"
+wrk.body = '{"model":"' .. os.getenv("BENCH_MODEL") .. '","stream":' .. (stream and "true" or "false")
+    .. ',"messages":[{"role":"user","content":"Say hello."}]}'
+LUA
+
+# Sanity: the proxy answers what the upstream answers.
+curl -sf -H 'Authorization: Bearer bench-key' "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" \
+    -d '{"model":"bench-plain","messages":[]}' | grep -q 'bench upstream' || {
+    echo "proxy sanity check failed; log:" >&2; cat "$WORK/cliproxy.log" >&2; exit 1; }
+
+run() { # label url model stream
+    local out rps p99
+    out=$(BENCH_MODEL="$3" BENCH_STREAM="$4" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
+        -s "$WORK/post.lua" "$2")
+    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    local errors
+    errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+    printf '| %-22s | %10s | %8s | %s\n' "$1" "$rps" "$p99" "${errors:-}"
+}
+
+echo "cliproxy $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $CONNS connections, $DURATION per run"
+echo
+printf '| %-22s | %10s | %8s |\n' "run" "req/s" "p99"
+printf '|%s|%s|%s|\n' "------------------------" "------------" "----------"
+run "direct, plain" "http://127.0.0.1:$UP_PORT/plain/v1/chat/completions" bench-plain 0
+run "via cliproxy, plain" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" bench-plain 0
+run "direct, stream" "http://127.0.0.1:$UP_PORT/sse/v1/chat/completions" bench-sse 1
+run "via cliproxy, stream" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" bench-sse 1
