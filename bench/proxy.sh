@@ -105,6 +105,9 @@ LUA
 curl -sf -H 'Authorization: Bearer bench-key' "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" \
     -d '{"model":"bench-plain","messages":[]}' | grep -q 'bench upstream' || {
     echo "proxy sanity check failed; log:" >&2; cat "$WORK/cliproxy.log" >&2; exit 1; }
+events=$(curl -sfN -H 'Authorization: Bearer bench-key' "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" \
+    -d '{"model":"bench-sse","stream":true,"messages":[]}' | grep -c '^data: ')
+[ "$events" = 7 ] || { echo "stream sanity check failed: $events events" >&2; exit 1; }
 
 run() { # label url model stream
     local out rps p99

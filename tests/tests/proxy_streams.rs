@@ -173,3 +173,21 @@ async fn dead_upstream_and_body_limit() {
     let r = http("POST", &server.url("/v1/chat/completions"), &[], big).await;
     assert_eq!(r.status, 413);
 }
+
+#[tokio::test]
+async fn keepalive_comments_while_the_upstream_is_quiet() {
+    let up = StandIn::start().await;
+    up.push(Reply::sse_paced(
+        &[chunk("a"), chunk("b")],
+        Duration::from_millis(1600),
+        End::Finish,
+    ));
+    let server = Server::start(&compat(&up, "streaming:\n  keepalive-seconds: 1\n"));
+    let s = http_stream("POST", &server.url("/v1/chat/completions"), &[], chat(true)).await;
+    assert_eq!(s.status, 200);
+    let text = s.text(Duration::from_secs(5)).await;
+    assert_eq!(
+        text,
+        format!("{}: keep-alive\n\n{}", chunk("a"), chunk("b"))
+    );
+}
