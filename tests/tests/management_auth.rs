@@ -54,14 +54,23 @@ async fn disabled_management_is_404_without_build_headers() {
     }
     // Nothing is counted while disabled: a remote client is not banned later.
     for _ in 0..6 {
-        let r = http_from(remote(), "GET", &server.url("/v0/management/config"), &[], "").await;
+        let r = http_from(
+            remote(),
+            "GET",
+            &server.url("/v0/management/config"),
+            &[],
+            "",
+        )
+        .await;
         assert_eq!(r.status, 404);
     }
 }
 
 #[tokio::test]
 async fn keys_from_both_headers_and_the_env_password() {
-    let server = Server::builder("").env("MANAGEMENT_PASSWORD", " pw ").start();
+    let server = Server::builder("")
+        .env("MANAGEMENT_PASSWORD", " pw ")
+        .start();
     let url = server.url("/v0/management/debug");
     let r = http("GET", &url, &[], "").await;
     assert_error(&r, 401, "missing management key");
@@ -85,7 +94,13 @@ async fn keys_from_both_headers_and_the_env_password() {
     let r = http_from(remote(), "GET", &url, &[("X-Management-Key", "pw")], "").await;
     assert_eq!(r.status, 200, "{}", r.text());
     // Unknown management routes are 404 (after auth, so with build headers).
-    let r = http("GET", &server.url("/v0/management/nope"), &[("X-Management-Key", "pw")], "").await;
+    let r = http(
+        "GET",
+        &server.url("/v0/management/nope"),
+        &[("X-Management-Key", "pw")],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 404);
     assert_build_headers(&r);
 }
@@ -102,7 +117,10 @@ debug: false # trailing comment
 ";
     let server = Server::start(config);
     let file = server.read_config();
-    assert!(!file.contains("s3cret-key"), "plaintext left in the file:\n{file}");
+    assert!(
+        !file.contains("s3cret-key"),
+        "plaintext left in the file:\n{file}"
+    );
     let hash = secret_in(&file);
     assert!(hash.starts_with("$2"), "{file}");
     for comment in [
@@ -121,7 +139,13 @@ debug: false # trailing comment
     }
     let r = http("GET", &url, &[("Authorization", "Bearer s3cret")], "").await;
     assert_error(&r, 401, "invalid management key");
-    let r = http("GET", &url, &[("Authorization", &format!("Bearer {hash}"))], "").await;
+    let r = http(
+        "GET",
+        &url,
+        &[("Authorization", &format!("Bearer {hash}"))],
+        "",
+    )
+    .await;
     assert_error(&r, 401, "invalid management key");
 }
 
@@ -135,7 +159,11 @@ fn secret_in(file: &str) -> String {
         .split(" #")
         .next()
         .unwrap_or("");
-    value.trim().trim_matches('"').trim_matches('\'').to_string()
+    value
+        .trim()
+        .trim_matches('"')
+        .trim_matches('\'')
+        .to_string()
 }
 
 #[tokio::test]
@@ -147,7 +175,10 @@ async fn enabling_by_hand_edit_hashes_the_new_secret() {
     text.push_str("remote-management:\n  secret-key: hand-made # typed by the operator\n");
     std::fs::write(server.config_path(), &text).expect("hand edit");
     let on = eventually(Duration::from_secs(10), async || {
-        http("GET", &url, &[("X-Management-Key", "hand-made")], "").await.status == 200
+        http("GET", &url, &[("X-Management-Key", "hand-made")], "")
+            .await
+            .status
+            == 200
     })
     .await;
     assert!(on, "management not enabled by the hand edit");
@@ -182,7 +213,11 @@ async fn remote_clients_need_allow_remote_and_forged_forwarding_does_not_help() 
         vec![key],
         vec![key, ("X-Forwarded-For", "127.0.0.1")],
         vec![key, ("X-Real-IP", "127.0.0.1")],
-        vec![key, ("X-Forwarded-For", "127.0.0.1, 127.0.0.1"), ("X-Real-IP", "::1")],
+        vec![
+            key,
+            ("X-Forwarded-For", "127.0.0.1, 127.0.0.1"),
+            ("X-Real-IP", "::1"),
+        ],
     ] {
         let r = http_from(remote(), "GET", &url, &headers, "").await;
         assert_error(&r, 403, "remote management disabled");
@@ -190,8 +225,15 @@ async fn remote_clients_need_allow_remote_and_forged_forwarding_does_not_help() 
     // Not counted as failures: the local client is fine, and after enabling
     // remote access the remote one is not banned either.
     assert_eq!(http("GET", &url, &[key], "").await.status, 200);
-    let r = http("PUT", &server.url("/v0/management/config.yaml"), &[key],
-        server.read_config().replace("allow-remote: false", "allow-remote: true")).await;
+    let r = http(
+        "PUT",
+        &server.url("/v0/management/config.yaml"),
+        &[key],
+        server
+            .read_config()
+            .replace("allow-remote: false", "allow-remote: true"),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = http_from(remote(), "GET", &url, &[key], "").await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -207,9 +249,15 @@ async fn five_failures_ban_a_remote_ip_until_the_ban_expires() {
     let bad = ("X-Management-Key", "nope");
     // A success resets the count.
     for _ in 0..4 {
-        assert_eq!(http_from(remote(), "GET", &url, &[bad], "").await.status, 401);
+        assert_eq!(
+            http_from(remote(), "GET", &url, &[bad], "").await.status,
+            401
+        );
     }
-    assert_eq!(http_from(remote(), "GET", &url, &[good], "").await.status, 200);
+    assert_eq!(
+        http_from(remote(), "GET", &url, &[good], "").await.status,
+        200
+    );
     // Missing keys count too; the fifth failure still gets its 401.
     for i in 0..5 {
         let headers = if i % 2 == 0 { vec![bad] } else { vec![] };
@@ -220,10 +268,20 @@ async fn five_failures_ban_a_remote_ip_until_the_ban_expires() {
     assert_eq!(r.status, 403, "{}", r.text());
     let message = r.json()["error"].as_str().unwrap_or_default().to_string();
     assert!(message.starts_with(BANNED_PREFIX), "{message}");
-    assert!(["1s", "0s"].contains(&&message[BANNED_PREFIX.len()..]), "{message}");
+    assert!(
+        ["1s", "0s"].contains(&&message[BANNED_PREFIX.len()..]),
+        "{message}"
+    );
     assert_build_headers(&r);
     // Forged forwarding headers do not dodge the ban; local clients are never banned.
-    let r = http_from(remote(), "GET", &url, &[good, ("X-Forwarded-For", "10.9.9.9")], "").await;
+    let r = http_from(
+        remote(),
+        "GET",
+        &url,
+        &[good, ("X-Forwarded-For", "10.9.9.9")],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 403);
     assert_eq!(http("GET", &url, &[good], "").await.status, 200);
     // The ban ends by itself, and the count starts again from zero.
@@ -233,9 +291,15 @@ async fn five_failures_ban_a_remote_ip_until_the_ban_expires() {
     .await;
     assert!(lifted, "ban did not expire");
     for _ in 0..4 {
-        assert_eq!(http_from(remote(), "GET", &url, &[bad], "").await.status, 401);
+        assert_eq!(
+            http_from(remote(), "GET", &url, &[bad], "").await.status,
+            401
+        );
     }
-    assert_eq!(http_from(remote(), "GET", &url, &[good], "").await.status, 200);
+    assert_eq!(
+        http_from(remote(), "GET", &url, &[good], "").await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -243,7 +307,14 @@ async fn default_ban_message_is_go_duration_text() {
     let server = Server::start("remote-management:\n  secret-key: k\n  allow-remote: true\n");
     let url = server.url("/v0/management/config");
     for _ in 0..5 {
-        let r = http_from(remote(), "GET", &url, &[("Authorization", "Bearer wrong")], "").await;
+        let r = http_from(
+            remote(),
+            "GET",
+            &url,
+            &[("Authorization", "Bearer wrong")],
+            "",
+        )
+        .await;
         assert_error(&r, 401, "invalid management key");
     }
     let r = http_from(remote(), "GET", &url, &[("Authorization", "Bearer k")], "").await;

@@ -14,7 +14,9 @@ use serde_json::json;
 const KEY: (&str, &str) = ("X-Management-Key", "pw");
 
 fn start(config: &str) -> Server {
-    Server::builder(config).env("MANAGEMENT_PASSWORD", "pw").start()
+    Server::builder(config)
+        .env("MANAGEMENT_PASSWORD", "pw")
+        .start()
 }
 
 #[tokio::test]
@@ -49,9 +51,15 @@ async fn config_yaml_round_trip_and_failed_uploads_change_nothing() {
     let r = http("GET", &url, &[KEY], "").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), server.read_config(), "the file's bytes");
-    assert_eq!(r.header("content-type").as_deref(), Some("application/yaml; charset=utf-8"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/yaml; charset=utf-8")
+    );
     assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
-    assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(
+        r.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
 
     let before = server.read_config();
     for (body, status, error) in [
@@ -80,14 +88,26 @@ async fn config_yaml_round_trip_and_failed_uploads_change_nothing() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), json!({"ok": true, "changed": ["config"]}));
     let file = server.read_config();
-    assert!(file.contains("# uploaded\ndebug: true # now on\n"), "{file}");
+    assert!(
+        file.contains("# uploaded\ndebug: true # now on\n"),
+        "{file}"
+    );
     assert!(file.contains("new-unknown: [1]"), "{file}");
-    assert!(!file.contains("up-secret"), "secret stored in plain text:\n{file}");
+    assert!(
+        !file.contains("up-secret"),
+        "secret stored in plain text:\n{file}"
+    );
     assert!(file.contains("# hashed"), "{file}");
     // Applied at once: the new value and the new secret both work.
     let r = http("GET", &server.url("/v0/management/debug"), &[KEY], "").await;
     assert_eq!(r.json()["debug"], true);
-    let r = http("GET", &server.url("/v0/management/debug"), &[("X-Management-Key", "up-secret")], "").await;
+    let r = http(
+        "GET",
+        &server.url("/v0/management/debug"),
+        &[("X-Management-Key", "up-secret")],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
@@ -99,9 +119,18 @@ async fn config_yaml_missing_file_is_404_json() {
         .start();
     let r = http("GET", &server.url("/v0/management/config.yaml"), &[KEY], "").await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.json(), json!({"error": "not_found", "message": "config file not found"}));
+    assert_eq!(
+        r.json(),
+        json!({"error": "not_found", "message": "config file not found"})
+    );
     // A write creates the file.
-    let r = http("PUT", &server.url("/v0/management/debug"), &[KEY], r#"{"value":true}"#).await;
+    let r = http(
+        "PUT",
+        &server.url("/v0/management/debug"),
+        &[KEY],
+        r#"{"value":true}"#,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(server.read_config().contains("debug: true"));
 }
@@ -113,13 +142,17 @@ struct Upstream {
 }
 
 async fn upstream() -> Upstream {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let seen: Arc<Mutex<Vec<http::HeaderMap>>> = Arc::default();
     let record = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let record = record.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
@@ -159,17 +192,49 @@ async fn latest_version_answers_and_errors() {
     let server = start("latest-version-url: http://127.0.0.1:1/unset\n");
     let url = server.url("/v0/management/latest-version");
     let cases: Vec<(String, u16, serde_json::Value)> = vec![
-        (format!("http://127.0.0.1:{}/tag", up.port), 200, json!({"latest-version": "v9.8.7"})),
-        (format!("http://127.0.0.1:{}/name", up.port), 200, json!({"latest-version": "v1.2.3"})),
-        (format!("http://127.0.0.1:{}/empty", up.port), 502, json!({"error": "invalid_response", "message": "missing release version"})),
-        (format!("http://127.0.0.1:{}/garbage", up.port), 502, json!("decode_failed")),
-        (format!("http://127.0.0.1:{}/down", up.port), 502, json!({"error": "unexpected_status", "message": "status 503: upstream is down"})),
-        (format!("http://127.0.0.1:{closed}/x"), 502, json!("request_failed")),
+        (
+            format!("http://127.0.0.1:{}/tag", up.port),
+            200,
+            json!({"latest-version": "v9.8.7"}),
+        ),
+        (
+            format!("http://127.0.0.1:{}/name", up.port),
+            200,
+            json!({"latest-version": "v1.2.3"}),
+        ),
+        (
+            format!("http://127.0.0.1:{}/empty", up.port),
+            502,
+            json!({"error": "invalid_response", "message": "missing release version"}),
+        ),
+        (
+            format!("http://127.0.0.1:{}/garbage", up.port),
+            502,
+            json!("decode_failed"),
+        ),
+        (
+            format!("http://127.0.0.1:{}/down", up.port),
+            502,
+            json!({"error": "unexpected_status", "message": "status 503: upstream is down"}),
+        ),
+        (
+            format!("http://127.0.0.1:{closed}/x"),
+            502,
+            json!("request_failed"),
+        ),
         ("not a url".to_string(), 500, json!("request_create_failed")),
     ];
     for (target, status, expected) in cases {
-        let r = http("PUT", &server.url("/v0/management/config.yaml"), &[KEY],
-            format!("port: {}\nhost: 127.0.0.1\nlatest-version-url: {target:?}\n", server.port)).await;
+        let r = http(
+            "PUT",
+            &server.url("/v0/management/config.yaml"),
+            &[KEY],
+            format!(
+                "port: {}\nhost: 127.0.0.1\nlatest-version-url: {target:?}\n",
+                server.port
+            ),
+        )
+        .await;
         assert_eq!(r.status, 200, "{}", r.text());
         let r = http("GET", &url, &[KEY], "").await;
         assert_eq!(r.status, status, "{target}: {}", r.text());
@@ -184,7 +249,13 @@ async fn latest_version_answers_and_errors() {
     let seen = up.seen.lock().expect("lock");
     assert!(!seen.is_empty());
     for h in seen.iter() {
-        assert_eq!(h.get("accept").and_then(|v| v.to_str().ok()), Some("application/vnd.github+json"));
-        assert_eq!(h.get("user-agent").and_then(|v| v.to_str().ok()), Some("CLIProxyAPI"));
+        assert_eq!(
+            h.get("accept").and_then(|v| v.to_str().ok()),
+            Some("application/vnd.github+json")
+        );
+        assert_eq!(
+            h.get("user-agent").and_then(|v| v.to_str().ok()),
+            Some("CLIProxyAPI")
+        );
     }
 }

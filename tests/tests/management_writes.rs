@@ -10,11 +10,19 @@ use serde_json::{json, Value};
 const KEY: (&str, &str) = ("X-Management-Key", "pw");
 
 fn start(config: &str) -> Server {
-    Server::builder(config).env("MANAGEMENT_PASSWORD", "pw").start()
+    Server::builder(config)
+        .env("MANAGEMENT_PASSWORD", "pw")
+        .start()
 }
 
 async fn call(server: &Server, method: &str, path: &str, body: &str) -> Resp {
-    http(method, &server.url(&format!("/v0/management{path}")), &[KEY], body.to_string()).await
+    http(
+        method,
+        &server.url(&format!("/v0/management{path}")),
+        &[KEY],
+        body.to_string(),
+    )
+    .await
 }
 
 fn assert_ok(r: &Resp) {
@@ -32,10 +40,22 @@ const SETTINGS: &[(&str, &str, &str)] = &[
     ("/debug", "debug", "true"),
     ("/logging-to-file", "logging-to-file", "true"),
     ("/logs-max-total-size-mb", "logs-max-total-size-mb", "250"),
-    ("/usage-statistics-enabled", "usage-statistics-enabled", "true"),
-    ("/proxy-url", "proxy-url", "\" socks5://u:p@127.0.0.1:1080 \""),
+    (
+        "/usage-statistics-enabled",
+        "usage-statistics-enabled",
+        "true",
+    ),
+    (
+        "/proxy-url",
+        "proxy-url",
+        "\" socks5://u:p@127.0.0.1:1080 \"",
+    ),
     ("/quota-exceeded/switch-project", "switch-project", "true"),
-    ("/quota-exceeded/switch-preview-model", "switch-preview-model", "true"),
+    (
+        "/quota-exceeded/switch-preview-model",
+        "switch-preview-model",
+        "true",
+    ),
     ("/request-log", "request-log", "true"),
     ("/ws-auth", "ws-auth", "true"),
     ("/request-retry", "request-retry", "-2"),
@@ -71,23 +91,74 @@ async fn every_scalar_setting_reads_and_writes() {
         assert!(file.contains(needle), "{needle:?} missing:\n{file}");
     }
     let c = call(&server, "GET", "/config", "").await.json();
-    assert_eq!(c["proxy-url"], " socks5://u:p@127.0.0.1:1080 ", "stored verbatim");
+    assert_eq!(
+        c["proxy-url"], " socks5://u:p@127.0.0.1:1080 ",
+        "stored verbatim"
+    );
     assert_eq!(c["routing"]["strategy"], "fill-first");
-    assert_eq!(c["quota-exceeded"], json!({"switch-project": true, "switch-preview-model": true}));
+    assert_eq!(
+        c["quota-exceeded"],
+        json!({"switch-project": true, "switch-preview-model": true})
+    );
     // Special rules.
     assert_ok(&call(&server, "PUT", "/logs-max-total-size-mb", r#"{"value":-5}"#).await);
-    assert_eq!(call(&server, "GET", "/logs-max-total-size-mb", "").await.json(), json!({"logs-max-total-size-mb": 0}));
+    assert_eq!(
+        call(&server, "GET", "/logs-max-total-size-mb", "")
+            .await
+            .json(),
+        json!({"logs-max-total-size-mb": 0})
+    );
     assert_ok(&call(&server, "DELETE", "/proxy-url", "").await);
-    assert_eq!(call(&server, "GET", "/proxy-url", "").await.json(), json!({"proxy-url": ""}));
-    for (given, stored) in [("rr", "round-robin"), ("FF", "fill-first"), ("", "round-robin"), ("fillfirst", "fill-first")] {
-        assert_ok(&call(&server, "PUT", "/routing/strategy", &json!({"value": given}).to_string()).await);
-        assert_eq!(call(&server, "GET", "/routing/strategy", "").await.json(), json!({"strategy": stored}));
+    assert_eq!(
+        call(&server, "GET", "/proxy-url", "").await.json(),
+        json!({"proxy-url": ""})
+    );
+    for (given, stored) in [
+        ("rr", "round-robin"),
+        ("FF", "fill-first"),
+        ("", "round-robin"),
+        ("fillfirst", "fill-first"),
+    ] {
+        assert_ok(
+            &call(
+                &server,
+                "PUT",
+                "/routing/strategy",
+                &json!({"value": given}).to_string(),
+            )
+            .await,
+        );
+        assert_eq!(
+            call(&server, "GET", "/routing/strategy", "").await.json(),
+            json!({"strategy": stored})
+        );
     }
-    assert_bad(&call(&server, "PUT", "/routing/strategy", r#"{"value":"random"}"#).await, "invalid strategy");
-    assert_ok(&call(&server, "PATCH", "/quota-exceeded/switch-project", r#"{"value":false}"#).await);
-    assert_eq!(call(&server, "GET", "/quota-exceeded/switch-project", "").await.json(), json!({"switch-project": false}));
+    assert_bad(
+        &call(&server, "PUT", "/routing/strategy", r#"{"value":"random"}"#).await,
+        "invalid strategy",
+    );
+    assert_ok(
+        &call(
+            &server,
+            "PATCH",
+            "/quota-exceeded/switch-project",
+            r#"{"value":false}"#,
+        )
+        .await,
+    );
+    assert_eq!(
+        call(&server, "GET", "/quota-exceeded/switch-project", "")
+            .await
+            .json(),
+        json!({"switch-project": false})
+    );
     // No 405: unknown methods on known paths are 404.
-    assert_eq!(call(&server, "POST", "/debug", r#"{"value":true}"#).await.status, 404);
+    assert_eq!(
+        call(&server, "POST", "/debug", r#"{"value":true}"#)
+            .await
+            .status,
+        404
+    );
     assert_eq!(call(&server, "DELETE", "/debug", "").await.status, 404);
 }
 
@@ -110,14 +181,36 @@ async fn bad_bodies_are_400_and_change_nothing() {
         assert_bad(&call(&server, "PUT", route, body).await, "invalid body");
         assert_bad(&call(&server, "PATCH", route, body).await, "invalid body");
     }
-    for body in ["", "{", r#"{"items":[]}"#, r#"{"items":"a"}"#, r#"[1,2]"#, r#""a""#] {
-        assert_bad(&call(&server, "PUT", "/api-keys", body).await, "invalid body");
+    for body in [
+        "",
+        "{",
+        r#"{"items":[]}"#,
+        r#"{"items":"a"}"#,
+        r#"[1,2]"#,
+        r#""a""#,
+    ] {
+        assert_bad(
+            &call(&server, "PUT", "/api-keys", body).await,
+            "invalid body",
+        );
     }
-    assert_bad(&call(&server, "PATCH", "/api-keys", "nope").await, "invalid body");
-    assert_bad(&call(&server, "PATCH", "/api-keys", r#"{"index":5,"value":"x"}"#).await, "missing fields");
-    assert_bad(&call(&server, "PATCH", "/api-keys", r#"{"old":"a"}"#).await, "missing fields");
+    assert_bad(
+        &call(&server, "PATCH", "/api-keys", "nope").await,
+        "invalid body",
+    );
+    assert_bad(
+        &call(&server, "PATCH", "/api-keys", r#"{"index":5,"value":"x"}"#).await,
+        "missing fields",
+    );
+    assert_bad(
+        &call(&server, "PATCH", "/api-keys", r#"{"old":"a"}"#).await,
+        "missing fields",
+    );
     for query in ["", "?index=9", "?index=x", "?value=%20%20"] {
-        assert_bad(&call(&server, "DELETE", &format!("/api-keys{query}"), "").await, "missing index or value");
+        assert_bad(
+            &call(&server, "DELETE", &format!("/api-keys{query}"), "").await,
+            "missing index or value",
+        );
     }
     assert_eq!(server.read_config(), before);
 }
@@ -125,16 +218,51 @@ async fn bad_bodies_are_400_and_change_nothing() {
 #[tokio::test]
 async fn api_keys_every_form_and_live_in_get_config() {
     let server = start("api-keys:\n  - first # the first key\n");
-    let get = async |server: &Server| call(server, "GET", "/api-keys", "").await.json()["api-keys"].clone();
+    let get = async |server: &Server| {
+        call(server, "GET", "/api-keys", "").await.json()["api-keys"].clone()
+    };
     assert_eq!(get(&server).await, json!(["first"]));
     // PATCH old/new with no match appends; the new key is live at once.
-    assert_ok(&call(&server, "PATCH", "/api-keys", r#"{"old":"zzz","new":"second"}"#).await);
-    assert_eq!(call(&server, "GET", "/config", "").await.json()["api-keys"], json!(["first", "second"]));
-    assert!(server.read_config().contains("  - first # the first key\n  - second\n"), "{}", server.read_config());
+    assert_ok(
+        &call(
+            &server,
+            "PATCH",
+            "/api-keys",
+            r#"{"old":"zzz","new":"second"}"#,
+        )
+        .await,
+    );
+    assert_eq!(
+        call(&server, "GET", "/config", "").await.json()["api-keys"],
+        json!(["first", "second"])
+    );
+    assert!(
+        server
+            .read_config()
+            .contains("  - first # the first key\n  - second\n"),
+        "{}",
+        server.read_config()
+    );
     // PATCH by index, then by old/new match.
-    assert_ok(&call(&server, "PATCH", "/api-keys", r#"{"index":1,"value":" spaced "}"#).await);
+    assert_ok(
+        &call(
+            &server,
+            "PATCH",
+            "/api-keys",
+            r#"{"index":1,"value":" spaced "}"#,
+        )
+        .await,
+    );
     assert_eq!(get(&server).await, json!(["first", " spaced "]));
-    assert_ok(&call(&server, "PATCH", "/api-keys", r#"{"old":"first","new":"one"}"#).await);
+    assert_ok(
+        &call(
+            &server,
+            "PATCH",
+            "/api-keys",
+            r#"{"old":"first","new":"one"}"#,
+        )
+        .await,
+    );
     assert_eq!(get(&server).await, json!(["one", " spaced "]));
     // PUT raw array and {"items": [...]}.
     assert_ok(&call(&server, "PUT", "/api-keys", r#"["a","b","c","b"]"#).await);
@@ -152,7 +280,11 @@ async fn api_keys_every_form_and_live_in_get_config() {
     assert_ok(&call(&server, "PUT", "/api-keys", "[]").await);
     let keys = get(&server).await;
     assert!(keys == json!([]) || keys.is_null(), "{keys}");
-    assert!(server.read_config().contains("api-keys: []"), "{}", server.read_config());
+    assert!(
+        server.read_config().contains("api-keys: []"),
+        "{}",
+        server.read_config()
+    );
 }
 
 #[tokio::test]
@@ -180,7 +312,15 @@ api-keys:
     let server = start(&original.replace("PORT", &port.to_string()));
     let before = server.read_config();
     assert_ok(&call(&server, "PUT", "/debug", r#"{"value":true}"#).await);
-    assert_ok(&call(&server, "PUT", "/quota-exceeded/switch-project", r#"{"value":true}"#).await);
+    assert_ok(
+        &call(
+            &server,
+            "PUT",
+            "/quota-exceeded/switch-project",
+            r#"{"value":true}"#,
+        )
+        .await,
+    );
     assert_ok(&call(&server, "PUT", "/routing/strategy", r#"{"value":"ff"}"#).await);
     assert_ok(&call(&server, "PATCH", "/api-keys", r#"{"old":"-","new":"k2"}"#).await);
     let expected = before
@@ -194,7 +334,11 @@ api-keys:
     let file = server.read_config();
     assert!(file.starts_with(&expected), "{file}");
     assert!(file.ends_with("ws-auth: false\n"), "{file}");
-    assert_eq!(server.count_log("without comments"), 0, "lossy fallback used");
+    assert_eq!(
+        server.count_log("without comments"),
+        0,
+        "lossy fallback used"
+    );
 }
 
 #[tokio::test]
@@ -213,7 +357,10 @@ async fn hand_edits_are_still_picked_up() {
     // And a management write right after keeps the hand edit.
     assert_ok(&call(&server, "PUT", "/request-retry", r#"{"value":4}"#).await);
     let file = server.read_config();
-    assert!(file.contains("debug: true") && file.contains("request-retry: 4"), "{file}");
+    assert!(
+        file.contains("debug: true") && file.contains("request-retry: 4"),
+        "{file}"
+    );
 }
 
 #[tokio::test]
@@ -229,24 +376,42 @@ async fn fifty_concurrent_writes_all_land() {
         "/ws-auth",
         "/force-model-prefix",
     ];
-    let ints: [&'static str; 3] = ["/request-retry", "/max-retry-interval", "/logs-max-total-size-mb"];
+    let ints: [&'static str; 3] = [
+        "/request-retry",
+        "/max-retry-interval",
+        "/logs-max-total-size-mb",
+    ];
     let mut tasks = Vec::new();
     for route in bools {
         let s = server.clone();
-        tasks.push(tokio::spawn(async move { call(&s, "PUT", route, r#"{"value":true}"#).await }));
+        tasks.push(tokio::spawn(async move {
+            call(&s, "PUT", route, r#"{"value":true}"#).await
+        }));
     }
     for (i, route) in ints.into_iter().enumerate() {
         let s = server.clone();
         let body = format!("{{\"value\":{}}}", 10 + i);
-        tasks.push(tokio::spawn(async move { call(&s, "PATCH", route, &body).await }));
+        tasks.push(tokio::spawn(async move {
+            call(&s, "PATCH", route, &body).await
+        }));
     }
     let s = server.clone();
-    tasks.push(tokio::spawn(async move { call(&s, "PUT", "/proxy-url", r#"{"value":"http://127.0.0.1:3128"}"#).await }));
+    tasks.push(tokio::spawn(async move {
+        call(
+            &s,
+            "PUT",
+            "/proxy-url",
+            r#"{"value":"http://127.0.0.1:3128"}"#,
+        )
+        .await
+    }));
     let appends = 50 - tasks.len();
     for i in 0..appends {
         let s = server.clone();
         let body = json!({"old": "never-matches", "new": format!("client-{i}")}).to_string();
-        tasks.push(tokio::spawn(async move { call(&s, "PATCH", "/api-keys", &body).await }));
+        tasks.push(tokio::spawn(async move {
+            call(&s, "PATCH", "/api-keys", &body).await
+        }));
     }
     assert_eq!(tasks.len(), 50);
     for t in tasks {
@@ -263,17 +428,36 @@ async fn fifty_concurrent_writes_all_land() {
     }
     for route in bools {
         let r = call(&server, "GET", route, "").await.json();
-        assert!(r.as_object().expect("object").values().all(|v| v == true), "{route}: {r}");
+        assert!(
+            r.as_object().expect("object").values().all(|v| v == true),
+            "{route}: {r}"
+        );
     }
     for (i, route) in ints.iter().enumerate() {
         let r = call(&server, "GET", route, "").await.json();
-        assert!(r.as_object().expect("object").values().all(|v| *v == json!(10 + i)), "{route}: {r}");
+        assert!(
+            r.as_object()
+                .expect("object")
+                .values()
+                .all(|v| *v == json!(10 + i)),
+            "{route}: {r}"
+        );
     }
     assert_eq!(c["proxy-url"], "http://127.0.0.1:3128");
     assert_eq!(c["debug"], true);
     assert!(file.contains("# concurrent\n"), "{file}");
-    for needle in ["debug: true", "request-retry: 10", "max-retry-interval: 11", "logs-max-total-size-mb: 12", "switch-preview-model: true"] {
+    for needle in [
+        "debug: true",
+        "request-retry: 10",
+        "max-retry-interval: 11",
+        "logs-max-total-size-mb: 12",
+        "switch-preview-model: true",
+    ] {
         assert!(file.contains(needle), "{needle} not in the file:\n{file}");
     }
-    assert_eq!(server.count_log("without comments"), 0, "lossy fallback used");
+    assert_eq!(
+        server.count_log("without comments"),
+        0,
+        "lossy fallback used"
+    );
 }
