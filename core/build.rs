@@ -1,5 +1,5 @@
 //! Fixes the build information served in the X-CPA-* headers at build time.
-//! Values come from CLIPROXY_VERSION / CLIPROXY_COMMIT / CLIPROXY_BUILD_DATE
+//! Values come from CLIPROXY_VERSION / CLIPROXY_COMMIT / CPA_BUILD_DATE
 //! when set (release builds), else `dev` / the git commit / today's date.
 
 use std::process::Command;
@@ -7,7 +7,7 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-env-changed=CLIPROXY_VERSION");
     println!("cargo:rerun-if-env-changed=CLIPROXY_COMMIT");
-    println!("cargo:rerun-if-env-changed=CLIPROXY_BUILD_DATE");
+    println!("cargo:rerun-if-env-changed=CPA_BUILD_DATE");
     println!("cargo:rerun-if-changed=../.git/HEAD");
 
     let version = std::env::var("CLIPROXY_VERSION").unwrap_or_else(|_| "dev".into());
@@ -15,13 +15,13 @@ fn main() {
         .ok()
         .or_else(git_commit)
         .unwrap_or_else(|| "none".into());
-    let date = std::env::var("CLIPROXY_BUILD_DATE")
+    let date = std::env::var("CPA_BUILD_DATE")
         .ok()
         .or_else(build_date)
         .unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=CLIPROXY_BUILD_VERSION={version}");
-    println!("cargo:rustc-env=CLIPROXY_BUILD_COMMIT={commit}");
-    println!("cargo:rustc-env=CLIPROXY_BUILD_DATE={date}");
+    println!("cargo:rustc-env=CPA_BUILD_VERSION={version}");
+    println!("cargo:rustc-env=CPA_BUILD_COMMIT={commit}");
+    println!("cargo:rustc-env=CPA_BUILD_DATE={date}");
 }
 
 fn git_commit() -> Option<String> {

@@ -44,11 +44,32 @@ pub struct Snapshot {
 }
 
 /// Environment overrides: `CLIPROXY_PORT=9000`, nested with `__`:
-/// `CLIPROXY_REMOTE_MANAGEMENT__ALLOW_REMOTE=true`.
+/// `CLIPROXY_REMOTE_MANAGEMENT__ALLOW_REMOTE=true`. Only known top-level keys
+/// are taken, so unrelated variables (`CLIPROXY_LOG`, ...) never leak into the
+/// config as unknown keys.
 fn env_provider() -> Env {
     Env::prefixed("CLIPROXY_")
-        .map(|k| k.as_str().replace("__", ".").replace('_', "-").into())
+        .map(|k| {
+            k.as_str()
+                .to_ascii_lowercase()
+                .replace("__", ".")
+                .replace('_', "-")
+                .into()
+        })
+        .filter(|k| {
+            let top = k.as_str().split('.').next().unwrap_or("");
+            known_top_level_keys().iter().any(|known| known == top)
+        })
         .lowercase(true)
+}
+
+/// The top-level keys of [`RawConfig`], from its serialized defaults.
+fn known_top_level_keys() -> &'static [String] {
+    static KEYS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| match serde_json::to_value(RawConfig::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    })
 }
 
 /// Parses YAML text (plus env overrides) into a validated config.
@@ -122,46 +143,85 @@ pub fn read_file(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
+#[expect(
+    clippy::result_large_err,
+    reason = "figment's Jail API returns figment::Error"
+)]
+pub(crate) mod tests {
     use super::*;
+
+    /// Runs `f` with the process environment locked against the env test,
+    /// which sets CLIPROXY_* variables.
+    pub(crate) fn in_clean_env(f: impl FnOnce()) {
+        figment::Jail::expect_with(|_| {
+            f();
+            Ok(())
+        });
+    }
 
     #[test]
     fn defaults_and_unknown_keys() {
-        let raw =
-            parse_text("port: 9000\nsome-future-key: {a: 1}\ngemini-api-key:\n  - api-key: k\n")
-                .expect("parses");
-        assert_eq!(raw.port, 9000);
-        assert!(raw.plugins.enabled);
-        assert!(raw.extra.contains_key("some-future-key"));
-        assert!(raw.extra.contains_key("gemini-api-key"));
-        let json: serde_json::Value =
-            serde_json::from_str(&snapshot(raw, None, 1).json).expect("json");
-        assert_eq!(json["gemini-api-key"][0]["api-key"], "k");
+        in_clean_env(|| {
+            let raw = parse_text(
+                "port: 9000\nsome-future-key: {a: 1}\ngemini-api-key:\n  - api-key: k\n",
+            )
+            .expect("parses");
+            assert_eq!(raw.port, 9000);
+            assert!(raw.plugins.enabled);
+            assert!(raw.extra.contains_key("some-future-key"));
+            assert!(raw.extra.contains_key("gemini-api-key"));
+            let json: serde_json::Value =
+                serde_json::from_str(&snapshot(raw, None, 1).json).expect("json");
+            assert_eq!(json["gemini-api-key"][0]["api-key"], "k");
+        });
     }
 
     #[test]
     fn empty_is_defaults() {
-        let raw = parse_text("").expect("parses");
-        assert_eq!(raw.port, super::super::model::DEFAULT_PORT);
+        in_clean_env(|| {
+            let raw = parse_text("").expect("parses");
+            assert_eq!(raw.port, super::super::model::DEFAULT_PORT);
+        });
     }
 
     #[test]
     fn syntax_and_type_errors_differ() {
-        assert!(matches!(parse_text("port: [1"), Err(ConfigError::Yaml(_))));
-        assert!(matches!(
-            parse_text("port: hello"),
-            Err(ConfigError::Invalid(_))
-        ));
-        assert!(matches!(parse_text("- a\n- b"), Err(ConfigError::Yaml(_))));
+        in_clean_env(|| {
+            assert!(matches!(parse_text("port: [1"), Err(ConfigError::Yaml(_))));
+            assert!(matches!(
+                parse_text("port: hello"),
+                Err(ConfigError::Invalid(_))
+            ));
+            assert!(matches!(parse_text("- a\n- b"), Err(ConfigError::Yaml(_))));
+        });
+    }
+
+    #[test]
+    fn env_overrides_known_keys_only() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLIPROXY_PORT", "9001");
+            jail.set_env("CLIPROXY_REMOTE_MANAGEMENT__ALLOW_REMOTE", "true");
+            jail.set_env("CLIPROXY_LOG", "debug");
+            let raw = parse_text("port: 1\n").expect("parses");
+            assert_eq!(raw.port, 9001, "env wins over the file");
+            assert!(raw.remote_management.allow_remote);
+            assert!(
+                !raw.extra.contains_key("log"),
+                "unrelated variables are not config keys"
+            );
+            Ok(())
+        });
     }
 
     #[test]
     fn plugin_switches() {
-        let raw =
-            parse_text("plugins:\n  configs:\n    usage:\n      enabled: false\n").expect("parses");
-        assert!(!raw.plugins.is_enabled("usage"));
-        assert!(raw.plugins.is_enabled("gemini"));
-        let raw = parse_text("plugins:\n  enabled: false\n").expect("parses");
-        assert!(!raw.plugins.is_enabled("gemini"));
+        in_clean_env(|| {
+            let raw = parse_text("plugins:\n  configs:\n    usage:\n      enabled: false\n")
+                .expect("parses");
+            assert!(!raw.plugins.is_enabled("usage"));
+            assert!(raw.plugins.is_enabled("gemini"));
+            let raw = parse_text("plugins:\n  enabled: false\n").expect("parses");
+            assert!(!raw.plugins.is_enabled("gemini"));
+        });
     }
 }

@@ -177,6 +177,10 @@ mod tests {
 
     #[test]
     fn failed_commit_leaves_file_alone() {
+        crate::config::load::tests::in_clean_env(failed_commit_body);
+    }
+
+    fn failed_commit_body() {
         let dir = std::env::temp_dir().join(format!("cliproxy-store-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let path = dir.join("config.yaml");

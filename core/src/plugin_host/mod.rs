@@ -231,7 +231,7 @@ impl PluginHost {
             .libraries
             .iter()
             .map(|l| {
-                json!({
+                let mut entry = json!({
                     "id": l.id(),
                     "version": l.manifest.version.as_str(),
                     "sdk-version": l.manifest.sdk_version.as_str(),
@@ -244,7 +244,11 @@ impl PluginHost {
                     "capabilities": l.manifest.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
                     "config-keys": l.manifest.config_keys.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
                     "routes": l.manifest.routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>(),
-                })
+                });
+                if l.has_capability("provider") {
+                    entry["credentials"] = json!(active_credentials(&active, l.id()));
+                }
+                entry
             })
             .collect();
         let refused: Vec<_> = self
@@ -262,6 +266,21 @@ impl PluginHost {
             .flat_map(|l| l.manifest.config_keys.iter().map(|k| k.to_string()))
             .collect()
     }
+}
+
+/// How many credentials an enabled provider plugin offers the router (0 when
+/// it is disabled, fused or fails). A plugin's `credentials()` only clones its
+/// prepared list, so it is called inline.
+fn active_credentials(active: &ActiveSet, id: &str) -> usize {
+    let Some(plugin) = active.get(id).filter(|p| !p.is_fused()) else {
+        return 0;
+    };
+    let Some(instance) = plugin.instance() else {
+        return 0;
+    };
+    let result = instance.credentials();
+    plugin.note(&result);
+    result.into_result().map_or(0, |c| c.len())
 }
 
 /// Builds the host object for a plugin.

@@ -5,7 +5,6 @@
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 use crate::error::{self, Body};
 
@@ -31,11 +30,15 @@ impl BodyError {
 }
 
 /// Reads the whole body, failing once more than `limit` bytes arrive.
-pub async fn read_limited(
+pub async fn read_limited<B>(
     headers: &http::HeaderMap,
-    body: Incoming,
+    body: B,
     limit: u64,
-) -> Result<Bytes, BodyError> {
+) -> Result<Bytes, BodyError>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -48,5 +51,41 @@ pub async fn read_limited(
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge(limit)),
         Err(e) => Err(BodyError::Unreadable(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::StreamBody;
+
+    fn chunks(
+        n: usize,
+        size: usize,
+    ) -> impl hyper::body::Body<Data = Bytes, Error = std::convert::Infallible> {
+        let frames =
+            (0..n).map(move |_| Ok(hyper::body::Frame::data(Bytes::from(vec![b'x'; size]))));
+        StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn stops_reading_once_the_limit_is_crossed() {
+        let headers = http::HeaderMap::new();
+        assert!(matches!(read_limited(&headers, chunks(3, 10), 100).await, Ok(b) if b.len() == 30));
+        // Chunked body with no length: refused while streaming.
+        assert!(matches!(
+            read_limited(&headers, chunks(1000, 1024), 4096).await,
+            Err(BodyError::TooLarge(4096))
+        ));
+        // A declared length over the limit is refused before reading.
+        let mut declared = http::HeaderMap::new();
+        declared.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from_static("1000000"),
+        );
+        assert!(matches!(
+            read_limited(&declared, chunks(1, 1), 4096).await,
+            Err(BodyError::TooLarge(_))
+        ));
     }
 }

@@ -1,28 +1,26 @@
-//! OpenAI-compatible provider plugin: owns the `openai-compatibility` config list and its management
-//! route (`/openai-compatibility`), and (with the proxy pipeline) turns client requests into
-//! upstream calls in the `openai` wire format.
+//! OpenAI-compatible provider plugin: owns the `openai-compatibility` config
+//! list (named upstreams speaking the OpenAI API), serves its management
+//! route `/openai-compatibility`, and keeps the credentials built from the
+//! list for the proxy pipeline (upstream wire format `openai`; one
+//! credential per `api-key-entries` element, routed under the provider's
+//! lowercased name).
 //!
-//! What it does not do: any I/O. The host sends what this plugin describes.
+//! What it does not do: any I/O. The host persists config writes and sends
+//! the upstream calls this plugin describes.
 
-use std::sync::RwLock;
+mod config;
+mod management;
 
-use cliproxy_sdk::kit::{self, CompatProvider};
-use cliproxy_sdk::Credential;
-
+use cliproxy_sdk::kit::ListStore;
 use cliproxy_sdk::{
-    export_plugin, manifest, Host, HttpRequest, HttpResponse, Plugin, PluginError, PluginFactory,
-    PluginManifest,
+    export_plugin, manifest, Credential, Host, HttpRequest, HttpResponse, Plugin, PluginError,
+    PluginFactory, PluginManifest,
 };
-use serde_json::Value;
 
-const CONFIG_KEY: &str = "openai-compatibility";
+pub use config::{CompatProviders, CONFIG_KEY};
 
 pub struct OpenAiCompatPlugin {
-    _host: Host,
-    /// The `openai-compatibility` section from the last configure call.
-    section: RwLock<Value>,
-    /// Credentials built from `section`, handed to the router.
-    credentials: RwLock<Vec<Credential>>,
+    providers: ListStore<CompatProviders>,
 }
 
 impl PluginFactory for OpenAiCompatPlugin {
@@ -34,7 +32,7 @@ impl PluginFactory for OpenAiCompatPlugin {
         )
         .capability("management")
         .capability("provider")
-        .routes(&["GET", "PUT", "PATCH", "DELETE"], "/openai-compatibility")
+        .routes(&["GET", "PUT", "PATCH", "DELETE"], management::ROUTE)
         .config_key(CONFIG_KEY)
         .provider("openai-compatibility", "openai")
         .build()
@@ -42,47 +40,22 @@ impl PluginFactory for OpenAiCompatPlugin {
 
     fn create(host: Host) -> Result<Self, PluginError> {
         Ok(OpenAiCompatPlugin {
-            _host: host,
-            section: RwLock::new(Value::Null),
-            credentials: RwLock::new(Vec::new()),
+            providers: ListStore::new(host),
         })
     }
 }
 
 impl Plugin for OpenAiCompatPlugin {
     fn configure(&self, config_json: &str) -> Result<(), PluginError> {
-        let config: Value =
-            serde_json::from_str(config_json).map_err(|e| PluginError::internal(e.to_string()))?;
-        let section = config.get(CONFIG_KEY).cloned().unwrap_or(Value::Null);
-        let providers: Vec<CompatProvider> = kit::parse_list(Some(&section));
-        let credentials = kit::credentials_from_compat(&providers);
-        *self.section.write().unwrap_or_else(|p| p.into_inner()) = section;
-        *self.credentials.write().unwrap_or_else(|p| p.into_inner()) = credentials;
-        Ok(())
+        self.providers.configure(config_json)
     }
 
     fn handle_management(&self, req: &HttpRequest) -> Result<HttpResponse, PluginError> {
-        match req.method.as_str() {
-            "GET" => {
-                let section = self
-                    .section
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
-                Ok(HttpResponse::json(
-                    200,
-                    &serde_json::json!({ CONFIG_KEY: section }),
-                ))
-            }
-            _ => Ok(HttpResponse::error(501, "not implemented yet")),
-        }
+        Ok(management::handle(&self.providers, req))
     }
 
     fn credentials(&self) -> Vec<Credential> {
-        self.credentials
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.providers.credentials()
     }
 }
 

@@ -1,30 +1,23 @@
-//! Vertex provider plugin: owns the `vertex-api-key` config list and its management
-//! route (`/vertex-api-key`), and (with the proxy pipeline) turns client requests into
-//! upstream calls in the `gemini` wire format.
+//! Vertex provider plugin: owns the `vertex-api-key` config list, serves its
+//! management route `/vertex-api-key`, and keeps the credentials built from the list
+//! for the proxy pipeline (upstream wire format `gemini`).
 //!
-//! What it does not do: any I/O. The host sends what this plugin describes.
+//! What it does not do: any I/O. The host persists config writes and sends
+//! the upstream calls this plugin describes.
 
-use std::sync::RwLock;
+mod config;
+mod management;
 
-use cliproxy_sdk::kit::{self, KeyEntry};
-use cliproxy_sdk::Credential;
-
+use cliproxy_sdk::kit::ListStore;
 use cliproxy_sdk::{
-    export_plugin, manifest, Host, HttpRequest, HttpResponse, Plugin, PluginError, PluginFactory,
-    PluginManifest,
+    export_plugin, manifest, Credential, Host, HttpRequest, HttpResponse, Plugin, PluginError,
+    PluginFactory, PluginManifest,
 };
-use serde_json::Value;
 
-/// Used when an entry has no `base-url`.
-const DEFAULT_BASE_URL: &str = "";
-const CONFIG_KEY: &str = "vertex-api-key";
+pub use config::{VertexKeys, CONFIG_KEY, DEFAULT_BASE_URL};
 
 pub struct VertexPlugin {
-    _host: Host,
-    /// The `vertex-api-key` section from the last configure call.
-    section: RwLock<Value>,
-    /// Credentials built from `section`, handed to the router.
-    credentials: RwLock<Vec<Credential>>,
+    keys: ListStore<VertexKeys>,
 }
 
 impl PluginFactory for VertexPlugin {
@@ -36,55 +29,30 @@ impl PluginFactory for VertexPlugin {
         )
         .capability("management")
         .capability("provider")
-        .routes(&["GET", "PUT", "PATCH", "DELETE"], "/vertex-api-key")
+        .routes(&["GET", "PUT", "PATCH", "DELETE"], management::ROUTE)
         .config_key(CONFIG_KEY)
-        .provider("vertex", "gemini")
+        .provider(config::PROVIDER, "gemini")
         .build()
     }
 
     fn create(host: Host) -> Result<Self, PluginError> {
         Ok(VertexPlugin {
-            _host: host,
-            section: RwLock::new(Value::Null),
-            credentials: RwLock::new(Vec::new()),
+            keys: ListStore::new(host),
         })
     }
 }
 
 impl Plugin for VertexPlugin {
     fn configure(&self, config_json: &str) -> Result<(), PluginError> {
-        let config: Value =
-            serde_json::from_str(config_json).map_err(|e| PluginError::internal(e.to_string()))?;
-        let section = config.get(CONFIG_KEY).cloned().unwrap_or(Value::Null);
-        let entries: Vec<KeyEntry> = kit::parse_list(Some(&section));
-        let credentials = kit::credentials_from_keys("vertex", DEFAULT_BASE_URL, &entries);
-        *self.section.write().unwrap_or_else(|p| p.into_inner()) = section;
-        *self.credentials.write().unwrap_or_else(|p| p.into_inner()) = credentials;
-        Ok(())
+        self.keys.configure(config_json)
     }
 
     fn handle_management(&self, req: &HttpRequest) -> Result<HttpResponse, PluginError> {
-        match req.method.as_str() {
-            "GET" => {
-                let section = self
-                    .section
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
-                Ok(HttpResponse::json(
-                    200,
-                    &serde_json::json!({ CONFIG_KEY: section }),
-                ))
-            }
-            _ => Ok(HttpResponse::error(501, "not implemented yet")),
-        }
+        Ok(management::handle(&self.keys, req))
     }
 
     fn credentials(&self) -> Vec<Credential> {
-        self.credentials
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.keys.credentials()
     }
 }
 

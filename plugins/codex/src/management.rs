@@ -1,0 +1,24 @@
+//! The `/codex-api-key` route: the shared list conventions with codex's own
+//! DELETE rule (the key is compared exactly, and removing nothing is still a 200).
+
+use cliproxy_sdk::kit::{DeleteRules, ListRules, ListStore, Selector};
+use cliproxy_sdk::{HttpRequest, HttpResponse};
+
+use crate::config::{CodexKeys, CONFIG_KEY};
+
+pub const ROUTE: &str = "/codex-api-key";
+
+pub const RULES: ListRules = ListRules {
+    key: CONFIG_KEY,
+    selector: Selector::ApiKey,
+    delete: DeleteRules {
+        trim: false,
+        missing_is_404: false,
+    },
+    shown_always: &["base-url", "proxy-url", "models"],
+    legacy_keys: &[],
+};
+
+pub fn handle(keys: &ListStore<CodexKeys>, req: &HttpRequest) -> HttpResponse {
+    keys.handle_management(req)
+}

@@ -1,0 +1,100 @@
+//! Plain-Rust helpers shared by the bundled provider plugins. Nothing here
+//! crosses the ABI; a plugin links its own copy.
+//!
+//! A provider plugin owns one list in the config (`gemini-api-key`,
+//! `openai-compatibility`, ...). The pieces, in the order data flows:
+//!
+//! - [`entries`]: the entry shapes of the lists, read leniently (numbers and
+//!   `null` where text is expected are accepted), unknown fields kept.
+//! - [`normalize`]: the normalization every list shares (prefix, headers,
+//!   excluded models, models) and the per-list drop/de-dup rules.
+//! - [`list`]: the management conventions for object lists (GET shape, PUT
+//!   body forms, PATCH targets and partial values, DELETE by key or index).
+//! - [`store`]: [`ListStore`], the state a plugin keeps: the normalized view
+//!   of its list, the credentials built from it, and the write path through
+//!   the host.
+//! - [`credentials`]: entries into [`Credential`](crate::Credential)s for the
+//!   router, with base-url defaults and model aliases.
+//!
+//! What this module does not do: I/O of any kind, or decide anything that is
+//! specific to one provider (each plugin passes its rules in).
+
+pub mod credentials;
+mod de;
+pub mod entries;
+pub mod list;
+pub mod normalize;
+pub mod store;
+
+pub use credentials::{credentials_from_compat, credentials_from_keys};
+pub use entries::{ApiKeyEntry, CompatPatch, CompatProvider, KeyEntry, KeyPatch, ModelEntry};
+pub use list::{DeleteRules, ListEntry, ListRules, ListSection, Selector};
+pub use store::ListStore;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// `auth-index`: the first 8 bytes of SHA-256 of `seed`, as 16 hex chars
+/// (seed `api_key:<key>` for config keys, `file:<name>` for credential files).
+pub fn auth_index(seed: &str) -> String {
+    let digest = Sha256::digest(seed.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `auth-index` of a config API key.
+pub fn key_auth_index(api_key: &str) -> String {
+    auth_index(&format!("api_key:{api_key}"))
+}
+
+/// Reads a config list (a JSON array, or null/absent) into typed entries,
+/// skipping entries that are not objects of the right shape.
+pub fn parse_list<T: for<'de> Deserialize<'de>>(section: Option<&serde_json::Value>) -> Vec<T> {
+    parse_list_counting(section).0
+}
+
+/// Like [`parse_list`], also returning how many entries were skipped.
+pub fn parse_list_counting<T: for<'de> Deserialize<'de>>(
+    section: Option<&serde_json::Value>,
+) -> (Vec<T>, usize) {
+    let Some(serde_json::Value::Array(items)) = section else {
+        return (Vec::new(), 0);
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut skipped = 0;
+    for item in items {
+        // Only objects: serde would also read a struct from a JSON array.
+        let parsed = item
+            .is_object()
+            .then(|| serde_json::from_value(item.clone()).ok())
+            .flatten();
+        match parsed {
+            Some(v) => out.push(v),
+            None => skipped += 1,
+        }
+    }
+    (out, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_index_is_16_hex_and_stable() {
+        let a = auth_index("api_key:k1");
+        assert_eq!(a.len(), 16);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, auth_index("api_key:k2"));
+        assert_eq!(key_auth_index("k1"), a);
+    }
+
+    #[test]
+    fn parse_list_skips_and_counts_bad_entries() {
+        let list = serde_json::json!([{"api-key": "a"}, "garbage", ["b"], {"api-key": {"x": 1}}]);
+        let (entries, skipped) = parse_list_counting::<KeyEntry>(Some(&list));
+        assert_eq!(entries.len(), 1);
+        assert_eq!(skipped, 3);
+        assert!(parse_list::<KeyEntry>(None).is_empty());
+        assert!(parse_list::<KeyEntry>(Some(&serde_json::Value::Null)).is_empty());
+    }
+}
