@@ -5,7 +5,9 @@ use std::sync::{Arc, Weak};
 
 use cliproxy_sdk::ConfigEdit;
 
-use crate::config::{self, ConfigError, ConfigStore, Snapshot};
+use crate::config::edit::Edit;
+use crate::config::{self, ConfigError, ConfigStore, RawConfig, Snapshot};
+use crate::management;
 use crate::plugin_host::{self, PluginHost};
 
 /// Settings read once from the environment at start-up.
@@ -31,6 +33,8 @@ pub struct App {
     pub store: ConfigStore,
     pub plugins: PluginHost,
     pub env: EnvSettings,
+    /// Management API state (failed-key bans, verified-key cache, HTTP client).
+    pub management: management::State,
     /// The proxy pipeline's long-lived state (cool-downs, clients, ...).
     pub proxy: crate::proxy::Proxy,
     self_ref: Weak<App>,
@@ -42,6 +46,7 @@ impl App {
             store,
             plugins,
             env,
+            management: management::State::default(),
             proxy: crate::proxy::Proxy::new(),
             self_ref: weak.clone(),
         });
@@ -83,6 +88,48 @@ impl App {
         let snap = self.store.commit(&guard, &new_text)?;
         self.apply(&snap);
         Ok(snap)
+    }
+
+    /// [`App::update_config`] for decoded edits (the management endpoints).
+    pub fn edit_config(&self, edits: &[Edit]) -> Result<Arc<Snapshot>, ConfigError> {
+        self.edit_config_with(|_| Ok::<_, ConfigError>(edits.to_vec()))?
+    }
+
+    /// Read-modify-write under the writer lock: `decide` sees the config as
+    /// the file holds it right now and returns the edits to make (or its own
+    /// error, which leaves the file alone). Nothing written between the read
+    /// and the write can be lost, so concurrent list appends all land.
+    /// Blocking (file I/O); call from a blocking context.
+    pub fn edit_config_with<E>(
+        &self,
+        decide: impl FnOnce(&RawConfig) -> Result<Vec<Edit>, E>,
+    ) -> Result<Result<Arc<Snapshot>, ConfigError>, E> {
+        let guard = self.store.lock();
+        let text = match self.store.read_text(&guard) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        let current = match config::load::parse_text(&text) {
+            Ok(raw) => raw,
+            Err(e) => return Ok(Err(e)),
+        };
+        let edits = decide(&current)?;
+        if edits.is_empty() {
+            return Ok(Ok(self.store.current()));
+        }
+        let new_text = match config::edit::apply_edits(&text, &edits) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        if new_text == text && self.store.current().file_hash.is_some() {
+            // Nothing changes on disk (a value set to what it already is).
+            return Ok(Ok(self.store.current()));
+        }
+        let result = self.store.commit(&guard, &new_text);
+        if let Ok(snap) = &result {
+            self.apply(snap);
+        }
+        Ok(result)
     }
 
     /// Replaces the whole file (PUT /config.yaml) after validating it.

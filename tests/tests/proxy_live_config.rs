@@ -1,7 +1,7 @@
-//! Routing follows config changes without a restart: provider keys changed
-//! through the management API apply to the very next request; client keys,
-//! providers and plugin switches changed by editing the file apply once
-//! the watcher has reloaded it.
+//! Routing follows config changes without a restart: provider and client
+//! keys changed through the management API apply to the very next request;
+//! client keys, providers and plugin switches changed by editing the file
+//! apply once the watcher has reloaded it.
 
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,19 @@ async fn management_changes_apply_to_the_next_request() {
         Some("key-b")
     );
 
+    // A client key added through the management API works at once.
+    assert_eq!(generate(&server, "new-client").await.status, 401);
+    let r = http(
+        "PUT",
+        &server.url("/v0/management/api-keys"),
+        &[MGMT],
+        json!(["client", "new-client"]).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(generate(&server, "new-client").await.status, 200);
+    assert_eq!(b.count(), 2);
+
     let r = http(
         "DELETE",
         &server.url("/v0/management/gemini-api-key?api-key=key-b"),
@@ -81,7 +94,7 @@ async fn management_changes_apply_to_the_next_request() {
     assert_eq!(r.status, 200, "{}", r.text());
     let r = generate(&server, "client").await;
     assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(b.count(), 1);
+    assert_eq!(b.count(), 2);
 }
 
 #[tokio::test]

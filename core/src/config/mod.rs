@@ -4,6 +4,7 @@
 pub mod edit;
 pub mod load;
 pub mod model;
+pub mod secret;
 pub mod store;
 pub mod watch;
 

@@ -83,6 +83,7 @@ impl Default for RawConfig {
 
 pub const DEFAULT_LATEST_VERSION_URL: &str =
     "https://api.github.com/repos/router-for-me/CLIProxyAPI/releases/latest";
+pub const DEFAULT_BAN_SECONDS: u64 = 30 * 60;
 pub const DEFAULT_PANEL_REPOSITORY: &str =
     "https://github.com/router-for-me/Cli-Proxy-API-Management-Center";
 
@@ -101,6 +102,8 @@ pub struct RemoteManagement {
     pub secret_key: String,
     pub disable_control_panel: bool,
     pub panel_github_repository: String,
+    /// How long a remote IP is locked out after 5 failed keys (seconds).
+    pub ban_seconds: u64,
 }
 
 impl Default for RemoteManagement {
@@ -110,6 +113,7 @@ impl Default for RemoteManagement {
             secret_key: String::new(),
             disable_control_panel: false,
             panel_github_repository: DEFAULT_PANEL_REPOSITORY.to_string(),
+            ban_seconds: DEFAULT_BAN_SECONDS,
         }
     }
 }

@@ -5,6 +5,9 @@
 //! by loading it, write it atomically (temp file, fsync, rename), then publish
 //! the new snapshot. The caller applies the snapshot to the rest of the server
 //! while still holding the lock, so appliers see configs in order.
+//!
+//! Every load also replaces a plaintext `remote-management.secret-key` by its
+//! bcrypt hash in the file (see `secret.rs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use arc_swap::ArcSwap;
 
 use super::load::{self, ConfigError, Snapshot};
 use super::model::RawConfig;
+use super::secret;
 
 pub struct ConfigStore {
     path: PathBuf,
@@ -33,8 +37,17 @@ impl ConfigStore {
         let found = bytes.is_some();
         let (raw, hash) = match bytes {
             Some(bytes) => {
-                let text = String::from_utf8_lossy(&bytes);
-                (load::parse_text(&text)?, Some(load::hash(&bytes)))
+                let mut text = String::from_utf8_lossy(&bytes).into_owned();
+                if let Some(hashed) = secret::hash_plaintext_secret(&text)? {
+                    // Tracing is not set up yet at start-up, hence stderr.
+                    match atomic_write(&path, hashed.as_bytes()) {
+                        Ok(()) => text = hashed,
+                        Err(e) => eprintln!(
+                            "cliproxy: warning: cannot store the hashed management key: {e}"
+                        ),
+                    }
+                }
+                (load::parse_text(&text)?, Some(load::hash(text.as_bytes())))
             }
             None => (load::parse_text("")?, None),
         };
@@ -83,6 +96,8 @@ impl ConfigStore {
         _guard: &WriteGuard<'_>,
         text: &str,
     ) -> Result<Arc<Snapshot>, ConfigError> {
+        let hashed = secret::hash_plaintext_secret(text)?;
+        let text = hashed.as_deref().unwrap_or(text);
         let raw = load::parse_text(text)?;
         atomic_write(&self.path, text.as_bytes())?;
         Ok(self.publish(raw, Some(load::hash(text.as_bytes()))))
@@ -101,8 +116,16 @@ impl ConfigStore {
         if self.current.load().file_hash == Some(hash) {
             return Ok(None);
         }
-        let raw = load::parse_text(&String::from_utf8_lossy(&bytes))?;
-        Ok(Some(self.publish(raw, Some(hash))))
+        let text = String::from_utf8_lossy(&bytes);
+        let Some(hashed) = secret::hash_plaintext_secret(&text)? else {
+            let raw = load::parse_text(&text)?;
+            return Ok(Some(self.publish(raw, Some(hash))));
+        };
+        // A hand-written plaintext key: store its hash in place. The watcher
+        // sees this write too, and skips it because the hash then matches.
+        let raw = load::parse_text(&hashed)?;
+        atomic_write(&self.path, hashed.as_bytes())?;
+        Ok(Some(self.publish(raw, Some(load::hash(hashed.as_bytes())))))
     }
 
     fn publish(&self, raw: RawConfig, hash: Option<[u8; 32]>) -> Arc<Snapshot> {

@@ -2,11 +2,29 @@
 //! 1. Availability: no secret and no `MANAGEMENT_PASSWORD` ⇒ 404, nothing else
 //!    (no build headers, no failure counting).
 //! 2. Build headers, so every later answer (401/403 included) carries them.
-//! 3. Authentication (`auth.rs`).
+//! 3. Authentication (`auth.rs`: client address, ban, allow-remote, key).
 //! 4. Body read under the management limit (413 past it).
-//! 5. Core routes, then the route table of the enabled plugins, else 404.
+//! 5. Core routes (`routes.rs`), then the route table of the enabled
+//!    plugins, else 404.
+//!
+//! Core writes go through [`crate::app::App::edit_config_with`]: one writer,
+//! lossless edits, atomic file replace, applied before the answer.
 
+pub mod api_keys;
 pub mod auth;
+pub mod bans;
+pub mod client_ip;
+pub mod config_json;
+pub mod config_yaml;
+pub mod http_client;
+pub mod latest_version;
+pub mod reply;
+pub mod routes;
+pub mod settings;
+pub mod state;
+pub mod verify;
+
+pub use state::State;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +32,7 @@ use std::sync::Arc;
 use abi_stable::std_types::RVec;
 use bytes::Bytes;
 use cliproxy_sdk::{Header, HttpRequest};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::app::App;
@@ -28,6 +46,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
     if !auth::management_available(&app) {
         return error::not_found();
     }
+    app.management.start_purge_job();
     let mut resp = handle_authorized(app, req, peer).await;
     add_build_headers(resp.headers_mut());
     resp
@@ -51,10 +70,15 @@ async fn handle_authorized(
     peer: SocketAddr,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    if let Err(e) = auth::authorize(&app, &parts, peer) {
+    if let Err(e) = auth::authorize(&app, &parts, peer).await {
         return e.into_response();
     }
-    let sub = parts.uri.path()[MANAGEMENT_PREFIX.len()..].to_string();
+    let sub = parts
+        .uri
+        .path()
+        .get(MANAGEMENT_PREFIX.len()..)
+        .unwrap_or("")
+        .to_string();
     let limits = &app.config().raw.body_limits;
     let limit = if sub == "/usage/import" {
         limits.usage_import_bytes()
@@ -65,24 +89,17 @@ async fn handle_authorized(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    if let Some(resp) = core_route(&app, &parts.method, &sub) {
+    if let Some(resp) = routes::core_route(&app, &parts, &sub, &body).await {
         return resp;
     }
     plugin_route(app, parts, sub, body).await
 }
 
-/// Routes the core itself serves.
-fn core_route(app: &App, method: &Method, sub: &str) -> Option<Response<Body>> {
-    match (method, sub) {
-        (&Method::GET, "/plugins") => {
-            let snap = app.config();
-            Some(error::json(
-                StatusCode::OK,
-                &app.plugins.describe(&snap.raw.plugins),
-            ))
-        }
-        _ => None,
-    }
+/// The first value of query parameter `name`, percent-decoded.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 async fn plugin_route(
