@@ -50,7 +50,6 @@ pub struct ProxyStream {
 }
 
 impl ProxyStream {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         app: Arc<App>,
         first: Bytes,
