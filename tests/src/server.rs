@@ -263,6 +263,26 @@ impl Server {
         self.terminate()
     }
 
+    /// Sends SIGTERM without waiting (see [`Server::wait_exit`]).
+    pub fn send_sigterm(&self) {
+        // SAFETY: kill(2) with a pid we own; no memory is touched.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own.
+    pub fn wait_exit(mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     fn terminate(&mut self) -> std::process::ExitStatus {
         // SAFETY: kill(2) with a pid we own; no memory is touched.
         unsafe {

@@ -1,6 +1,9 @@
 //! Foundation: start-up, defaults, env overrides, CORS, body limits, shutdown.
 
-use cliproxy_tests::{http, Server};
+use std::time::Duration;
+
+use cliproxy_tests::{http, Reply, Server, StandIn};
+use serde_json::json;
 
 const AUTH: (&str, &str) = ("Authorization", "Bearer pw");
 
@@ -82,4 +85,38 @@ async fn unknown_keys_are_kept_and_warned_about() {
         .iter()
         .any(|l| l.contains("unknown config key") && l.contains("some-future-key")));
     assert!(server.read_config().contains("some-future-key: 42"));
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let up = StandIn::start().await;
+    up.respond_with(|_| {
+        Reply::json(200, json!({"id": "slow", "choices": []})).delayed(Duration::from_millis(800))
+    });
+    let server = Server::start(&format!(
+        "openai-compatibility:\n  - name: up\n    base-url: {}\n    models:\n      - name: m\n",
+        up.url()
+    ));
+    let url = server.url("/v1/chat/completions");
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}).to_string();
+    let in_flight = tokio::spawn(async move { http("POST", &url, &[], body).await });
+    assert!(
+        up.wait_until(Duration::from_secs(10), |u| u.count() == 1)
+            .await,
+        "request reached the upstream"
+    );
+
+    server.send_sigterm();
+    let r = in_flight.await.expect("request task");
+    assert_eq!(
+        r.status,
+        200,
+        "the in-flight request finishes: {}",
+        r.text()
+    );
+    assert_eq!(r.json()["id"], "slow");
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits after draining");
+    assert!(status.success(), "{status:?}");
 }
