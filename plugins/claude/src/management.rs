@@ -1,10 +1,9 @@
 //! The `/claude-api-key` route: the shared list conventions with claude's own
 //! DELETE rule (the key is compared exactly, and removing nothing is still a 200).
 
-use cliproxy_sdk::kit::{DeleteRules, ListRules, ListStore, Selector};
-use cliproxy_sdk::{HttpRequest, HttpResponse};
+use cliproxy_sdk::kit::{DeleteRules, ListRules, Selector};
 
-use crate::config::{ClaudeKeys, CONFIG_KEY};
+use crate::config::CONFIG_KEY;
 
 pub const ROUTE: &str = "/claude-api-key";
 
@@ -18,7 +17,3 @@ pub const RULES: ListRules = ListRules {
     shown_always: &["base-url", "proxy-url", "models"],
     legacy_keys: &[],
 };
-
-pub fn handle(keys: &ListStore<ClaudeKeys>, req: &HttpRequest) -> HttpResponse {
-    keys.handle_management(req)
-}

@@ -1,10 +1,9 @@
 //! The `/codex-api-key` route: the shared list conventions with codex's own
 //! DELETE rule (the key is compared exactly, and removing nothing is still a 200).
 
-use cliproxy_sdk::kit::{DeleteRules, ListRules, ListStore, Selector};
-use cliproxy_sdk::{HttpRequest, HttpResponse};
+use cliproxy_sdk::kit::{DeleteRules, ListRules, Selector};
 
-use crate::config::{CodexKeys, CONFIG_KEY};
+use crate::config::CONFIG_KEY;
 
 pub const ROUTE: &str = "/codex-api-key";
 
@@ -18,7 +17,3 @@ pub const RULES: ListRules = ListRules {
     shown_always: &["base-url", "proxy-url", "models"],
     legacy_keys: &[],
 };
-
-pub fn handle(keys: &ListStore<CodexKeys>, req: &HttpRequest) -> HttpResponse {
-    keys.handle_management(req)
-}

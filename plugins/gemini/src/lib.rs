@@ -11,75 +11,40 @@ mod management;
 mod request;
 mod stream;
 
-use cliproxy_sdk::kit::ListStore;
+use cliproxy_sdk::kit::{ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::{
-    export_plugin, manifest, Credential, Host, HttpRequest, HttpResponse, Plugin, PluginError,
-    PluginFactory, PluginManifest,
+    export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };
 
 pub use config::{GeminiKeys, CONFIG_KEY, DEFAULT_BASE_URL, LEGACY_KEY};
 
-pub struct GeminiPlugin {
-    keys: ListStore<GeminiKeys>,
-}
+/// The names and upstream code that make this plugin the gemini provider.
+pub struct Gemini;
 
-impl PluginFactory for GeminiPlugin {
-    fn manifest() -> PluginManifest {
-        manifest(
-            "gemini",
-            env!("CARGO_PKG_VERSION"),
-            "Gemini API keys and upstream calls",
-        )
-        .capability("management")
-        .capability("provider")
-        .routes(&["GET", "PUT", "PATCH", "DELETE"], management::ROUTE)
-        .config_key(CONFIG_KEY)
-        .config_key(LEGACY_KEY)
-        .provider(config::PROVIDER, "gemini")
-        .build()
-    }
+impl ProviderSpec for Gemini {
+    const ID: &'static str = "gemini";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "Gemini API keys and upstream calls";
+    const PROVIDER: &'static str = config::PROVIDER;
+    const WIRE_FORMAT: &'static str = "gemini";
+    const ROUTE: &'static str = management::ROUTE;
+    const EXTRA_CONFIG_KEYS: &'static [&'static str] = &[config::LEGACY_KEY];
 
-    fn create(host: Host) -> Result<Self, PluginError> {
-        Ok(GeminiPlugin {
-            keys: ListStore::new(host),
-        })
-    }
-}
+    type Section = config::GeminiKeys;
 
-impl Plugin for GeminiPlugin {
-    fn build_request(
-        &self,
-        call: &cliproxy_sdk::UpstreamCall,
-    ) -> Result<cliproxy_sdk::UpstreamRequest, PluginError> {
+    fn build_request(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         request::build(call)
     }
 
-    fn translate_response(
-        &self,
-        call: &cliproxy_sdk::UpstreamCall,
-        body: &[u8],
-    ) -> Result<cliproxy_sdk::Translated, PluginError> {
+    fn translate_response(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
         request::translate(call, body)
     }
 
-    fn open_stream(
-        &self,
-        call: &cliproxy_sdk::UpstreamCall,
-    ) -> Result<Box<dyn cliproxy_sdk::StreamTranslator>, PluginError> {
-        Ok(stream::open(call))
-    }
-
-    fn configure(&self, config_json: &str) -> Result<(), PluginError> {
-        self.keys.configure(config_json)
-    }
-
-    fn handle_management(&self, req: &HttpRequest) -> Result<HttpResponse, PluginError> {
-        Ok(management::handle(&self.keys, req))
-    }
-
-    fn credentials(&self) -> Vec<Credential> {
-        self.keys.credentials()
+    fn open_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator> {
+        stream::open(call)
     }
 }
+
+pub type GeminiPlugin = ProviderPlugin<Gemini>;
 
 export_plugin!(GeminiPlugin);

@@ -1,10 +1,9 @@
 //! The `/gemini-api-key` route: the shared list conventions with gemini's
 //! own DELETE rule (the key is trimmed, and removing nothing is a 404).
 
-use cliproxy_sdk::kit::{DeleteRules, ListRules, ListStore, Selector};
-use cliproxy_sdk::{HttpRequest, HttpResponse};
+use cliproxy_sdk::kit::{DeleteRules, ListRules, Selector};
 
-use crate::config::{GeminiKeys, CONFIG_KEY, LEGACY_KEY};
+use crate::config::{CONFIG_KEY, LEGACY_KEY};
 
 pub const ROUTE: &str = "/gemini-api-key";
 
@@ -18,7 +17,3 @@ pub const RULES: ListRules = ListRules {
     shown_always: &[],
     legacy_keys: &[LEGACY_KEY],
 };
-
-pub fn handle(keys: &ListStore<GeminiKeys>, req: &HttpRequest) -> HttpResponse {
-    keys.handle_management(req)
-}

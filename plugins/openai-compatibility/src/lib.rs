@@ -13,74 +13,39 @@ mod management;
 mod request;
 mod stream;
 
-use cliproxy_sdk::kit::ListStore;
+use cliproxy_sdk::kit::{ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::{
-    export_plugin, manifest, Credential, Host, HttpRequest, HttpResponse, Plugin, PluginError,
-    PluginFactory, PluginManifest,
+    export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };
 
 pub use config::{CompatProviders, CONFIG_KEY};
 
-pub struct OpenAiCompatPlugin {
-    providers: ListStore<CompatProviders>,
-}
+/// The names and upstream code that make this plugin the openai-compatibility provider.
+pub struct OpenAiCompat;
 
-impl PluginFactory for OpenAiCompatPlugin {
-    fn manifest() -> PluginManifest {
-        manifest(
-            "openai-compatibility",
-            env!("CARGO_PKG_VERSION"),
-            "OpenAI-compatible API keys and upstream calls",
-        )
-        .capability("management")
-        .capability("provider")
-        .routes(&["GET", "PUT", "PATCH", "DELETE"], management::ROUTE)
-        .config_key(CONFIG_KEY)
-        .provider("openai-compatibility", "openai")
-        .build()
-    }
+impl ProviderSpec for OpenAiCompat {
+    const ID: &'static str = "openai-compatibility";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "OpenAI-compatible API keys and upstream calls";
+    const PROVIDER: &'static str = "openai-compatibility";
+    const WIRE_FORMAT: &'static str = "openai";
+    const ROUTE: &'static str = management::ROUTE;
 
-    fn create(host: Host) -> Result<Self, PluginError> {
-        Ok(OpenAiCompatPlugin {
-            providers: ListStore::new(host),
-        })
-    }
-}
+    type Section = config::CompatProviders;
 
-impl Plugin for OpenAiCompatPlugin {
-    fn build_request(
-        &self,
-        call: &cliproxy_sdk::UpstreamCall,
-    ) -> Result<cliproxy_sdk::UpstreamRequest, PluginError> {
+    fn build_request(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         request::build(call)
     }
 
-    fn translate_response(
-        &self,
-        call: &cliproxy_sdk::UpstreamCall,
-        body: &[u8],
-    ) -> Result<cliproxy_sdk::Translated, PluginError> {
+    fn translate_response(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
         request::translate(call, body)
     }
 
-    fn open_stream(
-        &self,
-        call: &cliproxy_sdk::UpstreamCall,
-    ) -> Result<Box<dyn cliproxy_sdk::StreamTranslator>, PluginError> {
-        Ok(stream::open(call))
-    }
-
-    fn configure(&self, config_json: &str) -> Result<(), PluginError> {
-        self.providers.configure(config_json)
-    }
-
-    fn handle_management(&self, req: &HttpRequest) -> Result<HttpResponse, PluginError> {
-        Ok(management::handle(&self.providers, req))
-    }
-
-    fn credentials(&self) -> Vec<Credential> {
-        self.providers.credentials()
+    fn open_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator> {
+        stream::open(call)
     }
 }
+
+pub type OpenAiCompatPlugin = ProviderPlugin<OpenAiCompat>;
 
 export_plugin!(OpenAiCompatPlugin);

@@ -2,10 +2,9 @@
 //! by provider `name` (PATCH `"name"`, trimmed; DELETE `?name=`, exact;
 //! removing nothing is still a 200).
 
-use cliproxy_sdk::kit::{DeleteRules, ListRules, ListStore, Selector};
-use cliproxy_sdk::{HttpRequest, HttpResponse};
+use cliproxy_sdk::kit::{DeleteRules, ListRules, Selector};
 
-use crate::config::{CompatProviders, CONFIG_KEY};
+use crate::config::CONFIG_KEY;
 
 pub const ROUTE: &str = "/openai-compatibility";
 
@@ -19,7 +18,3 @@ pub const RULES: ListRules = ListRules {
     shown_always: &["models"],
     legacy_keys: &[],
 };
-
-pub fn handle(providers: &ListStore<CompatProviders>, req: &HttpRequest) -> HttpResponse {
-    providers.handle_management(req)
-}

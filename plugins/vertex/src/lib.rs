@@ -10,74 +10,39 @@ mod management;
 mod request;
 mod stream;
 
-use cliproxy_sdk::kit::ListStore;
+use cliproxy_sdk::kit::{ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::{
-    export_plugin, manifest, Credential, Host, HttpRequest, HttpResponse, Plugin, PluginError,
-    PluginFactory, PluginManifest,
+    export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };
 
 pub use config::{VertexKeys, CONFIG_KEY, DEFAULT_BASE_URL};
 
-pub struct VertexPlugin {
-    keys: ListStore<VertexKeys>,
-}
+/// The names and upstream code that make this plugin the vertex provider.
+pub struct Vertex;
 
-impl PluginFactory for VertexPlugin {
-    fn manifest() -> PluginManifest {
-        manifest(
-            "vertex",
-            env!("CARGO_PKG_VERSION"),
-            "Vertex API keys and upstream calls",
-        )
-        .capability("management")
-        .capability("provider")
-        .routes(&["GET", "PUT", "PATCH", "DELETE"], management::ROUTE)
-        .config_key(CONFIG_KEY)
-        .provider(config::PROVIDER, "gemini")
-        .build()
-    }
+impl ProviderSpec for Vertex {
+    const ID: &'static str = "vertex";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "Vertex API keys and upstream calls";
+    const PROVIDER: &'static str = config::PROVIDER;
+    const WIRE_FORMAT: &'static str = "gemini";
+    const ROUTE: &'static str = management::ROUTE;
 
-    fn create(host: Host) -> Result<Self, PluginError> {
-        Ok(VertexPlugin {
-            keys: ListStore::new(host),
-        })
-    }
-}
+    type Section = config::VertexKeys;
 
-impl Plugin for VertexPlugin {
-    fn build_request(
-        &self,
-        call: &cliproxy_sdk::UpstreamCall,
-    ) -> Result<cliproxy_sdk::UpstreamRequest, PluginError> {
+    fn build_request(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         request::build(call)
     }
 
-    fn translate_response(
-        &self,
-        call: &cliproxy_sdk::UpstreamCall,
-        body: &[u8],
-    ) -> Result<cliproxy_sdk::Translated, PluginError> {
+    fn translate_response(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
         request::translate(call, body)
     }
 
-    fn open_stream(
-        &self,
-        call: &cliproxy_sdk::UpstreamCall,
-    ) -> Result<Box<dyn cliproxy_sdk::StreamTranslator>, PluginError> {
-        Ok(stream::open(call))
-    }
-
-    fn configure(&self, config_json: &str) -> Result<(), PluginError> {
-        self.keys.configure(config_json)
-    }
-
-    fn handle_management(&self, req: &HttpRequest) -> Result<HttpResponse, PluginError> {
-        Ok(management::handle(&self.keys, req))
-    }
-
-    fn credentials(&self) -> Vec<Credential> {
-        self.keys.credentials()
+    fn open_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator> {
+        stream::open(call)
     }
 }
+
+pub type VertexPlugin = ProviderPlugin<Vertex>;
 
 export_plugin!(VertexPlugin);

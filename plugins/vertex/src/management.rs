@@ -1,10 +1,9 @@
 //! The `/vertex-api-key` route: the shared list conventions with vertex's own
 //! DELETE rule (the key is trimmed, and removing nothing is still a 200).
 
-use cliproxy_sdk::kit::{DeleteRules, ListRules, ListStore, Selector};
-use cliproxy_sdk::{HttpRequest, HttpResponse};
+use cliproxy_sdk::kit::{DeleteRules, ListRules, Selector};
 
-use crate::config::{VertexKeys, CONFIG_KEY};
+use crate::config::CONFIG_KEY;
 
 pub const ROUTE: &str = "/vertex-api-key";
 
@@ -18,7 +17,3 @@ pub const RULES: ListRules = ListRules {
     shown_always: &[],
     legacy_keys: &[],
 };
-
-pub fn handle(keys: &ListStore<VertexKeys>, req: &HttpRequest) -> HttpResponse {
-    keys.handle_management(req)
-}

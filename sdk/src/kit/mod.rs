@@ -24,11 +24,13 @@ mod de;
 pub mod entries;
 pub mod list;
 pub mod normalize;
+pub mod provider;
 pub mod store;
 
 pub use credentials::{credentials_from_compat, credentials_from_keys};
 pub use entries::{ApiKeyEntry, CompatPatch, CompatProvider, KeyEntry, KeyPatch, ModelEntry};
 pub use list::{DeleteRules, ListEntry, ListRules, ListSection, Selector};
+pub use provider::{ProviderPlugin, ProviderSpec};
 pub use store::ListStore;
 
 use serde::Deserialize;
