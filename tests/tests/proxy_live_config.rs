@@ -84,6 +84,20 @@ async fn management_changes_apply_to_the_next_request() {
     assert_eq!(generate(&server, "new-client").await.status, 200);
     assert_eq!(b.count(), 2);
 
+    // And a deleted one stops working at once.
+    let r = http(
+        "DELETE",
+        &server.url("/v0/management/api-keys?value=new-client"),
+        &[MGMT],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = generate(&server, "new-client").await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.json()["error"], "Invalid API key");
+    assert_eq!(b.count(), 2, "a refused request never reaches the upstream");
+
     let r = http(
         "DELETE",
         &server.url("/v0/management/gemini-api-key?api-key=key-b"),
