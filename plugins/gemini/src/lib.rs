@@ -9,9 +9,9 @@
 mod config;
 mod management;
 mod request;
-mod stream;
 
 use cliproxy_sdk::kit::{ProviderPlugin, ProviderSpec};
+use cliproxy_sdk::kit_gemini;
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };
@@ -41,7 +41,7 @@ impl ProviderSpec for Gemini {
     }
 
     fn open_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator> {
-        stream::open(call)
+        kit_gemini::open_stream(call)
     }
 }
 

@@ -4,43 +4,22 @@
 //!
 //! What it does not do: translate from other client formats, or OAuth.
 
-use cliproxy_sdk::kit_http::{gemini_method, join_url, HeaderList};
-use cliproxy_sdk::{kit_usage, PluginError, Translated, UpstreamCall, UpstreamRequest};
+use cliproxy_sdk::{kit_gemini, PluginError, Translated, UpstreamCall, UpstreamRequest};
 
 use crate::config::DEFAULT_BASE_URL;
 
 pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
-    let cred = &call.credential;
-    let base = if cred.base_url.trim().is_empty() {
+    let base = call.credential.base_url.trim();
+    let base = if base.is_empty() {
         DEFAULT_BASE_URL
     } else {
-        cred.base_url.trim()
+        base
     };
-    let (method, query) = gemini_method(call);
-    let path = format!("/v1beta/models/{}:{method}{query}", call.model);
-    let mut headers = HeaderList::new();
-    headers.set("Content-Type", "application/json");
-    headers.set("x-goog-api-key", cred.api_key.as_str());
-    headers.apply_custom(cred);
-    Ok(UpstreamRequest {
-        method: "POST".into(),
-        url: join_url(base, &path).into(),
-        headers: headers.into_rvec(),
-        body: call.body.clone(),
-        proxy_url: cred.proxy_url.clone(),
-    })
+    Ok(kit_gemini::upstream_request(call, base, "/v1beta/models"))
 }
 
 pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
-    let usage = if call.action.as_str() == "count_tokens" {
-        None
-    } else {
-        kit_usage::gemini(body)
-    };
-    Ok(Translated {
-        bytes: body.to_vec().into(),
-        usage: usage.into(),
-    })
+    Ok(kit_gemini::translate(call, body))
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@
 mod config;
 mod management;
 mod request;
-mod stream;
 
 use cliproxy_sdk::kit::{ProviderPlugin, ProviderSpec};
+use cliproxy_sdk::kit_gemini;
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };
@@ -39,7 +39,7 @@ impl ProviderSpec for Vertex {
     }
 
     fn open_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator> {
-        stream::open(call)
+        kit_gemini::open_stream(call)
     }
 }
 

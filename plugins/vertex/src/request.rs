@@ -5,46 +5,26 @@
 //! What it does not do: service-account credentials (they need an OAuth
 //! token exchange), or translation from other client formats.
 
-use cliproxy_sdk::kit_http::{gemini_method, join_url, HeaderList};
-use cliproxy_sdk::{kit_usage, PluginError, Translated, UpstreamCall, UpstreamRequest};
+use cliproxy_sdk::{kit_gemini, PluginError, Translated, UpstreamCall, UpstreamRequest};
 
 pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
-    let cred = &call.credential;
-    if cred.base_url.trim().is_empty() {
+    let base = call.credential.base_url.trim();
+    if base.is_empty() {
         return Err(PluginError::with_status(
             500,
             "no_base_url",
             "vertex-api-key entry has no base-url",
         ));
     }
-    let (method, query) = gemini_method(call);
-    let path = format!(
-        "/v1/publishers/google/models/{}:{method}{query}",
-        call.model
-    );
-    let mut headers = HeaderList::new();
-    headers.set("Content-Type", "application/json");
-    headers.set("x-goog-api-key", cred.api_key.as_str());
-    headers.apply_custom(cred);
-    Ok(UpstreamRequest {
-        method: "POST".into(),
-        url: join_url(&cred.base_url, &path).into(),
-        headers: headers.into_rvec(),
-        body: call.body.clone(),
-        proxy_url: cred.proxy_url.clone(),
-    })
+    Ok(kit_gemini::upstream_request(
+        call,
+        base,
+        "/v1/publishers/google/models",
+    ))
 }
 
 pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
-    let usage = if call.action.as_str() == "count_tokens" {
-        None
-    } else {
-        kit_usage::gemini(body)
-    };
-    Ok(Translated {
-        bytes: body.to_vec().into(),
-        usage: usage.into(),
-    })
+    Ok(kit_gemini::translate(call, body))
 }
 
 #[cfg(test)]
