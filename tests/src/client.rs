@@ -86,3 +86,33 @@ pub async fn http_from(
         body,
     }
 }
+
+/// Announces a body of `len` bytes (`Expect: 100-continue`) without sending
+/// it and returns the raw answer head. Oversized bodies must be refused from
+/// the declared length alone; sending the body would race the server's early
+/// answer and close (the client may see a broken pipe instead of the 413).
+pub async fn answer_to_declared_body(url: &str, headers: &[(&str, &str)], len: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let uri: http::Uri = url.parse().expect("valid url");
+    let addr = format!(
+        "{}:{}",
+        uri.host().expect("host"),
+        uri.port_u16().unwrap_or(80)
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut head = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\nExpect: 100-continue\r\n",
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).await.expect("write head");
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("an answer without the body")
+        .expect("read");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}

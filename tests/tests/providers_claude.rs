@@ -4,7 +4,7 @@
 //! `base-url`, `proxy-url` and `models`; DELETE compares the key exactly and
 //! answers 200 even when nothing matched.
 
-#[path = "providers_common.rs"]
+#[path = "support/providers.rs"]
 mod common;
 
 use common::*;

@@ -1,7 +1,7 @@
 //! `/codex-api-key`: like claude, but `base-url` is required: PUT drops
 //! entries without one and PATCH `"base-url": ""` deletes the entry.
 
-#[path = "providers_common.rs"]
+#[path = "support/providers.rs"]
 mod common;
 
 use common::*;

@@ -3,7 +3,7 @@
 //! its DELETE rule (trimmed key, 404 when nothing matched), and the legacy
 //! `generative-language-api-key` list.
 
-#[path = "providers_common.rs"]
+#[path = "support/providers.rs"]
 mod common;
 
 use common::*;

@@ -3,7 +3,7 @@
 //! `api-key-entries`; models kept as written; `auth-index` per key entry;
 //! DELETE `?name=` exact and 200 even when nothing matched.
 
-#[path = "providers_common.rs"]
+#[path = "support/providers.rs"]
 mod common;
 
 use common::*;

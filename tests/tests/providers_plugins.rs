@@ -3,7 +3,7 @@
 //! credentials while the other four keep serving; a hand edit of a list is
 //! picked up normalized; concurrent writes to a list are never lost.
 
-#[path = "providers_common.rs"]
+#[path = "support/providers.rs"]
 mod common;
 
 use std::time::Duration;

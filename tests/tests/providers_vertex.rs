@@ -2,7 +2,7 @@
 //! required, de-dup by key and base URL, models need name and alias;
 //! DELETE trims the key and answers 200 even when nothing matched.
 
-#[path = "providers_common.rs"]
+#[path = "support/providers.rs"]
 mod common;
 
 use common::*;
