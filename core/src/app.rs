@@ -5,6 +5,7 @@ use std::sync::{Arc, Weak};
 
 use cliproxy_sdk::ConfigEdit;
 
+use crate::auth_files::{self, AuthFiles};
 use crate::config::edit::Edit;
 use crate::config::{self, ConfigError, ConfigStore, RawConfig, Snapshot};
 use crate::management;
@@ -37,6 +38,8 @@ pub struct App {
     pub management: management::State,
     /// The proxy pipeline's long-lived state (cool-downs, clients, ...).
     pub proxy: crate::proxy::Proxy,
+    /// Credential files in `auth-dir`.
+    pub auth: AuthFiles,
     self_ref: Weak<App>,
 }
 
@@ -48,6 +51,7 @@ impl App {
             env,
             management: management::State::default(),
             proxy: crate::proxy::Proxy::new(),
+            auth: AuthFiles::default(),
             self_ref: weak.clone(),
         });
         let snap = app.store.current();
@@ -60,12 +64,21 @@ impl App {
         self.store.current()
     }
 
-    /// Makes a snapshot live: plugins first (they own routes and credentials).
+    /// Makes a snapshot live: plugins first (they own routes and
+    /// credentials), then the credential files, which are read through the
+    /// plugins and the config's model rules.
     fn apply(&self, snap: &Snapshot) {
         let weak = self.self_ref.clone();
         self.plugins.apply(&snap.raw.plugins, &snap.json, &|lib| {
             plugin_host::host_for(lib, weak.clone())
         });
+        let dir = auth_files::resolve_dir(&snap.raw.auth_dir, &self.store.dir());
+        if !self.auth.set_dir(self, dir) {
+            self.auth.redescribe_all(self);
+        }
+        if let Some(app) = self.self_ref.upgrade() {
+            self.auth.ensure_watch(&app);
+        }
     }
 
     fn warn_unknown_keys(&self, snap: &Snapshot) {

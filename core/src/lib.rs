@@ -6,6 +6,7 @@
 //! and shared file belongs here.
 
 pub mod app;
+pub mod auth_files;
 pub mod build_info;
 pub mod config;
 pub mod error;

@@ -104,6 +104,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        cliproxy_core::auth_files::AuthFiles::start_scheduler(&app);
         let listener = server::bind(&raw.host, raw.port).await?;
         server::serve(app, listener).await
     });

@@ -63,6 +63,7 @@ pub(crate) extern "C" fn manifest_of<T: PluginFactory>() -> PluginManifest {
             routes: RVec::new(),
             config_keys: RVec::new(),
             provider: abi_stable::std_types::ROption::RNone,
+            auth_file_types: RVec::new(),
         },
     }
 }
@@ -124,6 +125,25 @@ impl<T: Plugin> PluginObj for GuardedPlugin<T> {
         guard("on_request", || {
             self.0.on_request(&record);
             Ok(())
+        })
+    }
+
+    fn describe_auth_file(&self, file: AuthFile) -> RResult<AuthFileInfo, PluginError> {
+        guard("describe_auth_file", || self.0.describe_auth_file(&file))
+    }
+
+    fn build_refresh(&self, file: AuthFile) -> RResult<UpstreamRequest, PluginError> {
+        guard("build_refresh", || self.0.build_refresh(&file))
+    }
+
+    fn finish_refresh(
+        &self,
+        file: AuthFile,
+        status: u16,
+        body: RSlice<'_, u8>,
+    ) -> RResult<RefreshedAuth, PluginError> {
+        guard("finish_refresh", || {
+            self.0.finish_refresh(&file, status, body.as_slice())
         })
     }
 }

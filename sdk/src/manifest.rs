@@ -17,6 +17,7 @@ pub fn manifest(id: &str, version: &str, description: &str) -> ManifestBuilder {
         routes: RVec::new(),
         config_keys: RVec::new(),
         provider: ROption::RNone,
+        auth_file_types: RVec::new(),
     })
 }
 
@@ -53,6 +54,12 @@ impl ManifestBuilder {
             provider_id: provider_id.into(),
             wire_format: wire_format.into(),
         });
+        self
+    }
+
+    /// A credential-file `type` this plugin serves.
+    pub fn auth_file_type(mut self, file_type: &str) -> Self {
+        self.0.auth_file_types.push(RString::from(file_type));
         self
     }
 

@@ -66,6 +66,42 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// Request-log sinks: one record per proxied client request.
     fn on_request(&self, _record: &RequestRecord) {}
+
+    /// Credential-file providers: the credentials a file of a claimed type
+    /// yields, and when its token expires.
+    fn describe_auth_file(&self, _file: &AuthFile) -> Result<AuthFileInfo, PluginError> {
+        Err(PluginError::with_status(
+            501,
+            "unsupported",
+            "this plugin serves no credential files",
+        ))
+    }
+
+    /// Credential-file providers: the token request that renews a file's
+    /// access token (the host sends it, honouring the file's `proxy_url`).
+    fn build_refresh(&self, _file: &AuthFile) -> Result<UpstreamRequest, PluginError> {
+        Err(PluginError::with_status(
+            501,
+            "unsupported",
+            "this plugin cannot refresh credentials",
+        ))
+    }
+
+    /// Credential-file providers: the token endpoint's answer into the
+    /// updated file JSON (fields the plugin does not know are kept). An
+    /// error means the refresh failed; its message is shown as the status.
+    fn finish_refresh(
+        &self,
+        _file: &AuthFile,
+        _status: u16,
+        _body: &[u8],
+    ) -> Result<RefreshedAuth, PluginError> {
+        Err(PluginError::with_status(
+            501,
+            "unsupported",
+            "this plugin cannot refresh credentials",
+        ))
+    }
 }
 
 /// Per-stream state of a provider plugin: upstream chunks in, client bytes out.
@@ -90,8 +126,16 @@ pub trait PluginObj: Send + Sync {
     ) -> RResult<Translated, PluginError>;
     fn open_stream(&self, call: UpstreamCall) -> RResult<StreamBox, PluginError>;
     fn on_usage(&self, record: UsageRecord) -> RResult<(), PluginError>;
-    #[sabi(last_prefix_field)]
     fn on_request(&self, record: RequestRecord) -> RResult<(), PluginError>;
+    fn describe_auth_file(&self, file: AuthFile) -> RResult<AuthFileInfo, PluginError>;
+    fn build_refresh(&self, file: AuthFile) -> RResult<UpstreamRequest, PluginError>;
+    #[sabi(last_prefix_field)]
+    fn finish_refresh(
+        &self,
+        file: AuthFile,
+        status: u16,
+        body: RSlice<'_, u8>,
+    ) -> RResult<RefreshedAuth, PluginError>;
 }
 
 /// FFI-safe mirror of [`StreamTranslator`].

@@ -63,6 +63,11 @@ pub struct PluginManifest {
     /// lets the plugin write only these.
     pub config_keys: RVec<RString>,
     pub provider: ROption<ProviderDecl>,
+    /// Credential files (`auth-dir/*.json`) this plugin serves, by their
+    /// `type` field (`claude`, `codex`, `gemini`, ...). The core owns the
+    /// files; it hands a claimed file to the first enabled plugin (in
+    /// priority order) that lists its type.
+    pub auth_file_types: RVec<RString>,
 }
 
 /// A management request handed to a plugin.
@@ -182,6 +187,75 @@ pub struct Credential {
     pub models: RVec<ModelAlias>,
     pub excluded_models: RVec<RString>,
     pub headers: RVec<Header>,
+    /// `api_key` (a config list entry) or `oauth` (a credential file).
+    pub account_type: RString,
+    /// OAuth credentials: the bearer token for this call. The core fills in
+    /// the freshest token it holds right before each attempt.
+    pub access_token: RString,
+    /// Provider-specific values that are not secrets (`project_id`,
+    /// `account_id`, `location`, `email`, ...).
+    pub attributes: RVec<Header>,
+}
+
+impl Credential {
+    /// An attribute's value, if set and non-empty.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|h| h.name.as_str() == name)
+            .map(|h| h.value.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Whether this credential comes from a credential file (OAuth or
+    /// service account) rather than a config API key.
+    pub fn is_oauth(&self) -> bool {
+        self.account_type.as_str() == "oauth"
+    }
+}
+
+/// A credential file as the core hands it to the plugin that claims its type.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct AuthFile {
+    /// Credential id: the path relative to `auth-dir` (e.g. `claude-a@b.c.json`).
+    pub id: RString,
+    /// The file name.
+    pub name: RString,
+    /// The JSON object as the core holds it (the file's content, plus any
+    /// runtime-only token a refresh produced without persisting it).
+    pub json: RString,
+    /// The host's clock, Unix milliseconds.
+    pub now_unix_ms: i64,
+}
+
+/// What a plugin reads out of a credential file.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct AuthFileInfo {
+    /// The credentials the file yields (several for a Gemini file with a
+    /// comma-separated project list). Ids must start with the file's id.
+    /// `prefix`, `proxy_url` and model rules are applied by the core.
+    pub credentials: RVec<Credential>,
+    /// When the current access token expires (Unix ms); 0 = unknown.
+    pub expires_at_ms: i64,
+    /// Refresh this many seconds before expiry; 0 = only when a call finds
+    /// the token expired.
+    pub refresh_lead_secs: i64,
+    /// Whether [`build_refresh`](crate::Plugin::build_refresh) can renew the token.
+    pub refreshable: bool,
+    /// Non-empty when the file cannot serve (e.g. `missing access_token`).
+    pub problem: RString,
+}
+
+/// The answer to a refresh: the whole updated credential JSON.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct RefreshedAuth {
+    pub json: RString,
+    /// Write the JSON back to the file. False for tokens that live in memory
+    /// only (service-account access tokens).
+    pub persist: bool,
 }
 
 /// What the core asks a provider plugin to turn into an upstream request.

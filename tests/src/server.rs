@@ -85,6 +85,7 @@ pub struct Server {
 
 pub struct ServerBuilder {
     config: String,
+    files: Vec<(PathBuf, Vec<u8>)>,
     env: Vec<(String, String)>,
     plugin_dir: Option<PathBuf>,
     write_config: bool,
@@ -101,6 +102,13 @@ impl ServerBuilder {
     /// (written as `plugins.dir` into the config).
     pub fn plugin_dir(mut self, dir: &Path) -> Self {
         self.plugin_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Writes a file (path relative to the server's temp folder, which is
+    /// also the config folder) before the server starts.
+    pub fn file(mut self, path: &str, contents: impl Into<Vec<u8>>) -> Self {
+        self.files.push((PathBuf::from(path), contents.into()));
         self
     }
 
@@ -126,10 +134,19 @@ impl ServerBuilder {
         if self.write_config {
             std::fs::write(&config_path, &config).expect("write config");
         }
+        for (rel, contents) in &self.files {
+            let path = dir.path().join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("create folder");
+            }
+            std::fs::write(&path, contents).expect("write file");
+        }
         let mut cmd = Command::new(bin_dir().join("cliproxy"));
         cmd.arg("--config")
             .arg(&config_path)
             .current_dir(dir.path())
+            // `auth-dir` defaults to ~/.cli-proxy-api: keep it in the temp dir.
+            .env("HOME", dir.path())
             .env_remove("MANAGEMENT_PASSWORD")
             .env("CLIPROXY_LOG", "info")
             .stdin(Stdio::null())
@@ -206,6 +223,7 @@ impl Server {
         text.push_str(config);
         ServerBuilder {
             config: text,
+            files: Vec::new(),
             env: Vec::new(),
             plugin_dir: None,
             write_config: true,

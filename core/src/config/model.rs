@@ -263,10 +263,12 @@ impl PluginsConfig {
 }
 
 /// Top-level keys that CLIProxyAPI configs carry and that we accept without a
-/// warning even though no code of ours reads them yet.
+/// warning: kept in `extra` because they are read from there (the OAuth
+/// model rules, by `auth_files`), belong to a plugin, or are not used yet.
 pub const KNOWN_PASSIVE_KEYS: &[&str] = &[
     "oauth-excluded-models",
     "oauth-model-mappings",
+    "oauth-model-alias",
     "payload",
     "ampcode",
     "generative-language-api-key",

@@ -12,12 +12,14 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod auth_files;
 pub mod bans;
 pub mod client_ip;
 pub mod config_json;
 pub mod config_yaml;
 pub mod http_client;
 pub mod latest_version;
+pub mod oauth_models;
 pub mod reply;
 pub mod routes;
 pub mod settings;

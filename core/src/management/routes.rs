@@ -7,7 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{request::Parts, Method, Response, StatusCode};
 
-use super::{api_keys, config_json, config_yaml, latest_version, settings};
+use super::{
+    api_keys, auth_files, config_json, config_yaml, latest_version, oauth_models, settings,
+};
 use crate::app::App;
 use crate::error::{self, Body};
 
@@ -20,6 +22,12 @@ pub async fn core_route(
     body: &Bytes,
 ) -> Option<Response<Body>> {
     let method = &parts.method;
+    if let Some(resp) = auth_files::handle(app, parts, sub, body).await {
+        return Some(resp);
+    }
+    if let Some(resp) = oauth_models::handle(app, method, sub, parts.uri.query(), body).await {
+        return Some(resp);
+    }
     let resp = match sub {
         "/plugins" if method == Method::GET => {
             let snap = app.config();

@@ -85,7 +85,10 @@ pub async fn run(
     } else {
         ctx.usage_sinks.clone()
     };
-    let source = if !cred.cred.api_key.is_empty() {
+    let source = if cred.cred.is_oauth() {
+        // Subscription accounts are known by their e-mail (the label).
+        cred.cred.label.to_string()
+    } else if !cred.cred.api_key.is_empty() {
         cred.cred.api_key.to_string()
     } else {
         req.principal.clone().unwrap_or_default()
@@ -105,6 +108,29 @@ pub async fn run(
             tokens: Default::default(),
         },
     );
+    // Credential files: the freshest token, refreshed first if it expired.
+    let credential = match &cred.file_id {
+        Some(file_id) => {
+            match ctx
+                .app
+                .auth
+                .credential_for_call(ctx.app, file_id, cred.id())
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::info!(
+                        provider = cred.provider.as_str(),
+                        credential = cred.id(),
+                        reason = %e,
+                        "credential skipped"
+                    );
+                    return Err(ProxyError::CredentialUnavailable(e.to_string()));
+                }
+            }
+        }
+        None => cred.cred.clone(),
+    };
     let action = if req.endpoint.count_tokens {
         "count_tokens"
     } else if req.stream {
@@ -120,7 +146,7 @@ pub async fn run(
         client_headers: req.headers.clone().into(),
         client_query: req.query.as_str().into(),
         body: req.body.to_vec().into(),
-        credential: cred.cred.clone(),
+        credential,
     };
     let mut record = AttemptRecord {
         timestamp: started_at.into(),
@@ -128,8 +154,15 @@ pub async fn run(
         method: "POST".into(),
         provider: cred.provider.as_str().into(),
         auth_label: format!(
-            "provider={}, auth_id={}, label={}, type=api_key",
-            cred.provider, cred.cred.id, cred.cred.label
+            "provider={}, auth_id={}, label={}, type={}",
+            cred.provider,
+            cred.cred.id,
+            cred.cred.label,
+            if cred.cred.is_oauth() {
+                "oauth"
+            } else {
+                "api_key"
+            }
         )
         .into(),
         request_headers: Default::default(),

@@ -34,12 +34,24 @@ const GEMINI: &[&str] = &[
     "gemini-3-pro-image-preview",
 ];
 
-/// The default ids for a provider id (empty: none).
+/// Gemini CLI accounts (`type: gemini` files): no image model.
+const GEMINI_CLI: &[&str] = &[
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-3-pro-preview",
+    "gemini-3-flash-preview",
+];
+
+/// The default ids for a provider id (empty: none). Antigravity accounts
+/// list their models upstream; until that is fetched they serve the Gemini
+/// CLI list.
 pub fn default_models(provider: &str) -> &'static [&'static str] {
     match provider {
         "claude" => CLAUDE,
         "codex" => CODEX,
         "gemini" | "vertex" => GEMINI,
+        "gemini-cli" | "antigravity" => GEMINI_CLI,
         _ => &[],
     }
 }
@@ -49,7 +61,7 @@ pub fn owner(provider: &str) -> Option<&'static str> {
     match provider {
         "claude" => Some("anthropic"),
         "codex" => Some("openai"),
-        "gemini" | "vertex" => Some("google"),
+        "gemini" | "vertex" | "gemini-cli" | "antigravity" => Some("google"),
         _ => None,
     }
 }

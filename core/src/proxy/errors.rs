@@ -52,6 +52,10 @@ pub enum ProxyError {
     Transport(UpstreamError),
     #[error("{}", .0.message)]
     Plugin(PluginError),
+    /// A credential file could not give a usable token (its refresh
+    /// failed, or it was removed since routing).
+    #[error("{0}")]
+    CredentialUnavailable(String),
 }
 
 /// `type` and `code` of a wrapped error body, by status.
@@ -90,6 +94,7 @@ impl ProxyError {
             ProxyError::Transport(e) => e.status().as_u16(),
             ProxyError::Plugin(e) if (400..=599).contains(&e.status) => e.status,
             ProxyError::Plugin(_) => 500,
+            ProxyError::CredentialUnavailable(_) => 503,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY)
     }
@@ -97,7 +102,7 @@ impl ProxyError {
     /// Whether `streaming.bootstrap-retries` may run the request again.
     pub fn bootstrap_retryable(&self) -> bool {
         match self {
-            ProxyError::Transport(_) => true,
+            ProxyError::Transport(_) | ProxyError::CredentialUnavailable(_) => true,
             ProxyError::Upstream { status, .. } => {
                 matches!(status, 401..=403 | 408 | 429) || *status >= 500
             }

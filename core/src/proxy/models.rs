@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use super::catalog;
 use crate::app::App;
+use crate::auth_files::FileCredential;
 use crate::plugin_host::{ActiveSet, LoadedPlugin};
 
 /// One credential of one provider plugin.
@@ -26,6 +27,8 @@ pub struct CredEntry {
     pub provider: String,
     /// The plugin's upstream wire format.
     pub wire: String,
+    /// The credential file this credential comes from (None for config keys).
+    pub file_id: Option<String>,
 }
 
 impl CredEntry {
@@ -103,7 +106,7 @@ fn normalize_prefix(prefix: &str) -> &str {
 }
 
 /// (client id, upstream name) pairs a credential registers.
-fn registered_ids(cred: &Credential, force_prefix: bool) -> Vec<(String, String)> {
+pub fn registered_ids(cred: &Credential, force_prefix: bool) -> Vec<(String, String)> {
     let mut base: Vec<(String, String)> = Vec::new();
     if cred.models.is_empty() {
         for id in catalog::default_models(cred.provider.as_str()) {
@@ -149,11 +152,41 @@ fn registered_ids(cred: &Credential, force_prefix: bool) -> Vec<(String, String)
 }
 
 impl Registry {
-    /// Builds the registry from every enabled provider plugin.
-    pub fn build(active: &ActiveSet, force_prefix: bool) -> Registry {
+    /// Builds the registry from every enabled provider plugin and every
+    /// routable credential file.
+    pub fn build(active: &ActiveSet, force_prefix: bool, files: Vec<FileCredential>) -> Registry {
         // id -> provider -> routes, plus first-seen order.
         let mut table: HashMap<String, (String, HashMap<String, ProviderRoutes>)> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
+        let mut add = |entry: Arc<CredEntry>| {
+            let ids = registered_ids(&entry.cred, force_prefix);
+            let owner = catalog::owner(&entry.provider)
+                .map(str::to_string)
+                .unwrap_or_else(|| entry.cred.label.to_string());
+            for (id, upstream) in ids {
+                let slot = table.entry(id.clone()).or_insert_with(|| {
+                    order.push(id.clone());
+                    (owner.clone(), HashMap::new())
+                });
+                let routes =
+                    slot.1
+                        .entry(entry.provider.clone())
+                        .or_insert_with(|| ProviderRoutes {
+                            provider: entry.provider.clone(),
+                            wire: entry.wire.clone(),
+                            routes: Vec::new(),
+                        });
+                // A credential's ids arrive together, so a repeat can only
+                // be the last route (a linear scan would be quadratic with
+                // thousands of credential files).
+                if routes.routes.last().map(|r| r.cred.id()) != Some(entry.id()) {
+                    routes.routes.push(Route {
+                        cred: entry.clone(),
+                        upstream_model: upstream,
+                    });
+                }
+            }
+        };
         for plugin in active.with_capability("provider") {
             let Some(wire) = plugin
                 .manifest
@@ -172,38 +205,38 @@ impl Registry {
                 }
             };
             for cred in creds {
-                let provider = cred.provider.to_string();
-                let ids = registered_ids(&cred, force_prefix);
-                let owner = catalog::owner(&provider)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| cred.label.to_string());
-                let entry = Arc::new(CredEntry {
+                add(Arc::new(CredEntry {
+                    provider: cred.provider.to_string(),
                     cred,
                     plugin: plugin.clone(),
-                    provider: provider.clone(),
                     wire: wire.clone(),
-                });
-                for (id, upstream) in ids {
-                    let slot = table.entry(id.clone()).or_insert_with(|| {
-                        order.push(id.clone());
-                        (owner.clone(), HashMap::new())
-                    });
-                    let routes = slot
-                        .1
-                        .entry(provider.clone())
-                        .or_insert_with(|| ProviderRoutes {
-                            provider: provider.clone(),
-                            wire: wire.clone(),
-                            routes: Vec::new(),
-                        });
-                    if !routes.routes.iter().any(|r| r.cred.id() == entry.id()) {
-                        routes.routes.push(Route {
-                            cred: entry.clone(),
-                            upstream_model: upstream,
-                        });
-                    }
-                }
+                    file_id: None,
+                }));
             }
+        }
+        for f in files {
+            // Only plugins of the active set serve (a file's plugin may have
+            // been disabled since it was read).
+            if active.get(f.plugin.id()).is_none() {
+                continue;
+            }
+            let Some(wire) = f
+                .plugin
+                .manifest
+                .provider
+                .as_ref()
+                .map(|p| p.wire_format.to_string())
+                .into_option()
+            else {
+                continue;
+            };
+            add(Arc::new(CredEntry {
+                provider: f.credential.provider.to_string(),
+                cred: f.credential,
+                plugin: f.plugin,
+                wire,
+                file_id: Some(f.file_id),
+            }));
         }
         let mut models = HashMap::new();
         let mut listed = Vec::new();
@@ -288,6 +321,7 @@ impl Registry {
 
 struct Cached {
     generation: u64,
+    auth_generation: u64,
     /// Kept so the pointer identity below cannot be reused.
     active: Arc<ActiveSet>,
     registry: Arc<Registry>,
@@ -304,7 +338,12 @@ impl RegistryCache {
     pub fn get(&self, app: &App) -> Arc<Registry> {
         let snap = app.config();
         let active = app.plugins.active();
-        let fresh = |c: &Cached| c.generation == snap.generation && Arc::ptr_eq(&c.active, &active);
+        let auth_generation = app.auth.generation();
+        let fresh = |c: &Cached| {
+            c.generation == snap.generation
+                && c.auth_generation == auth_generation
+                && Arc::ptr_eq(&c.active, &active)
+        };
         if let Some(c) = self.current.load().as_ref() {
             if fresh(c) {
                 return c.registry.clone();
@@ -317,7 +356,14 @@ impl RegistryCache {
                 return c.registry.clone();
             }
         }
-        let registry = Arc::new(Registry::build(&active, snap.raw.force_model_prefix));
+        // Read the generation before the files, so a change racing with
+        // this build triggers another one.
+        let auth_generation = app.auth.generation();
+        let registry = Arc::new(Registry::build(
+            &active,
+            snap.raw.force_model_prefix,
+            app.auth.routable(),
+        ));
         tracing::debug!(
             generation = snap.generation,
             models = registry.order.len(),
@@ -325,6 +371,7 @@ impl RegistryCache {
         );
         self.current.store(Some(Arc::new(Cached {
             generation: snap.generation,
+            auth_generation,
             active,
             registry: registry.clone(),
         })));

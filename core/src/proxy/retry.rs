@@ -120,8 +120,33 @@ async fn pass(
                 .pick(strategy, &provider.provider, &ctx.model, open.len());
             let route = open[i];
             tried.insert(route.cred.id());
+            let started = std::time::Instant::now();
             match attempt::run(ctx, route, attempts).await {
                 Ok(s) => return Ok(s),
+                Err(e)
+                    if e.status() == http::StatusCode::UNAUTHORIZED
+                        && matches!(e, ProxyError::Upstream { .. }) =>
+                {
+                    // A credential file's token may have been revoked or
+                    // rotated: one refresh, then one more try with it.
+                    let retry = match &route.cred.file_id {
+                        Some(file_id) => {
+                            ctx.app
+                                .auth
+                                .refresh_after_unauthorized(ctx.app, file_id, started)
+                                .await
+                        }
+                        None => false,
+                    };
+                    if !retry {
+                        last_error = Some(e);
+                        continue;
+                    }
+                    match attempt::run(ctx, route, attempts).await {
+                        Ok(s) => return Ok(s),
+                        Err(e) => last_error = Some(e),
+                    }
+                }
                 Err(e) => last_error = Some(e),
             }
         }

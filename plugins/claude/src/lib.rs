@@ -1,16 +1,18 @@
-//! Claude provider plugin: owns the `claude-api-key` config list, serves its
+//! Claude provider plugin: owns the `claude-api-key` config list and serves
+//! `type: claude` credential files (subscription accounts); serves its
 //! management route `/claude-api-key`, and keeps the credentials built from the list
 //! for the proxy pipeline (upstream wire format `claude`).
 //!
 //! What it does not do: any I/O. The host persists config writes and sends
 //! the upstream calls this plugin describes.
 
+mod auth_file;
 mod config;
 mod management;
 mod request;
 mod stream;
 
-use cliproxy_sdk::kit::{ProviderPlugin, ProviderSpec};
+use cliproxy_sdk::kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };
@@ -27,6 +29,7 @@ impl ProviderSpec for Claude {
     const PROVIDER: &'static str = config::PROVIDER;
     const WIRE_FORMAT: &'static str = "claude";
     const ROUTE: &'static str = management::ROUTE;
+    const AUTH_FILES: Option<AuthFileHooks> = Some(auth_file::HOOKS);
 
     type Section = config::ClaudeKeys;
 

@@ -2,7 +2,8 @@
 //! claude row), and whole answers back: bytes unchanged, usage read from
 //! `usage`.
 //!
-//! What it does not do: translate from other client formats, or OAuth.
+//! What it does not do: translate from other client formats, or refresh
+//! OAuth tokens (`auth_file.rs` describes that; the host does it).
 
 use cliproxy_sdk::kit_http::{body_model, client_header, edit_json_body, join_url, HeaderList};
 use cliproxy_sdk::{kit_usage, PluginError, Translated, UpstreamCall, UpstreamRequest};
@@ -62,7 +63,10 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     let mut headers = HeaderList::new();
     headers.set("Content-Type", "application/json");
     let official = base.trim_end_matches('/') == OFFICIAL_BASE;
-    if official && !cred.api_key.is_empty() {
+    if cred.is_oauth() {
+        // Subscription accounts always use their OAuth token as a Bearer.
+        headers.set("Authorization", &format!("Bearer {}", cred.access_token));
+    } else if official && !cred.api_key.is_empty() {
         headers.set("x-api-key", cred.api_key.as_str());
     } else {
         headers.set("Authorization", &format!("Bearer {}", cred.api_key));

@@ -5,12 +5,13 @@
 //! What it does not do: any I/O. The host persists config writes and sends
 //! the upstream calls this plugin describes.
 
+mod auth_file;
 mod config;
 mod management;
 mod request;
 mod stream;
 
-use cliproxy_sdk::kit::{ProviderPlugin, ProviderSpec};
+use cliproxy_sdk::kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };
@@ -27,6 +28,7 @@ impl ProviderSpec for Codex {
     const PROVIDER: &'static str = config::PROVIDER;
     const WIRE_FORMAT: &'static str = "codex";
     const ROUTE: &'static str = management::ROUTE;
+    const AUTH_FILES: Option<AuthFileHooks> = Some(auth_file::HOOKS);
 
     type Section = config::CodexKeys;
 

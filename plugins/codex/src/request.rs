@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// Used when the credential has no `base-url`.
-const DEFAULT_BASE_URL: &str = "https://chatgpt.com/backend-api/codex";
+pub const DEFAULT_BASE_URL: &str = "https://chatgpt.com/backend-api/codex";
 const USER_AGENT: &str = "codex_cli_rs/0.50.0 (Linux; x86_64) cliproxy";
 
 pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
@@ -38,12 +38,23 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     })?;
     let mut headers = HeaderList::new();
     headers.set("Content-Type", "application/json");
-    headers.set("Authorization", &format!("Bearer {}", cred.api_key));
+    let token = if cred.is_oauth() {
+        cred.access_token.as_str()
+    } else {
+        cred.api_key.as_str()
+    };
+    headers.set("Authorization", &format!("Bearer {token}"));
     headers.set("Accept", "text/event-stream");
     headers.set_client_or(call, "Openai-Beta", "responses=experimental");
     headers.set_client_or(call, "Version", "0.21.0");
     headers.set_client_or(call, "Session_id", &session_id(cred.id.as_str()));
     headers.set_client_or(call, "User-Agent", USER_AGENT);
+    if cred.is_oauth() {
+        headers.set_client_or(call, "Originator", "codex_cli_rs");
+        if let Some(account) = cred.attribute("account_id") {
+            headers.set("Chatgpt-Account-Id", account);
+        }
+    }
     headers.apply_custom(cred);
     Ok(UpstreamRequest {
         method: "POST".into(),

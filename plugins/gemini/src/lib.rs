@@ -1,16 +1,20 @@
 //! Gemini provider plugin: owns the `gemini-api-key` config list (and the
 //! legacy `generative-language-api-key` list it replaces), serves its
 //! management route `/gemini-api-key`, and keeps the credentials built from
-//! the list for the proxy pipeline (upstream wire format `gemini`).
+//! the list for the proxy pipeline (upstream wire format `gemini`). It also
+//! serves Google account credential files: `type: gemini` (Gemini CLI, on
+//! the Code Assist `v1internal` envelope) and `type: antigravity`.
 //!
 //! What it does not do: any I/O. The host persists config writes and sends
 //! the upstream calls this plugin describes.
 
+mod auth_file;
+mod code_assist;
 mod config;
 mod management;
 mod request;
 
-use cliproxy_sdk::kit::{ProviderPlugin, ProviderSpec};
+use cliproxy_sdk::kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::kit_gemini;
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
@@ -29,19 +33,32 @@ impl ProviderSpec for Gemini {
     const WIRE_FORMAT: &'static str = "gemini";
     const ROUTE: &'static str = management::ROUTE;
     const EXTRA_CONFIG_KEYS: &'static [&'static str] = &[config::LEGACY_KEY];
+    const AUTH_FILES: Option<AuthFileHooks> = Some(auth_file::HOOKS);
 
     type Section = config::GeminiKeys;
 
     fn build_request(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
-        request::build(call)
+        if call.credential.is_oauth() {
+            code_assist::build(call)
+        } else {
+            request::build(call)
+        }
     }
 
     fn translate_response(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
-        request::translate(call, body)
+        if call.credential.is_oauth() {
+            code_assist::translate(call, body)
+        } else {
+            request::translate(call, body)
+        }
     }
 
     fn open_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator> {
-        kit_gemini::open_stream(call)
+        if call.credential.is_oauth() {
+            code_assist::open_stream(call)
+        } else {
+            kit_gemini::open_stream(call)
+        }
     }
 }
 

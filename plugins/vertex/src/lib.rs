@@ -1,15 +1,17 @@
 //! Vertex provider plugin: owns the `vertex-api-key` config list, serves its
 //! management route `/vertex-api-key`, and keeps the credentials built from the list
-//! for the proxy pipeline (upstream wire format `gemini`).
+//! for the proxy pipeline (upstream wire format `gemini`). It also serves
+//! `type: vertex` service-account credential files.
 //!
 //! What it does not do: any I/O. The host persists config writes and sends
 //! the upstream calls this plugin describes.
 
+mod auth_file;
 mod config;
 mod management;
 mod request;
 
-use cliproxy_sdk::kit::{ProviderPlugin, ProviderSpec};
+use cliproxy_sdk::kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::kit_gemini;
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
@@ -27,6 +29,7 @@ impl ProviderSpec for Vertex {
     const PROVIDER: &'static str = config::PROVIDER;
     const WIRE_FORMAT: &'static str = "gemini";
     const ROUTE: &'static str = management::ROUTE;
+    const AUTH_FILES: Option<AuthFileHooks> = Some(auth_file::HOOKS);
 
     type Section = config::VertexKeys;
 

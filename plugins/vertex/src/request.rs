@@ -2,12 +2,17 @@
 //! §8, vertex API-key row), and whole answers back: bytes unchanged, usage
 //! read from `usageMetadata`.
 //!
-//! What it does not do: service-account credentials (they need an OAuth
-//! token exchange), or translation from other client formats.
+//! Service-account credentials call the project's regional endpoint with
+//! the token the host minted (`auth_file.rs` describes how).
+//!
+//! What it does not do: translation from other client formats.
 
-use cliproxy_sdk::{kit_gemini, PluginError, Translated, UpstreamCall, UpstreamRequest};
+use cliproxy_sdk::{kit_gemini, Header, PluginError, Translated, UpstreamCall, UpstreamRequest};
 
 pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
+    if call.credential.is_oauth() {
+        return build_service_account(call);
+    }
     let base = call.credential.base_url.trim();
     if base.is_empty() {
         return Err(PluginError::with_status(
@@ -21,6 +26,32 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         base,
         "/v1/publishers/google/models",
     ))
+}
+
+/// Service accounts: the project and location path, and the minted token
+/// as a Bearer instead of `x-goog-api-key`.
+fn build_service_account(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
+    let cred = &call.credential;
+    let project = cred.attribute("project_id").unwrap_or("");
+    let location = cred
+        .attribute("location")
+        .unwrap_or(crate::auth_file::DEFAULT_LOCATION);
+    let base = format!(
+        "{}/v1/projects/{project}/locations/{location}",
+        cred.base_url.trim().trim_end_matches('/')
+    );
+    let mut req = kit_gemini::upstream_request(call, &base, "/publishers/google/models");
+    let mut headers: Vec<Header> = req
+        .headers
+        .into_iter()
+        .filter(|h| !h.name.as_str().eq_ignore_ascii_case("x-goog-api-key"))
+        .collect();
+    headers.insert(
+        1,
+        Header::new("Authorization", &format!("Bearer {}", cred.access_token)),
+    );
+    req.headers = headers.into();
+    Ok(req)
 }
 
 pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {

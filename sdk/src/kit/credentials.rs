@@ -39,6 +39,9 @@ pub fn credentials_from_keys(
                     .map(|s| s.as_str().into())
                     .collect(),
                 headers: e.headers.iter().map(|(k, v)| Header::new(k, v)).collect(),
+                account_type: "api_key".into(),
+                access_token: Default::default(),
+                attributes: Default::default(),
             }
         })
         .collect()

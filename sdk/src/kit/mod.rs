@@ -13,12 +13,15 @@
 //! - [`store`]: [`ListStore`], the state a plugin keeps: the normalized view
 //!   of its list, the credentials built from it, and the write path through
 //!   the host.
+//! - [`auth_file`]: credential files (`auth-dir/*.json`) into OAuth
+//!   credentials, and the token refresh round trip.
 //! - [`credentials`]: entries into [`Credential`](crate::Credential)s for the
 //!   router, with base-url defaults and model aliases.
 //!
 //! What this module does not do: I/O of any kind, or decide anything that is
 //! specific to one provider (each plugin passes its rules in).
 
+pub mod auth_file;
 pub mod credentials;
 mod de;
 pub mod entries;
@@ -30,7 +33,7 @@ pub mod store;
 pub use credentials::{credentials_from_compat, credentials_from_keys};
 pub use entries::{ApiKeyEntry, CompatPatch, CompatProvider, KeyEntry, KeyPatch, ModelEntry};
 pub use list::{DeleteRules, ListEntry, ListRules, ListSection, Selector};
-pub use provider::{ProviderPlugin, ProviderSpec};
+pub use provider::{AuthFileHooks, ProviderPlugin, ProviderSpec};
 pub use store::ListStore;
 
 use serde::Deserialize;

@@ -4,11 +4,16 @@
 //! and stream code) and exports `ProviderPlugin<Spec>`.
 
 use std::marker::PhantomData;
+use std::sync::RwLock;
 
+use serde_json::Value;
+
+use crate::kit::auth_file::AuthFileCtx;
 use crate::kit::{ListSection, ListStore};
 use crate::{
-    manifest, Credential, Host, HttpRequest, HttpResponse, Plugin, PluginError, PluginFactory,
-    PluginManifest, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
+    manifest, AuthFile, AuthFileInfo, Credential, Host, HttpRequest, HttpResponse, Plugin,
+    PluginError, PluginFactory, PluginManifest, RefreshedAuth, StreamTranslator, Translated,
+    UpstreamCall, UpstreamRequest,
 };
 
 /// What distinguishes one provider plugin from another.
@@ -26,6 +31,8 @@ pub trait ProviderSpec: Send + Sync + 'static {
     const ROUTE: &'static str;
     /// Config keys owned besides the list itself (legacy spellings).
     const EXTRA_CONFIG_KEYS: &'static [&'static str] = &[];
+    /// Credential files this plugin serves, if any.
+    const AUTH_FILES: Option<AuthFileHooks> = None;
 
     /// The config list this plugin owns.
     type Section: ListSection;
@@ -35,9 +42,28 @@ pub trait ProviderSpec: Send + Sync + 'static {
     fn open_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator>;
 }
 
+/// How a provider plugin serves credential files: the `type`s it claims
+/// and the three credential-file phases (see [`Plugin::describe_auth_file`]).
+#[derive(Clone, Copy)]
+pub struct AuthFileHooks {
+    pub types: &'static [&'static str],
+    /// The credentials a claimed file yields.
+    pub describe: fn(&AuthFileCtx<'_>) -> Result<AuthFileInfo, PluginError>,
+    /// The token request that renews a claimed file.
+    pub build_refresh: fn(&AuthFileCtx<'_>) -> Result<UpstreamRequest, PluginError>,
+    /// The token endpoint's answer merged into the file.
+    pub finish_refresh: fn(AuthFileCtx<'_>, u16, &[u8]) -> Result<RefreshedAuth, PluginError>,
+}
+
+fn no_files() -> PluginError {
+    PluginError::with_status(501, "unsupported", "this plugin serves no credential files")
+}
+
 /// A provider plugin built from a [`ProviderSpec`].
 pub struct ProviderPlugin<S: ProviderSpec> {
     list: ListStore<S::Section>,
+    /// `plugins.configs.<id>` of the last config (endpoints, client ids).
+    settings: RwLock<Value>,
     _spec: PhantomData<S>,
 }
 
@@ -58,12 +84,16 @@ impl<S: ProviderSpec> PluginFactory for ProviderPlugin<S> {
         for key in S::EXTRA_CONFIG_KEYS {
             m = m.config_key(key);
         }
+        for t in S::AUTH_FILES.map_or(&[][..], |h| h.types) {
+            m = m.auth_file_type(t);
+        }
         m.provider(S::PROVIDER, S::WIRE_FORMAT).build()
     }
 
     fn create(host: Host) -> Result<Self, PluginError> {
         Ok(ProviderPlugin {
             list: ListStore::new(host),
+            settings: RwLock::new(Value::Null),
             _spec: PhantomData,
         })
     }
@@ -71,7 +101,13 @@ impl<S: ProviderSpec> PluginFactory for ProviderPlugin<S> {
 
 impl<S: ProviderSpec> Plugin for ProviderPlugin<S> {
     fn configure(&self, config_json: &str) -> Result<(), PluginError> {
-        self.list.configure(config_json)
+        self.list.configure(config_json)?;
+        let settings = serde_json::from_str::<Value>(config_json)
+            .ok()
+            .and_then(|c| c.get("plugins")?.get("configs")?.get(S::ID).cloned())
+            .unwrap_or(Value::Null);
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
+        Ok(())
     }
 
     fn handle_management(&self, req: &HttpRequest) -> Result<HttpResponse, PluginError> {
@@ -96,5 +132,28 @@ impl<S: ProviderSpec> Plugin for ProviderPlugin<S> {
 
     fn open_stream(&self, call: &UpstreamCall) -> Result<Box<dyn StreamTranslator>, PluginError> {
         Ok(S::open_stream(call))
+    }
+
+    fn describe_auth_file(&self, file: &AuthFile) -> Result<AuthFileInfo, PluginError> {
+        let hooks = S::AUTH_FILES.ok_or_else(no_files)?;
+        let settings = self.settings.read().unwrap_or_else(|p| p.into_inner());
+        (hooks.describe)(&AuthFileCtx::new(file, &settings)?)
+    }
+
+    fn build_refresh(&self, file: &AuthFile) -> Result<UpstreamRequest, PluginError> {
+        let hooks = S::AUTH_FILES.ok_or_else(no_files)?;
+        let settings = self.settings.read().unwrap_or_else(|p| p.into_inner());
+        (hooks.build_refresh)(&AuthFileCtx::new(file, &settings)?)
+    }
+
+    fn finish_refresh(
+        &self,
+        file: &AuthFile,
+        status: u16,
+        body: &[u8],
+    ) -> Result<RefreshedAuth, PluginError> {
+        let hooks = S::AUTH_FILES.ok_or_else(no_files)?;
+        let settings = self.settings.read().unwrap_or_else(|p| p.into_inner());
+        (hooks.finish_refresh)(AuthFileCtx::new(file, &settings)?, status, body)
     }
 }

@@ -1,0 +1,281 @@
+//! The Code Assist (`v1internal`) envelope that Gemini CLI and Antigravity
+//! accounts speak (proxy spec §8, gemini-cli and antigravity rows): the
+//! client's Gemini request goes out as `{"project","model","request"}`, and
+//! answers come back as `{"response": <Gemini answer>}`, whole or one SSE
+//! event at a time, which are unwrapped into the client's Gemini format.
+
+use abi_stable::std_types::ROption;
+use cliproxy_sdk::kit_http::{gemini_method, gemini_stream_is_sse, join_url, HeaderList};
+use cliproxy_sdk::kit_sse::SseScanner;
+use cliproxy_sdk::{
+    kit_usage, PluginError, StreamTranslator, TokenUsage, Translated, UpstreamCall, UpstreamRequest,
+};
+use serde_json::{json, Value};
+
+use crate::auth_file::ANTIGRAVITY;
+
+const CLI_USER_AGENT: &str = "google-api-nodejs-client/9.15.1";
+const CLI_API_CLIENT: &str = "gl-node/22.17.0";
+const CLI_METADATA: &str =
+    "ideType=IDE_UNSPECIFIED,platform=PLATFORM_UNSPECIFIED,pluginType=GEMINI";
+pub const ANTIGRAVITY_USER_AGENT: &str = "antigravity/1.104.0 darwin/arm64";
+
+pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
+    let cred = &call.credential;
+    let antigravity = cred.provider.as_str() == ANTIGRAVITY;
+    let request: Value = serde_json::from_slice(&call.body).map_err(|e| {
+        PluginError::with_status(400, "invalid_body", format!("Invalid request: {e}"))
+    })?;
+    let (method, _) = gemini_method(call);
+    let stream = call.action.as_str() == "stream";
+    let mut envelope = json!({ "model": call.model.as_str(), "request": request });
+    if method != "countTokens" {
+        envelope["project"] = json!(cred.attribute("project_id").unwrap_or(""));
+    }
+    if antigravity {
+        envelope["userAgent"] = json!("antigravity");
+        envelope["requestType"] = json!("agent");
+        envelope["requestId"] = json!(format!("agent-{}", call.credential_id));
+    }
+    // Code Assist streams are always requested as SSE; the client's own
+    // framing is rebuilt on the way back.
+    let query = if stream { "?alt=sse" } else { "" };
+    let mut headers = HeaderList::new();
+    headers.set("Content-Type", "application/json");
+    headers.set("Authorization", &format!("Bearer {}", cred.access_token));
+    headers.set(
+        "Accept",
+        if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        },
+    );
+    if antigravity {
+        let ua = cred
+            .attribute("user_agent")
+            .unwrap_or(ANTIGRAVITY_USER_AGENT);
+        headers.set("User-Agent", ua);
+    } else {
+        headers.set_client_or(call, "User-Agent", CLI_USER_AGENT);
+        headers.set_client_or(call, "X-Goog-Api-Client", CLI_API_CLIENT);
+        headers.set_client_or(call, "Client-Metadata", CLI_METADATA);
+    }
+    headers.apply_custom(cred);
+    Ok(UpstreamRequest {
+        method: "POST".into(),
+        url: join_url(
+            cred.base_url.as_str(),
+            &format!("/v1internal:{method}{query}"),
+        )
+        .into(),
+        headers: headers.into_rvec(),
+        body: envelope.to_string().into_bytes().into(),
+        proxy_url: cred.proxy_url.clone(),
+    })
+}
+
+/// `{"response": X, ...}` → X; anything else is passed through.
+fn unwrap(value: Value) -> Value {
+    match value {
+        Value::Object(mut map) if map.contains_key("response") => {
+            map.remove("response").unwrap_or(Value::Null)
+        }
+        other => other,
+    }
+}
+
+pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        PluginError::with_status(502, "bad_upstream", format!("invalid upstream answer: {e}"))
+    })?;
+    let bytes = serde_json::to_vec(&unwrap(value))
+        .map_err(|e| PluginError::internal(format!("serialize: {e}")))?;
+    let usage = if call.action.as_str() == "count_tokens" {
+        None
+    } else {
+        kit_usage::gemini(&bytes)
+    };
+    Ok(Translated {
+        bytes: bytes.into(),
+        usage: usage.into(),
+    })
+}
+
+pub fn open_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator> {
+    Box::new(Unwrapping {
+        scanner: SseScanner::new(),
+        sse: gemini_stream_is_sse(call),
+        elements: 0,
+        usage: None,
+    })
+}
+
+/// One upstream SSE event in, the same Gemini chunk out without its
+/// envelope: as an SSE event, or as an element of a JSON array.
+struct Unwrapping {
+    scanner: SseScanner,
+    sse: bool,
+    elements: usize,
+    usage: Option<TokenUsage>,
+}
+
+impl Unwrapping {
+    fn emit(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let Ok(value) = serde_json::from_slice::<Value>(data) else {
+            return;
+        };
+        let Ok(inner) = serde_json::to_vec(&unwrap(value)) else {
+            return;
+        };
+        if let Some(u) = kit_usage::gemini_terminal(&inner) {
+            self.usage = Some(u);
+        }
+        if self.sse {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(&inner);
+            out.extend_from_slice(b"\n\n");
+        } else {
+            out.push(if self.elements == 0 { b'[' } else { b',' });
+            out.extend_from_slice(&inner);
+        }
+        self.elements += 1;
+    }
+
+    fn take(&mut self, out: Vec<u8>) -> Translated {
+        Translated {
+            bytes: out.into(),
+            usage: match self.usage.take() {
+                Some(u) => ROption::RSome(u),
+                None => ROption::RNone,
+            },
+        }
+    }
+}
+
+impl StreamTranslator for Unwrapping {
+    fn feed(&mut self, chunk: &[u8]) -> Result<Translated, PluginError> {
+        let mut events = Vec::new();
+        self.scanner
+            .feed(chunk, &mut |data| events.push(data.to_vec()));
+        let mut out = Vec::new();
+        for data in events {
+            self.emit(&data, &mut out);
+        }
+        Ok(self.take(out))
+    }
+
+    fn finish(&mut self) -> Result<Translated, PluginError> {
+        let mut events = Vec::new();
+        self.scanner.finish(&mut |data| events.push(data.to_vec()));
+        let mut out = Vec::new();
+        for data in events {
+            self.emit(&data, &mut out);
+        }
+        if !self.sse {
+            out.extend_from_slice(if self.elements == 0 { b"[]" } else { b"]" });
+        }
+        Ok(self.take(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cliproxy_sdk::kit::auth_file::AuthFileCtx;
+    use cliproxy_sdk::AuthFile;
+
+    fn call(action: &str, query: &str) -> UpstreamCall {
+        let f = AuthFile {
+            id: "gemini-a.json".into(),
+            name: "gemini-a.json".into(),
+            json: json!({"type": "gemini", "project_id": "p1",
+                "token": {"access_token": "ya29", "refresh_token": "r"}})
+            .to_string()
+            .into(),
+            now_unix_ms: 0,
+        };
+        let settings = json!({"cloudcode-base-url": "http://127.0.0.1:7"});
+        let ctx = AuthFileCtx::new(&f, &settings).expect("ctx");
+        let credential = crate::auth_file::describe(&ctx)
+            .expect("info")
+            .credentials
+            .into_iter()
+            .next()
+            .expect("one");
+        UpstreamCall {
+            credential_id: credential.id.clone(),
+            action: action.into(),
+            client_format: "gemini".into(),
+            model: "gemini-2.5-pro".into(),
+            client_headers: Default::default(),
+            client_query: query.into(),
+            body: br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#
+                .to_vec()
+                .into(),
+            credential,
+        }
+    }
+
+    #[test]
+    fn envelope_url_and_headers() {
+        let r = build(&call("stream", "")).expect("built");
+        assert_eq!(
+            r.url.as_str(),
+            "http://127.0.0.1:7/v1internal:streamGenerateContent?alt=sse"
+        );
+        let body: Value = serde_json::from_slice(&r.body).expect("json");
+        assert_eq!(body["project"], "p1");
+        assert_eq!(body["model"], "gemini-2.5-pro");
+        assert_eq!(body["request"]["contents"][0]["parts"][0]["text"], "hi");
+        let h = |n: &str| {
+            r.headers
+                .iter()
+                .find(|h| h.name.as_str().eq_ignore_ascii_case(n))
+                .map(|h| h.value.to_string())
+        };
+        assert_eq!(h("authorization").as_deref(), Some("Bearer ya29"));
+        assert_eq!(h("user-agent").as_deref(), Some(CLI_USER_AGENT));
+        let r = build(&call("count_tokens", "")).expect("built");
+        assert!(r.url.ends_with("/v1internal:countTokens"));
+        let body: Value = serde_json::from_slice(&r.body).expect("json");
+        assert!(body.get("project").is_none());
+    }
+
+    #[test]
+    fn unwraps_whole_and_streamed() {
+        let c = call("generate", "");
+        let t = translate(
+            &c,
+            br#"{"response":{"candidates":[{"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":3,"totalTokenCount":5}},"traceId":"t"}"#,
+        )
+        .expect("ok");
+        let v: Value = serde_json::from_slice(&t.bytes).expect("json");
+        assert!(v.get("response").is_none());
+        assert_eq!(v["candidates"][0]["finishReason"], "STOP");
+        assert_eq!(t.usage.into_option().map(|u| u.total_tokens), Some(5));
+
+        let mut s = open_stream(&call("stream", ""));
+        let a = s
+            .feed(b"data: {\"response\":{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"H\"}]}}]}}\n\ndata: {\"resp")
+            .expect("a");
+        assert_eq!(
+            a.bytes.as_slice(),
+            b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"H\"}]}}]}\n\n"
+        );
+        let b = s
+            .feed(b"onse\":{\"candidates\":[{\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"totalTokenCount\":7}}}\n\n")
+            .expect("b");
+        assert!(b.bytes.starts_with(b"data: {\"candidates\""));
+        assert_eq!(b.usage.into_option().map(|u| u.total_tokens), Some(7));
+
+        let mut s = open_stream(&call("stream", "alt=json"));
+        let a = s
+            .feed(b"data: {\"response\":{\"x\":1}}\n\ndata: {\"response\":{\"x\":2}}\n\n")
+            .expect("a");
+        let end = s.finish().expect("end");
+        let all = [a.bytes.as_slice(), end.bytes.as_slice()].concat();
+        let arr: Value = serde_json::from_slice(&all).expect("array");
+        assert_eq!(arr, json!([{"x": 1}, {"x": 2}]));
+    }
+}
