@@ -61,6 +61,17 @@ async fn read_body(
     Ok(out.freeze())
 }
 
+/// `source` of a credential file's usage records (usage spec §1): Gemini
+/// CLI by credential id, Vertex service accounts by project, others by the
+/// account's e-mail.
+fn oauth_source(cred: &cliproxy_sdk::Credential) -> String {
+    match cred.provider.as_str() {
+        "gemini-cli" => cred.id.to_string(),
+        "vertex" => cred.attribute("project_id").unwrap_or("").to_string(),
+        _ => cred.attribute("email").unwrap_or("").to_string(),
+    }
+}
+
 /// The model name for usage: the routed id without the credential's prefix.
 fn usage_model(route: &Route, model: &str) -> String {
     let prefix = route.cred.cred.prefix.trim().trim_matches('/');
@@ -86,8 +97,7 @@ pub async fn run(
         ctx.usage_sinks.clone()
     };
     let source = if cred.cred.is_oauth() {
-        // Subscription accounts are known by their e-mail (the label).
-        cred.cred.label.to_string()
+        oauth_source(&cred.cred)
     } else if !cred.cred.api_key.is_empty() {
         cred.cred.api_key.to_string()
     } else {
