@@ -40,6 +40,8 @@ pub struct App {
     pub proxy: crate::proxy::Proxy,
     /// Credential files in `auth-dir`.
     pub auth: AuthFiles,
+    /// OAuth login sessions.
+    pub logins: crate::oauth_login::Logins,
     self_ref: Weak<App>,
 }
 
@@ -52,6 +54,7 @@ impl App {
             management: management::State::default(),
             proxy: crate::proxy::Proxy::new(),
             auth: AuthFiles::default(),
+            logins: Default::default(),
             self_ref: weak.clone(),
         });
         let snap = app.store.current();

@@ -8,10 +8,12 @@
 pub mod app;
 pub mod auth_files;
 pub mod build_info;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod management;
 pub mod net;
+pub mod oauth_login;
 pub mod plugin_host;
 pub mod proxy;
 pub mod server;

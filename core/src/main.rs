@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cliproxy_core::{app, config, plugin_host, server};
+use cliproxy_core::{app, cli, config, plugin_host, server};
 
 // The proxy path allocates on many threads at once; mimalloc's per-thread
 // heaps avoid the glibc arena lock contention seen under load (README,
@@ -11,26 +11,6 @@ use cliproxy_core::{app, config, plugin_host, server};
 // only inside abi_stable types, which free on the side that allocated.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn usage() -> &'static str {
-    "usage: cliproxy [--config PATH]\n\n  --config PATH   YAML config file (default: config.yaml in the working directory)\n"
-}
-
-fn parse_args() -> Result<PathBuf, String> {
-    let mut args = std::env::args().skip(1);
-    let mut config = PathBuf::from("config.yaml");
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" | "-config" | "-c" => {
-                config = PathBuf::from(args.next().ok_or("--config needs a path")?);
-            }
-            s if s.starts_with("--config=") => config = PathBuf::from(&s["--config=".len()..]),
-            "--help" | "-h" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(config)
-}
 
 fn init_tracing(debug: bool) {
     let default = if debug { "debug" } else { "info" };
@@ -44,13 +24,13 @@ fn init_tracing(debug: bool) {
 }
 
 fn main() -> ExitCode {
-    let config_path = match parse_args() {
-        Ok(p) => p,
+    let (config_path, command) = match cli::parse(std::env::args().skip(1)) {
+        Ok(a) => (a.config, a.command),
         Err(msg) => {
             if !msg.is_empty() {
                 eprintln!("cliproxy: {msg}");
             }
-            eprint!("{}", usage());
+            eprint!("{}", cli::USAGE);
             return if msg.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -88,6 +68,9 @@ fn main() -> ExitCode {
         }
     };
     let app = app::App::new(store, plugins, app::EnvSettings::from_env());
+    if command != cli::Command::Serve {
+        return runtime.block_on(cli::run(app, command));
+    }
     let watched = {
         let weak = std::sync::Arc::downgrade(&app);
         config::watch::spawn(app.store.path().to_path_buf(), move || {

@@ -132,8 +132,8 @@ pub fn apply(app: &App, rec: &mut Record) {
             c.proxy_url = text("proxy_url").into();
         }
         c.excluded_models = excluded.iter().map(|s| s.as_str().into()).collect();
-        if c.models.is_empty() && !mappings.is_empty() {
-            c.models = mapped_catalogue(c.provider.as_str(), &mappings);
+        if !mappings.is_empty() {
+            c.models = mapped_models(c.provider.as_str(), &c.models, &mappings);
         }
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -223,28 +223,44 @@ pub fn mappings_for(
     Vec::new()
 }
 
-/// The provider's default catalogue with the mappings applied.
-fn mapped_catalogue(provider: &str, mappings: &[Mapping]) -> RVec<ModelAlias> {
+/// The credential's models (its provider's default catalogue when it
+/// lists none) with the mappings applied: a mapped upstream name is served
+/// under its alias instead (and also as itself with `fork`).
+fn mapped_models(provider: &str, models: &[ModelAlias], mappings: &[Mapping]) -> RVec<ModelAlias> {
+    let base: Vec<(String, String)> = if models.is_empty() {
+        catalog::default_models(provider)
+            .iter()
+            .map(|id| (id.to_string(), id.to_string()))
+            .collect()
+    } else {
+        models
+            .iter()
+            .map(|m| (m.name.to_string(), m.alias.to_string()))
+            .collect()
+    };
     let mut out = Vec::new();
-    for id in catalog::default_models(provider) {
+    for (name, alias) in base {
         let mut mapped = false;
-        for m in mappings.iter().filter(|m| m.name.eq_ignore_ascii_case(id)) {
+        for m in mappings
+            .iter()
+            .filter(|m| m.name.eq_ignore_ascii_case(&name))
+        {
             out.push(ModelAlias {
-                name: (*id).into(),
+                name: name.as_str().into(),
                 alias: m.alias.as_str().into(),
             });
             mapped = true;
             if m.fork {
                 out.push(ModelAlias {
-                    name: (*id).into(),
-                    alias: (*id).into(),
+                    name: name.as_str().into(),
+                    alias: alias.as_str().into(),
                 });
             }
         }
         if !mapped {
             out.push(ModelAlias {
-                name: (*id).into(),
-                alias: (*id).into(),
+                name: name.into(),
+                alias: alias.into(),
             });
         }
     }
@@ -280,7 +296,7 @@ mod tests {
         );
         let m = mappings_for(&extra, "gemini-cli");
         assert_eq!(m.len(), 2);
-        let models = mapped_catalogue("gemini-cli", &m);
+        let models = mapped_models("gemini-cli", &[], &m);
         let pairs: Vec<(&str, &str)> = models
             .iter()
             .map(|m| (m.name.as_str(), m.alias.as_str()))

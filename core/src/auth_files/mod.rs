@@ -37,7 +37,7 @@ use cliproxy_sdk::Credential;
 
 use crate::plugin_host::LoadedPlugin;
 
-pub use describe::Described;
+pub use describe::{now_ms, Described};
 pub use store::NameError;
 
 /// Runtime health of a credential file.

@@ -261,6 +261,57 @@ fn vertex_file_name(project: &str) -> String {
     }
 }
 
+/// A Vertex credential file from a Google service-account key (management
+/// spec §8, `POST /vertex/import`): its name, bytes, project, e-mail and
+/// location (default `us-central1`), or the `400` body explaining why not.
+pub fn vertex_file(
+    key: &[u8],
+    location: &str,
+) -> Result<(String, Vec<u8>, String, String, String), Value> {
+    let sa: Map<String, Value> = match serde_json::from_slice(key) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return Err(json!({"error": "invalid json", "message": "not a JSON object"})),
+        Err(e) => return Err(json!({"error": "invalid json", "message": e.to_string()})),
+    };
+    let text = |k: &str| {
+        sa.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    for required in ["client_email", "private_key"] {
+        if text(required).is_empty() {
+            return Err(
+                json!({"error": "invalid service account", "message": format!("{required} missing")}),
+            );
+        }
+    }
+    let project = text("project_id");
+    if project.is_empty() {
+        return Err(json!({"error": "project_id missing"}));
+    }
+    let email = text("client_email");
+    let location = match location.trim() {
+        "" => "us-central1".to_string(),
+        l => l.to_string(),
+    };
+    let name = vertex_file_name(&project);
+    if store::check_name(&name, true).is_err() {
+        return Err(json!({"error": "invalid name"}));
+    }
+    let doc = json!({
+        "service_account": Value::Object(sa),
+        "project_id": project,
+        "email": email,
+        "location": location,
+        "type": "vertex",
+        "label": format!("{project} ({email})"),
+    });
+    let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| json!({"error": e.to_string()}))?;
+    Ok((name, bytes, project, email, location))
+}
+
 async fn vertex_import(
     app: &Arc<App>,
     parts: &Parts,
@@ -278,67 +329,16 @@ async fn vertex_import(
     let Some(file) = fields.iter().find(|(n, _)| n == "file").map(|(_, p)| p) else {
         return reply::bad_request("file required");
     };
-    let sa: Map<String, Value> = match serde_json::from_slice(&file.bytes) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => {
-            return error::json(
-                StatusCode::BAD_REQUEST,
-                &json!({"error": "invalid json", "message": "not a JSON object"}),
-            )
-        }
-        Err(e) => {
-            return error::json(
-                StatusCode::BAD_REQUEST,
-                &json!({"error": "invalid json", "message": e.to_string()}),
-            )
-        }
-    };
-    let text = |k: &str| {
-        sa.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    };
-    for required in ["client_email", "private_key"] {
-        if text(required).is_empty() {
-            return error::json(
-                StatusCode::BAD_REQUEST,
-                &json!({"error": "invalid service account", "message": format!("{required} missing")}),
-            );
-        }
-    }
-    let project = text("project_id");
-    if project.is_empty() {
-        return reply::bad_request("project_id missing");
-    }
-    let email = text("client_email");
     let location = fields
         .iter()
         .find(|(n, _)| n == "location")
         .map(|(_, p)| String::from_utf8_lossy(&p.bytes).trim().to_string())
         .filter(|l| !l.is_empty())
         .or_else(|| query_param(query, "location").map(|l| l.trim().to_string()))
-        .filter(|l| !l.is_empty())
-        .unwrap_or_else(|| "us-central1".to_string());
-    let name = vertex_file_name(&project);
-    if let Err(e) = store::check_name(&name, true) {
-        return name_error(e);
-    }
-    let label = format!("{project} ({email})");
-    let doc = json!({
-        "service_account": Value::Object(sa),
-        "project_id": project,
-        "email": email,
-        "location": location,
-        "type": "vertex",
-        "label": label,
-    });
-    let bytes = match serde_json::to_vec_pretty(&doc) {
-        Ok(b) => b,
-        Err(e) => {
-            return error::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
-        }
+        .unwrap_or_default();
+    let (name, bytes, project, email, location) = match vertex_file(&file.bytes, &location) {
+        Ok(x) => x,
+        Err(body) => return error::json(StatusCode::BAD_REQUEST, &body),
     };
     let app = app.clone();
     blocking(move || match app.auth.write(&app, &name, &bytes) {

@@ -19,6 +19,7 @@ pub mod config_json;
 pub mod config_yaml;
 pub mod http_client;
 pub mod latest_version;
+pub mod oauth;
 pub mod oauth_models;
 pub mod reply;
 pub mod routes;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{request::Parts, Method, Response, StatusCode};
 
 use super::{
-    api_keys, auth_files, config_json, config_yaml, latest_version, oauth_models, settings,
+    api_keys, auth_files, config_json, config_yaml, latest_version, oauth, oauth_models, settings,
 };
 use crate::app::App;
 use crate::error::{self, Body};
@@ -26,6 +26,9 @@ pub async fn core_route(
         return Some(resp);
     }
     if let Some(resp) = oauth_models::handle(app, method, sub, parts.uri.query(), body).await {
+        return Some(resp);
+    }
+    if let Some(resp) = oauth::handle(app, method, sub, parts.uri.query(), body).await {
         return Some(resp);
     }
     let resp = match sub {

@@ -62,6 +62,8 @@ pub fn owner(provider: &str) -> Option<&'static str> {
         "claude" => Some("anthropic"),
         "codex" => Some("openai"),
         "gemini" | "vertex" | "gemini-cli" | "antigravity" => Some("google"),
+        "qwen" => Some("qwen"),
+        "iflow" => Some("iflow"),
         _ => None,
     }
 }

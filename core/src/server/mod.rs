@@ -43,6 +43,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
     // right after it must be caught, not kill the process.
     let signals = StopSignals::register()?;
     let mut shutdown = std::pin::pin!(signals.wait());
+    app.logins.set_server(addr.port(), false);
     tracing::info!("cliproxy ready: listening on {addr}");
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();

@@ -2,7 +2,7 @@
 //! 1. CORS headers on every answer; OPTIONS is answered 204 here, before auth.
 //! 2. `/v0/management/*` goes to the management stack (its own order is in
 //!    `management/mod.rs`).
-//! 3. `GET /` banner.
+//! 3. `GET /` banner, and the public OAuth callback routes.
 //! 4. Proxy routes (client-key auth, then the pipeline).
 //! 5. Anything else: 404 JSON.
 
@@ -44,6 +44,19 @@ async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Respo
                 "endpoints": ["POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models"],
             }),
         );
+    }
+    if req.method() == Method::GET {
+        if let Some(provider) = crate::oauth_login::callback::provider_of_path(path) {
+            // Public (no auth): the provider's redirect lands here.
+            let query = req.uri().query().unwrap_or("").to_string();
+            crate::oauth_login::callback::deliver_from_query(&app, provider, &query);
+            let (parts, page) = crate::oauth_login::callback::page().into_parts();
+            let body = http_body_util::BodyExt::collect(page)
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            return Response::from_parts(parts, error::full(body));
+        }
     }
     if let Some(endpoint) = proxy::match_route(req.method(), path) {
         return proxy::handle(app, endpoint, req).await;

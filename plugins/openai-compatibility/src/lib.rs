@@ -3,17 +3,19 @@
 //! route `/openai-compatibility`, and keeps the credentials built from the
 //! list for the proxy pipeline (upstream wire format `openai`; one
 //! credential per `api-key-entries` element, routed under the provider's
-//! lowercased name).
+//! lowercased name). It also serves Qwen and iFlow account files
+//! (`type: qwen`, `type: iflow`).
 //!
 //! What it does not do: any I/O. The host persists config writes and sends
 //! the upstream calls this plugin describes.
 
+mod auth_file;
 mod config;
 mod management;
 mod request;
 mod stream;
 
-use cliproxy_sdk::kit::{ProviderPlugin, ProviderSpec};
+use cliproxy_sdk::kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };
@@ -30,6 +32,7 @@ impl ProviderSpec for OpenAiCompat {
     const PROVIDER: &'static str = "openai-compatibility";
     const WIRE_FORMAT: &'static str = "openai";
     const ROUTE: &'static str = management::ROUTE;
+    const AUTH_FILES: Option<AuthFileHooks> = Some(auth_file::HOOKS);
 
     type Section = config::CompatProviders;
 

@@ -33,8 +33,13 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     let stream = call.action.as_str() == "stream";
     let mut headers = HeaderList::new();
     headers.set("Content-Type", "application/json");
-    if !cred.api_key.trim().is_empty() {
-        headers.set("Authorization", &format!("Bearer {}", cred.api_key.trim()));
+    let token = if cred.is_oauth() {
+        cred.access_token.trim()
+    } else {
+        cred.api_key.trim()
+    };
+    if !token.is_empty() {
+        headers.set("Authorization", &format!("Bearer {token}"));
     }
     headers.set("User-Agent", USER_AGENT);
     if stream {
