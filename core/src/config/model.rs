@@ -201,12 +201,14 @@ impl Default for UpstreamTimeouts {
 }
 
 impl UpstreamTimeouts {
+    /// At most a day: longer is "never", and unbounded values would
+    /// overflow timer arithmetic.
     pub fn connect(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(or_default(self.connect_seconds, 10))
+        std::time::Duration::from_secs(or_default(self.connect_seconds, 10).min(86_400))
     }
 
     pub fn read(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(or_default(self.read_seconds, 600))
+        std::time::Duration::from_secs(or_default(self.read_seconds, 600).min(86_400))
     }
 }
 

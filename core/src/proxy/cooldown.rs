@@ -99,7 +99,10 @@ impl Cooldowns {
             _ => (None, false),
         };
         let Some(wait) = wait else { return };
-        let until = Instant::now() + wait;
+        // Hints are capped where they are parsed; the checked add is the
+        // last line of defence against an `Instant` overflow panic.
+        let now = Instant::now();
+        let until = now.checked_add(wait.min(QUOTA_CAP)).unwrap_or(now);
         let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
         blocks
             .entry(cred.to_string())
@@ -132,18 +135,36 @@ struct GoogleDetail {
     metadata: Option<HashMap<String, serde_json::Value>>,
 }
 
+/// Seconds from an upstream into a wait: NaN, infinite, negative or
+/// absurd values (`1e20`) are no hint; anything longer than the 30-minute
+/// back-off cap is the cap, so an upstream cannot lock a key out for years.
+pub fn capped_secs(secs: f64) -> Option<Duration> {
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    Some(
+        Duration::try_from_secs_f64(secs)
+            .unwrap_or(QUOTA_CAP)
+            .min(QUOTA_CAP),
+    )
+}
+
 /// How long the upstream asked us to wait: `Retry-After` (seconds or an
 /// HTTP date), Google `RetryInfo.retryDelay`, `ErrorInfo.metadata.quotaResetDelay`,
-/// or "… after Ns." in the error message.
+/// or "… after Ns." in the error message. Never more than 30 minutes.
 pub fn retry_hint(headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
+    retry_hint_uncapped(headers, body).map(|d| d.min(QUOTA_CAP))
+}
+
+fn retry_hint_uncapped(headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
     if let Some(v) = headers
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
     {
         let v = v.trim();
         if let Ok(secs) = v.parse::<f64>() {
-            if secs.is_finite() && secs >= 0.0 {
-                return Some(Duration::from_secs_f64(secs));
+            if let Some(d) = capped_secs(secs) {
+                return Some(d);
             }
         }
         if let Ok(when) = httpdate::parse_http_date(v) {
@@ -186,12 +207,7 @@ pub fn retry_hint(headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
     let at = msg.rfind("after ")?;
     let rest = &msg[at + "after ".len()..];
     let end = rest.find("s.")?;
-    rest[..end]
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    rest[..end].trim().parse::<f64>().ok().and_then(capped_secs)
 }
 
 /// Parses a Go duration string (`1h2m3.5s`, `373.8ms`, `30s`).
@@ -223,7 +239,7 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
         total += n * scale;
         rest = &rest[unit_end..];
     }
-    total.is_finite().then(|| Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// Whole seconds, rounded up (at least 1 for a non-zero wait).
@@ -309,6 +325,24 @@ mod tests {
             Some(Duration::from_micros(373_800))
         );
         assert_eq!(go_duration(90), "1m30s");
+        // Hostile hints: no panic, capped at 30 minutes.
+        for bad in ["1e20", "NaN", "-5", "inf", "18446744073709551616"] {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", bad.parse().expect("v"));
+            let hint = retry_hint(&h, b"");
+            assert!(hint.is_none_or(|d| d <= QUOTA_CAP), "{bad}: {hint:?}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "1e20".parse().expect("v"));
+        assert_eq!(retry_hint(&h, b""), Some(QUOTA_CAP));
+        let huge = br#"{"error":{"details":[{"@type":"x.RetryInfo","retryDelay":"99999999999999999999h"}]}}"#;
+        assert!(retry_hint(&HeaderMap::new(), huge).is_none_or(|d| d <= QUOTA_CAP));
+        let huge = br#"{"error":{"message":"retry after 1e300s.","details":[]}}"#;
+        assert_eq!(retry_hint(&HeaderMap::new(), huge), Some(QUOTA_CAP));
+        let c = Cooldowns::default();
+        c.on_status("a", "m", 429, Some(Duration::MAX), false);
+        let b = c.blocked("a", "m", Instant::now()).expect("blocked");
+        assert!(b.until <= Instant::now() + QUOTA_CAP);
         assert_eq!(go_duration(3605), "1h0m5s");
         assert_eq!(ceil_secs(Duration::from_millis(1001)), 2);
     }

@@ -277,7 +277,9 @@ async fn call(
             let keepalive = snap.raw.streaming.keepalive_seconds;
             let mut s = s.with_log(log, headers.clone());
             if sse && keepalive > 0 {
-                s = s.with_keepalive(Duration::from_secs(keepalive.unsigned_abs()));
+                // A day at most: a larger interval is no keep-alive, and an
+                // unbounded one would overflow the timer.
+                s = s.with_keepalive(Duration::from_secs(keepalive.unsigned_abs().min(86_400)));
             }
             let mut resp = Response::new(s.boxed());
             *resp.headers_mut() = headers;

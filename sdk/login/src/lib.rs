@@ -244,15 +244,17 @@ pub(crate) fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("").trim()
 }
 
-/// `expires_in` as seconds (number or numeric text), default one hour.
+/// `expires_in` as seconds (number or numeric text), default one hour,
+/// kept within ten years so that time arithmetic cannot overflow.
 pub(crate) fn expires_in(v: &Value) -> i64 {
     v.get("expires_in")
         .and_then(|e| {
             e.as_i64()
-                .or_else(|| e.as_f64().map(|f| f as i64))
+                .or_else(|| e.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
                 .or_else(|| e.as_str().and_then(|s| s.trim().parse().ok()))
         })
         .unwrap_or(3600)
+        .clamp(0, 10 * 365 * 24 * 3600)
 }
 
 #[cfg(test)]
