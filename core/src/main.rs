@@ -86,10 +86,26 @@ fn main() -> ExitCode {
             None
         }
     };
+    // HTTPS: an unreadable or invalid certificate pair stops the start.
+    let tls = if raw.tls.enable {
+        let dir = app.store.dir();
+        let cert = server::tls::resolve(&raw.tls.cert, &dir);
+        let key = server::tls::resolve(&raw.tls.key, &dir);
+        match server::tls::TlsState::new(cert, key) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start HTTPS");
+                eprintln!("cliproxy: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        None
+    };
     let result = runtime.block_on(async {
         cliproxy_core::auth_files::AuthFiles::start_scheduler(&app);
         let listener = server::bind(&raw.host, raw.port).await?;
-        server::serve(app, listener).await
+        server::serve(app, listener, tls).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

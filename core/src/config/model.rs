@@ -39,6 +39,7 @@ pub struct RawConfig {
     pub trusted_proxies: Vec<String>,
     pub body_limits: BodyLimits,
     pub upstream_timeouts: UpstreamTimeouts,
+    pub server_limits: ServerLimits,
     pub plugins: PluginsConfig,
     /// Where `GET /latest-version` looks (configurable so tests stay offline).
     pub latest_version_url: String,
@@ -74,6 +75,7 @@ impl Default for RawConfig {
             trusted_proxies: Vec::new(),
             body_limits: BodyLimits::default(),
             upstream_timeouts: UpstreamTimeouts::default(),
+            server_limits: ServerLimits::default(),
             plugins: PluginsConfig::default(),
             latest_version_url: DEFAULT_LATEST_VERSION_URL.to_string(),
             extra: BTreeMap::new(),
@@ -209,6 +211,38 @@ impl UpstreamTimeouts {
 
     pub fn read(&self) -> std::time::Duration {
         std::time::Duration::from_secs(or_default(self.read_seconds, 600).min(86_400))
+    }
+}
+
+/// Limits on client connections of the main listener. Read at start-up.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct ServerLimits {
+    /// Seconds a connection may take for its TLS handshake, its first bytes
+    /// and each request's headers; also how long a kept-alive HTTP/1
+    /// connection may wait idle for its next request. 0 = the default (30).
+    pub header_timeout_seconds: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    /// 0 = the default (8192).
+    pub max_connections: u64,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_timeout_seconds: 30,
+            max_connections: 8192,
+        }
+    }
+}
+
+impl ServerLimits {
+    pub fn header_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(or_default(self.header_timeout_seconds, 30).min(3600))
+    }
+
+    pub fn max_connections(&self) -> usize {
+        usize::try_from(or_default(self.max_connections, 8192).min(1 << 20)).unwrap_or(8192)
     }
 }
 

@@ -27,16 +27,33 @@ pub enum Mode {
     Deliver,
 }
 
-/// Binds `127.0.0.1:port` and serves until `stop` fires.
+/// A running forwarder: stop it, then wait until its port is free again.
+pub struct Running {
+    stop: oneshot::Sender<()>,
+    closed: oneshot::Receiver<()>,
+}
+
+impl Running {
+    /// Stops the listener and waits (up to a second) until it closed.
+    pub async fn shut_down(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.closed).await;
+    }
+}
+
+/// Binds `127.0.0.1:port` and serves until stopped.
 pub async fn start(
     app: Arc<App>,
     provider: Provider,
     port: u16,
     mode: Mode,
-) -> std::io::Result<oneshot::Sender<()>> {
+) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    let (closed_tx, closed_rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
+        // Dropped with the task: the listener closes first, then this fires.
+        let _closed = Closed(Some(closed_tx));
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
@@ -57,8 +74,23 @@ pub async fn start(
                 _ = &mut stop_rx => break,
             }
         }
+        drop(listener);
     });
-    Ok(stop_tx)
+    Ok(Running {
+        stop: stop_tx,
+        closed: closed_rx,
+    })
+}
+
+/// Signals on drop that the forwarder task (and its listener) ended.
+struct Closed(Option<oneshot::Sender<()>>);
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 fn answer(

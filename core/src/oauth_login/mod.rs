@@ -43,7 +43,7 @@ pub const MAX_RUNNING: usize = 16;
 pub struct Logins {
     pub sessions: Sessions,
     /// Forwarders by port: the session they serve and their stop switch.
-    forwarders: Mutex<HashMap<u16, (String, oneshot::Sender<()>)>>,
+    forwarders: Mutex<HashMap<u16, (String, forwarder::Running)>>,
     running: Arc<tokio::sync::Semaphore>,
     /// The main listener's port (0 until it is bound) and scheme.
     server_port: AtomicU16,
@@ -95,9 +95,22 @@ impl Logins {
         self.server_https.store(https, Ordering::Release);
     }
 
-    fn stop_forwarder_of(&self, state: &str) {
-        let mut map = self.forwarders.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, (s, _)| s != state);
+    async fn stop_forwarder_of(&self, state: &str) {
+        let running: Vec<forwarder::Running> = {
+            let mut map = self.forwarders.lock().unwrap_or_else(|p| p.into_inner());
+            let ports: Vec<u16> = map
+                .iter()
+                .filter(|(_, (s, _))| s == state)
+                .map(|(p, _)| *p)
+                .collect();
+            ports
+                .into_iter()
+                .filter_map(|p| map.remove(&p).map(|(_, r)| r))
+                .collect()
+        };
+        for r in running {
+            r.shut_down().await;
+        }
     }
 }
 
@@ -204,12 +217,17 @@ pub async fn start(
                 }
             }
         };
-        // A previous forwarder on the port goes first.
-        app.logins
+        // A previous forwarder on the port goes first (and its socket must
+        // be closed before the port can be bound again).
+        let previous = app
+            .logins
             .forwarders
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&port);
+        if let Some((_, running)) = previous {
+            running.shut_down().await;
+        }
         let tx = forwarder::start(app.clone(), provider, port, mode)
             .await
             .map_err(|e| {
@@ -246,7 +264,7 @@ pub async fn start(
                 app2.logins.sessions.fail(&state2, &message);
             }
         }
-        app2.logins.stop_forwarder_of(&state2);
+        app2.logins.stop_forwarder_of(&state2).await;
     });
     Ok((url, state))
 }

@@ -4,7 +4,9 @@
 
 pub mod body;
 pub mod cors;
+mod deadline;
 pub mod router;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -37,17 +39,52 @@ pub async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
+/// Serves `listener` until SIGINT/SIGTERM. With `tls`, every connection is
+/// HTTPS (ALPN h2 or http/1.1). Each connection must send its first bytes
+/// (and finish its TLS handshake) within the header timeout, each HTTP/1
+/// request's headers too (which also ends idle keep-alive connections), and
+/// at most `max-connections` are served at once.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    tls: Option<Arc<tls::TlsState>>,
+) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     // Signal handlers are registered before the ready line: a stop signal sent
     // right after it must be caught, not kill the process.
     let signals = StopSignals::register()?;
     let mut shutdown = std::pin::pin!(signals.wait());
-    app.logins.set_server(addr.port(), false);
+    app.logins.set_server(addr.port(), tls.is_some());
+    let limits = app.config().raw.server_limits.clone();
+    let header_timeout = limits.header_timeout();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections()));
+    if let Some(t) = &tls {
+        t.watch();
+    }
+    if tls.is_some() {
+        tracing::info!("HTTPS on (ALPN h2, http/1.1)");
+    }
     tracing::info!("cliproxy ready: listening on {addr}");
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(60)))
+        .keep_alive_timeout(Duration::from_secs(20));
     let graceful = GracefulShutdown::new();
     loop {
+        // At the limit, stop accepting: new clients wait in the backlog.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -65,13 +102,43 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
                     let app = app.clone();
                     async move { Ok::<_, Infallible>(router::handle(app, req, peer).await) }
                 });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                let conn = graceful.watch(conn.into_owned());
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                let stream = deadline::FirstByteDeadline::new(stream, header_timeout);
+                match &tls {
+                    None => {
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                        let conn = graceful.watch(conn.into_owned());
+                        tokio::spawn(async move {
+                            if let Err(e) = conn.await {
+                                tracing::debug!(error = %e, %peer, "connection ended with an error");
+                            }
+                            drop(permit);
+                        });
                     }
-                });
+                    Some(t) => {
+                        let acceptor = t.acceptor();
+                        let builder = builder.clone();
+                        let watcher = graceful.watcher();
+                        tokio::spawn(async move {
+                            let handshake = tokio::time::timeout(header_timeout, acceptor.accept(stream)).await;
+                            let stream = match handshake {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                                tracing::debug!(error = %e, %peer, "connection ended with an error");
+                            }
+                            drop(permit);
+                        });
+                    }
+                }
             }
             _ = &mut shutdown => break,
         }
