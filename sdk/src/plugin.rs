@@ -145,8 +145,12 @@ pub trait PluginObj: Send + Sync {
         status: u16,
         body: RSlice<'_, u8>,
     ) -> RResult<RefreshedAuth, PluginError>;
+    /// Added in 0.2: the default (nothing to flush) also answers for a
+    /// plugin built before the method existed.
     #[sabi(last_prefix_field)]
-    fn flush(&self) -> RResult<(), PluginError>;
+    fn flush(&self) -> RResult<(), PluginError> {
+        abi_stable::std_types::ROk(())
+    }
 }
 
 /// FFI-safe mirror of [`StreamTranslator`].

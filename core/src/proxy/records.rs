@@ -130,19 +130,17 @@ impl Worker {
                     Ok(e) => e,
                     Err(_) => return,
                 },
-                Some(since) => {
-                    match rx.recv_timeout(FLUSH_AFTER.saturating_sub(since.elapsed())) {
-                        Ok(e) => e,
-                        Err(RecvTimeoutError::Timeout) => {
-                            self.flush(&[]);
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => {
-                            self.flush(&[]);
-                            return;
-                        }
+                Some(since) => match rx.recv_timeout(FLUSH_AFTER.saturating_sub(since.elapsed())) {
+                    Ok(e) => e,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.flush(&[]);
+                        continue;
                     }
-                }
+                    Err(RecvTimeoutError::Disconnected) => {
+                        self.flush(&[]);
+                        return;
+                    }
+                },
             };
             self.handle(first);
             while let Ok(event) = rx.try_recv() {

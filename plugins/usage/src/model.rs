@@ -133,8 +133,10 @@ pub struct Detail {
     pub latency_ms: Option<i64>,
 }
 
-/// The de-duplication key of spec §3, hashed (SHA-256, first 16 bytes) so
-/// that it can be kept for every detail ever stored.
+/// The de-duplication key of spec §3 in 16 bytes, so that it can be kept
+/// for every detail ever stored: the instant (big-endian, so live records
+/// arrive in key order and the store appends instead of inserting at
+/// random places) and the first 8 bytes of the SHA-256 of the whole key.
 pub type DedupKey = [u8; 16];
 
 impl Detail {
@@ -156,7 +158,10 @@ impl Detail {
         );
         let digest = Sha256::digest(text.as_bytes());
         let mut key = [0u8; 16];
-        key.copy_from_slice(&digest[..16]);
+        // Flipping the sign bit makes byte order match numeric order.
+        let ordered = (self.stamp.unix_ns as u64) ^ (1 << 63);
+        key[..8].copy_from_slice(&ordered.to_be_bytes());
+        key[8..].copy_from_slice(&digest[..8]);
         key
     }
 }
