@@ -102,11 +102,29 @@ fn main() -> ExitCode {
     } else {
         None
     };
+    let serving = app.clone();
     let result = runtime.block_on(async {
-        cliproxy_core::auth_files::AuthFiles::start_scheduler(&app);
+        cliproxy_core::auth_files::AuthFiles::start_scheduler(&serving);
         let listener = server::bind(&raw.host, raw.port).await?;
-        server::serve(app, listener, tls).await
+        server::serve(serving, listener, tls).await
     });
+    // Requests still running after the drain timeout are dropped here, which
+    // publishes their usage records; then every queued record is delivered
+    // and the sinks flush, so a graceful stop loses no statistics.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    let active = app.plugins.active();
+    let mut sinks = cliproxy_core::proxy::records::sinks(&active, "usage-sink");
+    sinks.extend(cliproxy_core::proxy::records::sinks(
+        &active,
+        "request-log-sink",
+    ));
+    if !app
+        .proxy
+        .records
+        .drain(sinks, std::time::Duration::from_secs(10))
+    {
+        tracing::warn!("records were still being written at exit");
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -146,6 +146,13 @@ impl<T: Plugin> PluginObj for GuardedPlugin<T> {
             self.0.finish_refresh(&file, status, body.as_slice())
         })
     }
+
+    fn flush(&self) -> RResult<(), PluginError> {
+        guard("flush", || {
+            self.0.flush();
+            Ok(())
+        })
+    }
 }
 
 struct GuardedStream(Box<dyn StreamTranslator>);

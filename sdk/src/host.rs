@@ -36,8 +36,16 @@ pub trait HostObj: Send + Sync {
     fn log(&self, level: LogLevel, message: RStr<'_>);
 
     /// Milliseconds since the Unix epoch, from the host's clock (tests may move it).
-    #[sabi(last_prefix_field)]
     fn now_unix_ms(&self) -> i64;
+
+    /// The absolute folder of the config file. Relative paths in the config
+    /// (`auth-dir`, `plugins.dir`, a plugin's own folders) are resolved
+    /// against it, which a plugin cannot do from the config JSON alone.
+    /// Added in 0.2: an older host without it answers `""`.
+    #[sabi(last_prefix_field)]
+    fn config_dir(&self) -> RString {
+        RString::new()
+    }
 }
 
 /// The owned, type-erased host object that crosses the boundary.
@@ -96,5 +104,13 @@ impl Host {
 
     pub fn now_unix_ms(&self) -> i64 {
         self.0.now_unix_ms()
+    }
+
+    /// See [`HostObj::config_dir`]; `.` when the host does not say.
+    pub fn config_dir(&self) -> std::path::PathBuf {
+        match self.0.config_dir().into_string() {
+            d if d.is_empty() => std::path::PathBuf::from("."),
+            d => std::path::PathBuf::from(d),
+        }
     }
 }

@@ -102,6 +102,16 @@ pub trait Plugin: Send + Sync + 'static {
             "this plugin cannot refresh credentials",
         ))
     }
+
+    /// Usage and request-log sinks: make buffered records durable now.
+    ///
+    /// Sinks may buffer what `on_usage` / `on_request` hand them (writing
+    /// each record on its own is too slow), because plugins cannot run
+    /// timers of their own. The host calls `flush` on the records worker
+    /// thread, never on a response path: within about a second after a sink
+    /// received a record, and once more at graceful shutdown after the last
+    /// record was delivered. It may be slow (a disk write) but must return.
+    fn flush(&self) {}
 }
 
 /// Per-stream state of a provider plugin: upstream chunks in, client bytes out.
@@ -129,13 +139,18 @@ pub trait PluginObj: Send + Sync {
     fn on_request(&self, record: RequestRecord) -> RResult<(), PluginError>;
     fn describe_auth_file(&self, file: AuthFile) -> RResult<AuthFileInfo, PluginError>;
     fn build_refresh(&self, file: AuthFile) -> RResult<UpstreamRequest, PluginError>;
-    #[sabi(last_prefix_field)]
     fn finish_refresh(
         &self,
         file: AuthFile,
         status: u16,
         body: RSlice<'_, u8>,
     ) -> RResult<RefreshedAuth, PluginError>;
+    /// Added in 0.2: the default (nothing to flush) also answers for a
+    /// plugin built before the method existed.
+    #[sabi(last_prefix_field)]
+    fn flush(&self) -> RResult<(), PluginError> {
+        abi_stable::std_types::ROk(())
+    }
 }
 
 /// FFI-safe mirror of [`StreamTranslator`].

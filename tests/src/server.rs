@@ -294,6 +294,15 @@ impl Server {
         }
     }
 
+    /// Kills the process with SIGKILL (no shutdown code runs) and reaps it.
+    pub fn kill_hard(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) with a pid we own; no memory is touched.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGKILL);
+        }
+        self.child.wait().expect("wait")
+    }
+
     /// Waits up to `timeout` for the process to exit on its own.
     pub fn wait_exit(mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;

@@ -48,6 +48,8 @@ pub struct Logins {
     /// The main listener's port (0 until it is bound) and scheme.
     server_port: AtomicU16,
     server_https: std::sync::atomic::AtomicBool,
+    /// Set when the server stops: running logins give up at once.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Logins {
@@ -58,6 +60,7 @@ impl Default for Logins {
             running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING)),
             server_port: AtomicU16::new(0),
             server_https: std::sync::atomic::AtomicBool::new(false),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -90,6 +93,16 @@ pub enum Listen {
 }
 
 impl Logins {
+    /// The server is stopping: pending logins end (their blocking threads
+    /// must not hold up the exit).
+    pub fn stop_all(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
     pub fn set_server(&self, port: u16, https: bool) {
         self.server_port.store(port, Ordering::Release);
         self.server_https.store(https, Ordering::Release);

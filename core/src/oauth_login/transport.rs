@@ -64,6 +64,9 @@ impl HostTransport {
 
 impl Transport for HostTransport {
     fn send(&mut self, call: HttpCall) -> Result<HttpAnswer, String> {
+        if self.app.logins.is_stopping() {
+            return Err("the server is stopping".into());
+        }
         let app = self.app.clone();
         let result = self.handle.block_on(async move {
             tokio::time::timeout(CALL_TIMEOUT, Self::call(&app, call))
@@ -80,6 +83,9 @@ impl Transport for HostTransport {
     fn sleep(&mut self, duration: Duration) -> bool {
         let until = Instant::now() + duration;
         loop {
+            if self.app.logins.is_stopping() {
+                return false;
+            }
             if let Some(state) = &self.state {
                 if !self.app.logins.sessions.is_pending(state) {
                     return false;

@@ -64,4 +64,15 @@ impl HostObj for CoreHost {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
     }
+
+    fn config_dir(&self) -> RString {
+        match self.app.upgrade() {
+            Some(app) => {
+                let dir = app.store.dir();
+                let dir = std::path::absolute(&dir).unwrap_or(dir);
+                RString::from(dir.to_string_lossy().as_ref())
+            }
+            None => RString::new(),
+        }
+    }
 }

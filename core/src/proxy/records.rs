@@ -1,10 +1,17 @@
 //! Usage and request records, delivered to the sink plugins off the
 //! response path: a bounded channel and one worker thread. A full channel
 //! drops the record and counts it; the client's response never waits.
+//!
+//! Sinks may buffer records (a plugin cannot run a timer), so the worker
+//! also calls their `flush`: at most [`FLUSH_AFTER`] after a sink received
+//! its first unflushed record, and once more when the server stops
+//! ([`Recorder::drain`]), after every record queued before the stop was
+//! delivered.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local};
 use cliproxy_sdk::{AttemptRecord, Header, RequestRecord, UsageRecord};
@@ -14,11 +21,17 @@ use crate::plugin_host::{ActiveSet, LoadedPlugin};
 /// Records waiting for the worker; beyond this they are dropped.
 const QUEUE: usize = 8192;
 /// Pause between batches (records reach the sinks at most this much later).
-const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+const BATCH_PAUSE: Duration = Duration::from_millis(20);
+/// A sink that received records is flushed at most this long afterwards
+/// (the usage plugin promises that a hard kill loses at most a second).
+pub const FLUSH_AFTER: Duration = Duration::from_millis(500);
 
 enum Event {
     Usage(Vec<Arc<LoadedPlugin>>, UsageRecord),
     Request(Vec<Arc<LoadedPlugin>>, RequestRecord),
+    /// Everything queued before this was delivered: flush these sinks (and
+    /// any with unflushed records), then answer.
+    Drain(Vec<Arc<LoadedPlugin>>, std::sync::mpsc::Sender<()>),
 }
 
 pub struct Recorder {
@@ -42,18 +55,7 @@ impl Recorder {
         let (tx, rx) = sync_channel::<Event>(QUEUE);
         let spawned = std::thread::Builder::new()
             .name("proxy-records".into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    deliver(first);
-                    while let Ok(event) = rx.try_recv() {
-                        deliver(event);
-                    }
-                    // Let records gather for a moment: a sender only wakes
-                    // this thread when it is parked in recv, so under load
-                    // this turns one wake-up per record into a few per second.
-                    std::thread::sleep(BATCH_PAUSE);
-                }
-            });
+            .spawn(move || Worker::default().run(rx));
         match spawned {
             Ok(_) => Recorder {
                 tx: Some(tx),
@@ -98,22 +100,111 @@ impl Recorder {
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+
+    /// Graceful stop: waits (up to `timeout`) until every record queued so
+    /// far reached its sinks and `sinks` were flushed. False on time-out.
+    pub fn drain(&self, sinks: Vec<Arc<LoadedPlugin>>, timeout: Duration) -> bool {
+        let Some(tx) = &self.tx else { return true };
+        let (ack, done) = std::sync::mpsc::channel();
+        // Blocking send: the queue may be full, and the worker is emptying it.
+        if tx.send(Event::Drain(sinks, ack)).is_err() {
+            return false;
+        }
+        done.recv_timeout(timeout).is_ok()
+    }
 }
 
-fn deliver(event: Event) {
-    match event {
-        Event::Usage(sinks, record) => {
-            for p in sinks.iter().filter(|p| !p.is_fused()) {
-                if let Some(i) = p.instance() {
-                    p.note(&i.on_usage(record.clone()));
+/// The worker thread's state: sinks holding records they were not asked to
+/// flush yet, and since when.
+#[derive(Default)]
+struct Worker {
+    dirty: Vec<Arc<LoadedPlugin>>,
+    dirty_since: Option<Instant>,
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Event>) {
+        loop {
+            let first = match self.dirty_since {
+                None => match rx.recv() {
+                    Ok(e) => e,
+                    Err(_) => return,
+                },
+                Some(since) => match rx.recv_timeout(FLUSH_AFTER.saturating_sub(since.elapsed())) {
+                    Ok(e) => e,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.flush(&[]);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => {
+                        self.flush(&[]);
+                        return;
+                    }
+                },
+            };
+            self.handle(first);
+            while let Ok(event) = rx.try_recv() {
+                self.handle(event);
+            }
+            if self
+                .dirty_since
+                .is_some_and(|since| since.elapsed() >= FLUSH_AFTER)
+            {
+                self.flush(&[]);
+            }
+            // Let records gather for a moment: a sender only wakes this
+            // thread when it is parked in recv, so under load this turns
+            // one wake-up per record into a few per second.
+            std::thread::sleep(BATCH_PAUSE);
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Usage(sinks, record) => {
+                for p in sinks.iter().filter(|p| !p.is_fused()) {
+                    if let Some(i) = p.instance() {
+                        p.note(&i.on_usage(record.clone()));
+                    }
                 }
+                self.mark(sinks);
+            }
+            Event::Request(sinks, record) => {
+                for p in sinks.iter().filter(|p| !p.is_fused()) {
+                    if let Some(i) = p.instance() {
+                        p.note(&i.on_request(record.clone()));
+                    }
+                }
+                self.mark(sinks);
+            }
+            Event::Drain(sinks, ack) => {
+                self.flush(&sinks);
+                let _ = ack.send(());
             }
         }
-        Event::Request(sinks, record) => {
-            for p in sinks.iter().filter(|p| !p.is_fused()) {
-                if let Some(i) = p.instance() {
-                    p.note(&i.on_request(record.clone()));
-                }
+    }
+
+    fn mark(&mut self, sinks: Vec<Arc<LoadedPlugin>>) {
+        for p in sinks {
+            if !self.dirty.iter().any(|d| Arc::ptr_eq(d, &p)) {
+                self.dirty.push(p);
+            }
+        }
+        self.dirty_since.get_or_insert_with(Instant::now);
+    }
+
+    /// Flushes every dirty sink plus `also` (each once).
+    fn flush(&mut self, also: &[Arc<LoadedPlugin>]) {
+        let mut all = std::mem::take(&mut self.dirty);
+        for p in also {
+            if !all.iter().any(|d| Arc::ptr_eq(d, p)) {
+                all.push(p.clone());
+            }
+        }
+        self.dirty_since = None;
+        for p in all.iter().filter(|p| !p.is_fused()) {
+            if let Some(i) = p.instance() {
+                p.note(&i.flush());
             }
         }
     }

@@ -144,6 +144,7 @@ pub async fn serve(
         }
     }
     drop(listener);
+    app.logins.stop_all();
     tracing::info!("shutting down: waiting for in-flight requests");
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),

@@ -196,6 +196,10 @@ mod tests {
         fn now_unix_ms(&self) -> i64 {
             0
         }
+
+        fn config_dir(&self) -> RString {
+            "/".into()
+        }
     }
 
     struct Keys;
