@@ -66,8 +66,9 @@ async fn config_yaml_round_trip_and_failed_uploads_change_nothing() {
         ("debug: [unclosed\n", 400, "invalid_yaml"),
         ("- just\n- a list\n", 400, "invalid_yaml"),
         ("", 400, "invalid_yaml"),
-        ("debug: not-a-bool\n", 422, "invalid_config"),
-        ("port: 99999999\n", 422, "invalid_config"),
+        ("debug: not-a-bool\n", 400, "invalid_yaml"),
+        ("port: 99999999\n", 400, "invalid_yaml"),
+        ("port: abc\n", 400, "invalid_yaml"),
         ("tls:\n  enable: true\n", 422, "invalid_config"),
     ] {
         let r = http("PUT", &url, &[KEY], body).await;

@@ -352,3 +352,79 @@ async fn priority_decides_which_plugin_serves_a_shared_route() {
     .await;
     assert!(switched, "config now:\n{}", server.read_config());
 }
+
+#[tokio::test]
+async fn a_third_party_plugin_sees_no_secret_it_does_not_own() {
+    let dir = plugin_dir_with(&[&fixture_lib("stress-plugin")]);
+    let secrets = [
+        "client-key-7731",
+        "sk-ant-upstream-9911",
+        "AIza-upstream-4242",
+        "sk-or-upstream-5151",
+        "amp-upstream-6161",
+        "proxy-pass-8181",
+        "mgmt-secret-2727",
+    ];
+    let config = format!(
+        r#"
+api-keys: ["{}"]
+remote-management:
+  secret-key: "{}"
+claude-api-key:
+  - api-key: "{}"
+gemini-api-key:
+  - api-key: "{}"
+openai-compatibility:
+  - name: or
+    base-url: https://or.example/v1
+    api-key-entries: [{{api-key: "{}"}}]
+ampcode:
+  upstream-api-key: "{}"
+proxy-url: "http://user:{}@127.0.0.1:3128"
+plugins:
+  configs:
+    stress: {{note: "own-section-visible"}}
+    claude: {{token-url: "http://127.0.0.1:1/other-plugin-section"}}
+"#,
+        secrets[0], secrets[6], secrets[1], secrets[2], secrets[3], secrets[4], secrets[5]
+    );
+    let server = Server::builder(&config).plugin_dir(dir.path()).start();
+    let r = http(
+        "GET",
+        &server.url("/v0/management/stress/config"),
+        &[
+            ("Authorization", &format!("Bearer {}", secrets[6])),
+            ("X-Api-Key", secrets[0]),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = r.text();
+    for secret in secrets {
+        assert!(
+            !seen.contains(secret),
+            "{secret} reached the plugin: {seen}"
+        );
+    }
+    assert!(
+        !seen.contains("$2"),
+        "the management hash reached the plugin"
+    );
+    assert!(!seen.contains("other-plugin-section"));
+    let body = r.json();
+    assert!(body["configured"]
+        .as_str()
+        .is_some_and(|c| c.contains("own-section-visible")));
+    assert!(body["host"]
+        .as_str()
+        .is_some_and(|c| c.contains("own-section-visible")));
+    assert!(
+        body["headers"]
+            .as_array()
+            .is_some_and(|h| !h.iter().any(|l| l
+                .as_str()
+                .is_some_and(|l| l.to_ascii_lowercase().starts_with("authorization")))),
+        "the management key header is not forwarded"
+    );
+}

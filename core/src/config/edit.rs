@@ -174,12 +174,47 @@ fn is_block(v: &Json) -> bool {
     }
 }
 
+/// Whether a YAML 1.1 reader (CLIProxyAPI's Go library among them) would
+/// take this plain string for a boolean, a null or a number. serde_yaml
+/// follows YAML 1.2 and leaves `yes`, `on`, `0x1f` or `1e3` unquoted, so
+/// such strings are single-quoted here and every tool reads them back as
+/// strings.
+pub fn yaml11_ambiguous(s: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "y", "yes", "n", "no", "true", "false", "on", "off", "~", "null", "", ".inf", "-.inf",
+        "+.inf", ".nan",
+    ];
+    let lower = s.to_ascii_lowercase();
+    if WORDS.contains(&lower.as_str()) {
+        return true;
+    }
+    let body = lower.trim_start_matches(['+', '-']);
+    let digits = body.replace('_', "");
+    if digits.is_empty() {
+        return false;
+    }
+    let radix = [("0x", 16), ("0o", 8), ("0b", 2)].iter().any(|(p, r)| {
+        digits
+            .strip_prefix(p)
+            .is_some_and(|d| !d.is_empty() && i64::from_str_radix(d, *r).is_ok())
+    });
+    // Sexagesimal (1:20) ints, as YAML 1.1 reads them.
+    let sexagesimal = body.contains(':')
+        && body
+            .split(':')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let numeric = digits.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && digits.parse::<f64>().is_ok();
+    radix || sexagesimal || numeric
+}
+
 /// One scalar (or empty collection); continuation lines of a multi-line
 /// string are shifted to sit under a value at `indent`.
 fn scalar(v: &Json, indent: usize) -> Result<String, String> {
     let text = match v {
         Json::Object(_) => return Ok("{}".into()),
         Json::Array(_) => return Ok("[]".into()),
+        Json::String(s) if yaml11_ambiguous(s) => format!("'{}'", s.replace('\'', "''")),
         _ => serde_yaml::to_string(v).map_err(|e| e.to_string())?,
     };
     let text = text.trim_end_matches('\n');

@@ -92,9 +92,12 @@ pub fn parse_text(text: &str) -> Result<RawConfig, ConfigError> {
             text
         }))
         .merge(env_provider());
+    // A value of the wrong type (`port: abc`) does not parse into the
+    // config: a YAML error (400), like a syntax error. 422 is for values
+    // that parse but fail validation.
     let raw: RawConfig = figment
         .extract()
-        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        .map_err(|e| ConfigError::Yaml(e.to_string()))?;
     validate(&raw)?;
     Ok(raw)
 }
@@ -185,11 +188,15 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn syntax_and_type_errors_differ() {
+    fn syntax_and_type_errors_are_yaml_errors_validation_is_not() {
         in_clean_env(|| {
             assert!(matches!(parse_text("port: [1"), Err(ConfigError::Yaml(_))));
             assert!(matches!(
                 parse_text("port: hello"),
+                Err(ConfigError::Yaml(_))
+            ));
+            assert!(matches!(
+                parse_text("tls:\n  enable: true\n"),
                 Err(ConfigError::Invalid(_))
             ));
             assert!(matches!(parse_text("- a\n- b"), Err(ConfigError::Yaml(_))));

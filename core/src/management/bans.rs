@@ -17,6 +17,22 @@ pub const MAX_FAILURES: u32 = 5;
 pub const IDLE_LIMIT: Duration = Duration::from_secs(2 * 60 * 60);
 /// How often the purge job runs.
 pub const PURGE_EVERY: Duration = Duration::from_secs(60 * 60);
+/// Records kept at most; past it the least recently active record without
+/// a running ban goes (an IPv6 spray cannot grow the table without bound).
+pub const MAX_RECORDS: usize = 65_536;
+
+/// The key an address is counted under: IPv4 as is, IPv6 by its /64
+/// (one host holds a whole /64, so counting single addresses would let it
+/// dodge the ban by changing address).
+fn bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Record {
@@ -41,7 +57,7 @@ impl BanList {
     /// the count starts again from zero.
     pub fn banned_for(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
         let mut records = self.records();
-        let record = records.get_mut(&ip)?;
+        let record = records.get_mut(&bucket(ip))?;
         let until = record.banned_until?;
         if now < until {
             return Some(until - now);
@@ -53,7 +69,17 @@ impl BanList {
 
     /// Counts a failure; the one that reaches the limit starts a ban of `ban`.
     pub fn record_failure(&self, ip: IpAddr, now: Instant, ban: Duration) {
+        let ip = bucket(ip);
         let mut records = self.records();
+        if records.len() >= MAX_RECORDS && !records.contains_key(&ip) {
+            let victim = records
+                .iter()
+                .min_by_key(|(_, r)| (r.banned_until.is_some_and(|u| now < u), r.last_activity))
+                .map(|(k, _)| *k);
+            if let Some(k) = victim {
+                records.remove(&k);
+            }
+        }
         let record = records.entry(ip).or_insert(Record {
             count: 0,
             banned_until: None,
@@ -62,14 +88,14 @@ impl BanList {
         record.count += 1;
         record.last_activity = now;
         if record.count >= MAX_FAILURES {
-            record.banned_until = Some(now + ban);
+            record.banned_until = Some(now.checked_add(ban).unwrap_or(now));
             record.count = 0;
         }
     }
 
     /// A successful key clears the IP's count and ban.
     pub fn clear(&self, ip: IpAddr) {
-        self.records().remove(&ip);
+        self.records().remove(&bucket(ip));
     }
 
     /// Drops records whose ban (if any) is over and that were idle too long.
@@ -173,5 +199,29 @@ mod tests {
         assert_eq!(go_duration(Duration::from_secs(1799)), "29m59s");
         assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
         assert_eq!(go_duration(Duration::from_secs(3661)), "1h1m1s");
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_the_table_is_bounded() {
+        let list = BanList::default();
+        let now = Instant::now();
+        let ban = Duration::from_secs(60);
+        for i in 0..5u16 {
+            list.record_failure(ip(&format!("2001:db8:1:2::{i:x}")), now, ban);
+        }
+        assert!(
+            list.banned_for(ip("2001:db8:1:2::ffff"), now).is_some(),
+            "five addresses of one /64 are one client"
+        );
+        assert!(list.banned_for(ip("2001:db8:1:3::1"), now).is_none());
+        for i in 0..(MAX_RECORDS as u32 + 100) {
+            let a = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+            list.record_failure(IpAddr::V4(a), now, ban);
+        }
+        assert!(list.len() <= MAX_RECORDS);
+        assert!(
+            list.banned_for(ip("2001:db8:1:2::1"), now).is_some(),
+            "a running ban outlives the spray"
+        );
     }
 }

@@ -105,6 +105,16 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Request headers that carry credentials (lowercase).
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "x-management-key",
+    "cookie",
+    "proxy-authorization",
+    "x-api-key",
+    "x-goog-api-key",
+];
+
 async fn plugin_route(
     app: Arc<App>,
     parts: http::request::Parts,
@@ -118,9 +128,12 @@ async fn plugin_route(
     let Some(plugin) = active.plugins.get(m.plugin).cloned() else {
         return error::not_found();
     };
+    // The management key (and any other credential) is the core's business:
+    // a plugin never sees it.
     let headers: RVec<Header> = parts
         .headers
         .iter()
+        .filter(|(k, _)| !CREDENTIAL_HEADERS.contains(&k.as_str()))
         .filter_map(|(k, v)| v.to_str().ok().map(|v| Header::new(k.as_str(), v)))
         .collect();
     let request = HttpRequest {

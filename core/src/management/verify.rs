@@ -14,10 +14,23 @@ use subtle::ConstantTimeEq;
 
 /// Remembered successes; the set is emptied when it grows past this.
 const MAX_REMEMBERED: usize = 64;
+/// bcrypt checks running at once: a burst of wrong keys queues here
+/// instead of taking every core (and the blocking pool) from the proxy.
+const MAX_CONCURRENT_CHECKS: usize = 2;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct VerifiedKeys {
     remembered: Mutex<HashSet<[u8; 32]>>,
+    checks: tokio::sync::Semaphore,
+}
+
+impl Default for VerifiedKeys {
+    fn default() -> Self {
+        VerifiedKeys {
+            remembered: Mutex::default(),
+            checks: tokio::sync::Semaphore::new(MAX_CONCURRENT_CHECKS),
+        }
+    }
 }
 
 impl VerifiedKeys {
@@ -27,6 +40,9 @@ impl VerifiedKeys {
         if self.set().contains(&digest) {
             return true;
         }
+        let Ok(_permit) = self.checks.acquire().await else {
+            return false;
+        };
         let (key, hash) = (key.to_string(), stored_hash.to_string());
         let ok = tokio::task::spawn_blocking(move || bcrypt::verify(key, &hash).unwrap_or(false))
             .await

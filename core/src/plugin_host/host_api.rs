@@ -1,5 +1,10 @@
 //! The host object each plugin instance receives (the `HostObj` side of the SDK).
+//!
+//! Every method runs inside `catch_unwind`: these are called from plugin
+//! code across the FFI boundary, where an unwinding host panic would be
+//! undefined behaviour. A panic becomes an error value (or an empty answer).
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Weak;
 
 use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString, RVec};
@@ -15,15 +20,66 @@ pub struct CoreHost {
     pub owned_keys: Vec<String>,
 }
 
+/// Runs `f`, logging a panic and answering `fallback` instead.
+fn guarded<T>(what: &str, fallback: impl FnOnce() -> T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        tracing::error!(call = what, "host call panicked");
+        fallback()
+    })
+}
+
 impl HostObj for CoreHost {
     fn config_json(&self) -> RString {
+        guarded(
+            "config_json",
+            || RString::from("{}"),
+            || self.config_json_inner(),
+        )
+    }
+
+    fn update_config(&self, edits: RVec<ConfigEdit>) -> RResult<(), PluginError> {
+        guarded(
+            "update_config",
+            || RErr(PluginError::internal("host error")),
+            || self.update_config_inner(edits),
+        )
+    }
+
+    fn log(&self, level: LogLevel, message: RStr<'_>) {
+        guarded("log", || (), || self.log_inner(level, message))
+    }
+
+    fn now_unix_ms(&self) -> i64 {
+        guarded(
+            "now_unix_ms",
+            || 0,
+            || {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                    .unwrap_or(0)
+            },
+        )
+    }
+
+    fn config_dir(&self) -> RString {
+        guarded("config_dir", RString::new, || self.config_dir_inner())
+    }
+}
+
+impl CoreHost {
+    fn config_json_inner(&self) -> RString {
         match self.app.upgrade() {
-            Some(app) => RString::from(&*app.store.current().json),
+            Some(app) => RString::from(super::config_view::for_plugin_text(
+                &app.store.current().json,
+                &self.plugin_id,
+                &self.owned_keys,
+            )),
             None => RString::from("{}"),
         }
     }
 
-    fn update_config(&self, edits: RVec<ConfigEdit>) -> RResult<(), PluginError> {
+    fn update_config_inner(&self, edits: RVec<ConfigEdit>) -> RResult<(), PluginError> {
         let Some(app) = self.app.upgrade() else {
             return RErr(PluginError::internal("host is shutting down"));
         };
@@ -47,7 +103,7 @@ impl HostObj for CoreHost {
         }
     }
 
-    fn log(&self, level: LogLevel, message: RStr<'_>) {
+    fn log_inner(&self, level: LogLevel, message: RStr<'_>) {
         let id = self.plugin_id.as_str();
         let msg = message.as_str();
         match level {
@@ -58,14 +114,7 @@ impl HostObj for CoreHost {
         }
     }
 
-    fn now_unix_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    }
-
-    fn config_dir(&self) -> RString {
+    fn config_dir_inner(&self) -> RString {
         match self.app.upgrade() {
             Some(app) => {
                 let dir = app.store.dir();

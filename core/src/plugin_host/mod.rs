@@ -7,6 +7,7 @@
 //! ([`call_blocking`]). A plugin that panics is answered with an error, and
 //! after [`FUSE_LIMIT`] panics in a row it is fused (taken out until restart).
 
+pub mod config_view;
 pub mod host_api;
 pub mod loader;
 pub mod routes;
@@ -177,6 +178,7 @@ impl PluginHost {
         make_host: &dyn Fn(&LoadedPlugin) -> HostBox,
     ) {
         let _guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let full: serde_json::Value = serde_json::from_str(config_json).unwrap_or_default();
         let mut enabled: Vec<Arc<LoadedPlugin>> = Vec::new();
         for lib in &self.libraries {
             if !settings.is_enabled(lib.id()) || lib.is_fused() {
@@ -193,7 +195,15 @@ impl PluginHost {
                 }
             });
             let Ok(instance) = instance else { continue };
-            let result = instance.configure(config_json.into());
+            // Each plugin sees only what is its own or no secret.
+            let owned: Vec<String> = lib
+                .manifest
+                .config_keys
+                .iter()
+                .map(|k| k.to_string())
+                .collect();
+            let view = config_view::for_plugin(&full, lib.id(), &owned).to_string();
+            let result = instance.configure(view.as_str().into());
             lib.note(&result);
             if let RResult::RErr(e) = result {
                 tracing::warn!(plugin = lib.id(), error = %e, "plugin rejected its config");

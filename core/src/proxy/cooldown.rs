@@ -53,6 +53,19 @@ impl Cooldowns {
         })
     }
 
+    /// Forgets credentials that no longer exist (called when the registry
+    /// is rebuilt), so removed keys and files leave nothing behind.
+    pub fn retain_credentials(&self, known: &std::collections::HashSet<&str>) {
+        self.blocks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| known.contains(k.as_str()));
+        self.levels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| known.contains(k.as_str()));
+    }
+
     pub fn on_success(&self, cred: &str, model: &str) {
         let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(models) = blocks.get_mut(cred) {

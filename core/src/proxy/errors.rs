@@ -117,6 +117,11 @@ impl ProxyError {
         let value = match self {
             ProxyError::Auth(e) => json!({ "error": e.to_string() }),
             ProxyError::BodyTooLarge(_) => json!({ "error": self.to_string() }),
+            // A panic's text is internal: the client learns only that the
+            // plugin failed (the log has the details).
+            ProxyError::Plugin(e) if e.code.as_str() == "panic" => {
+                json!({ "error": "plugin error" })
+            }
             ProxyError::BadRequest(_)
             | ProxyError::UnknownModel(_)
             | ProxyError::WrongFormat { .. } => {
@@ -196,6 +201,7 @@ impl ProxyError {
                     text
                 }
             }
+            ProxyError::Plugin(e) if e.code.as_str() == "panic" => "plugin error".to_string(),
             other => other.to_string(),
         }
     }

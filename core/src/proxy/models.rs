@@ -369,6 +369,16 @@ impl RegistryCache {
             models = registry.order.len(),
             "model registry rebuilt"
         );
+        let creds: std::collections::HashSet<&str> = registry
+            .order
+            .iter()
+            .flat_map(|m| m.providers.iter())
+            .flat_map(|p| p.routes.iter().map(|r| r.cred.id()))
+            .collect();
+        app.proxy.cooldowns.retain_credentials(&creds);
+        let models: std::collections::HashSet<&str> =
+            registry.order.iter().map(|m| m.id.as_str()).collect();
+        app.proxy.scheduler.retain_models(&models);
         self.current.store(Some(Arc::new(Cached {
             generation: snap.generation,
             auth_generation,

@@ -27,6 +27,17 @@ pub struct Scheduler {
     provider_turns: Mutex<HashMap<String, u64>>,
 }
 
+impl Scheduler {
+    /// Forgets the counters of models no longer routable (called when the
+    /// registry is rebuilt), so the maps stay as small as the registry.
+    pub fn retain_models(&self, known: &std::collections::HashSet<&str>) {
+        for map in [&self.credential_turns, &self.provider_turns] {
+            let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+            m.retain(|k, _| known.iter().any(|model| k.ends_with(model)));
+        }
+    }
+}
+
 fn next(map: &Mutex<HashMap<String, u64>>, key: &str) -> u64 {
     let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
     match m.get_mut(key) {

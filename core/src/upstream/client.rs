@@ -44,6 +44,9 @@ const MANAGED: &[&str] = &[
     "accept-encoding",
 ];
 
+/// Pooled clients (one per proxy URL and connect timeout) kept at most.
+const MAX_CLIENTS: usize = 64;
+
 pub struct Upstream {
     tls: Arc<rustls::ClientConfig>,
     clients: Mutex<HashMap<(String, Duration), HttpClient>>,
@@ -87,6 +90,11 @@ impl Upstream {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
+        }
+        if clients.len() >= MAX_CLIENTS {
+            // Proxy URLs come from credentials that may since be gone; a
+            // fresh start costs only new connections.
+            clients.clear();
         }
         let connector = ProxyConnector::for_url(proxy_url, connect)
             .map_err(|e| UpstreamError::Connect(e.to_string()))?;

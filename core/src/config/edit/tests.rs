@@ -305,3 +305,34 @@ fn house_style_rendering() {
         );
     }
 }
+
+#[test]
+fn yaml11_lookalike_strings_are_quoted() {
+    for s in [
+        "yes", "No", "ON", "off", "y", "~", "null", "NULL", "0x1f", "0o17", "0b101", "1e3",
+        "1_000", "-12", "+3.5", ".5", ".inf", "1:20", "", "true",
+    ] {
+        assert!(yaml11_ambiguous(s), "{s:?}");
+        let text = to_yaml_text(&json!({ "k": s })).expect("renders");
+        assert!(
+            text.starts_with("k: '") || text.starts_with("k: \""),
+            "{s:?} written unquoted: {text}"
+        );
+        let back: serde_json::Value = serde_yaml::from_str(&text).expect("yaml");
+        assert_eq!(back["k"], s, "{text}");
+    }
+    for s in [
+        "yesterday",
+        "sk-1e3",
+        "0xg",
+        "1.2.3",
+        "http://x:1",
+        "a:b",
+        "nope",
+    ] {
+        assert!(!yaml11_ambiguous(s), "{s:?}");
+    }
+    let text = to_yaml_text(&json!({"k": "it's"})).expect("renders");
+    let back: serde_json::Value = serde_yaml::from_str(&text).expect("yaml");
+    assert_eq!(back["k"], "it's");
+}
