@@ -22,8 +22,11 @@ use crate::upstream::TimedBody;
 
 /// Error bodies are read up to this size (the rest is dropped).
 const ERROR_BODY_LIMIT: usize = 1024 * 1024;
-/// Whole (non-stream) answers are read up to this size.
-const BODY_LIMIT: usize = 256 * 1024 * 1024;
+/// Whole (non-stream) answers are read up to this size (generous for
+/// inline images, small enough that a hostile upstream cannot make one
+/// request hold hundreds of MiB); a larger declared length is refused
+/// before anything is read.
+const BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 pub enum Success {
     Whole {
@@ -263,6 +266,18 @@ async fn send(
     }
 
     if !ctx.req.stream {
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+            return Err(ProxyError::Transport(
+                crate::upstream::UpstreamError::Transport(format!(
+                    "upstream answer larger than {BODY_LIMIT} bytes"
+                )),
+            ));
+        }
         let bytes = read_body(&mut body, BODY_LIMIT, false).await?;
         if ctx.capture {
             record.response_body = bytes.to_vec().into();
