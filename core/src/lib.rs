@@ -14,6 +14,8 @@ pub mod error;
 pub mod management;
 pub mod net;
 pub mod oauth_login;
+#[cfg(test)]
+mod parser_props;
 pub mod plugin_host;
 pub mod proxy;
 pub mod server;

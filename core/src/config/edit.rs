@@ -112,7 +112,7 @@ pub fn apply_edits(text: &str, edits: &[Edit]) -> Result<String, ConfigError> {
 /// collections, 2-space indent, sequences indented under their key, `{}` /
 /// `[]` for empty ones. Scalars are rendered by serde_yaml, which quotes
 /// whatever would otherwise read back as another type.
-fn to_yaml_text(value: &Json) -> Result<String, String> {
+pub(crate) fn to_yaml_text(value: &Json) -> Result<String, String> {
     let mut out = String::new();
     match value {
         Json::Object(o) if !o.is_empty() => emit(value, 0, &mut out)?,

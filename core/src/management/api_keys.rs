@@ -58,7 +58,7 @@ pub async fn handle(
 }
 
 /// A raw array (may be empty) or `{"items": [...]}` (must not be empty).
-fn parse_put(body: &[u8]) -> Option<Vec<String>> {
+pub(crate) fn parse_put(body: &[u8]) -> Option<Vec<String>> {
     let doc: Json = serde_json::from_slice(body).ok()?;
     let (items, may_be_empty) = match &doc {
         Json::Array(a) => (a, true),
@@ -76,7 +76,7 @@ fn parse_put(body: &[u8]) -> Option<Vec<String>> {
 
 /// The fields of a PATCH body (each optional; wrong types are a bad body).
 #[derive(Debug, Default, PartialEq)]
-struct Patch {
+pub(crate) struct Patch {
     index: Option<i64>,
     value: Option<String>,
     old: Option<String>,
@@ -102,7 +102,7 @@ impl Patch {
     }
 }
 
-fn parse_patch(body: &[u8]) -> Result<Patch, &'static str> {
+pub(crate) fn parse_patch(body: &[u8]) -> Result<Patch, &'static str> {
     let doc: Json = serde_json::from_slice(body).map_err(|_| "invalid body")?;
     let obj = doc.as_object().ok_or("invalid body")?;
     let text = |k: &str| -> Result<Option<String>, &'static str> {
@@ -126,7 +126,7 @@ fn parse_patch(body: &[u8]) -> Result<Patch, &'static str> {
 
 /// What a DELETE removes.
 #[derive(Debug, PartialEq)]
-enum Target {
+pub(crate) enum Target {
     /// `?index=N` (used when in range), else `?value=` if present.
     Index(i64, Option<String>),
     Value(String),
@@ -150,7 +150,7 @@ impl Target {
     }
 }
 
-fn parse_delete(query: Option<&str>) -> Option<Target> {
+pub(crate) fn parse_delete(query: Option<&str>) -> Option<Target> {
     let param = |name: &str| super::query_param(query, name);
     let value = param("value")
         .map(|v| v.trim().to_string())
