@@ -356,3 +356,109 @@ async fn an_absurd_retry_after_is_capped_and_answered_cleanly() {
     let r = http("GET", &server.url("/"), &[], "").await;
     assert_eq!(r.status, 200, "still serving");
 }
+
+/// An HTTPS forward proxy on 127.0.0.1: TLS with `cert`, then `CONNECT`,
+/// then bytes piped both ways. Records the CONNECT lines it saw.
+async fn https_proxy(cert_pem: &str, key_pem: &str) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    use rustls::pki_types::pem::PemObject;
+    let certs =
+        vec![rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("cert")];
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let seen = seen2.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if tls.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                seen.lock().expect("lock").push(head.clone());
+                let Some(target) = head
+                    .lines()
+                    .next()
+                    .and_then(|l| l.strip_prefix("CONNECT "))
+                    .and_then(|l| l.split(' ').next())
+                    .map(str::to_string)
+                else {
+                    return;
+                };
+                let Ok(mut up) = TcpStream::connect(target).await else {
+                    return;
+                };
+                if tls
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn upstream_calls_go_through_an_https_proxy() {
+    let up = StandIn::start().await;
+    up.respond_with(|_| {
+        Reply::json(
+            200,
+            json!({"id": "c", "object": "chat.completion", "model": "x",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "via proxy"}, "finish_reason": "stop"}]}),
+        )
+    });
+    let (cert, key, _) = certificate("proxy");
+    let (port, seen) = https_proxy(&cert, &key).await;
+    let server = Server::builder(&format!(
+        "proxy-url: https://user:pw@127.0.0.1:{port}\nupstream-ca-file: proxy-ca.pem\nopenai-compatibility:\n  - name: up\n    base-url: {}/v1\n    models: [{{name: x, alias: m}}]\n",
+        up.url()
+    ))
+    .file("proxy-ca.pem", cert)
+    .start();
+    let chat = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let r = http("POST", &server.url("/v1/chat/completions"), &[], chat).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "via proxy");
+    let seen = seen.lock().expect("lock").clone();
+    let up_addr = up.url().trim_start_matches("http://").to_string();
+    assert!(
+        seen.iter()
+            .any(|h| h.starts_with(&format!("CONNECT {up_addr} "))),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|h| h
+            .to_ascii_lowercase()
+            .contains("proxy-authorization: basic dxnlcjpwdw==")),
+        "proxy credentials sent: {seen:?}"
+    );
+}

@@ -334,6 +334,7 @@ async fn send_refresh(
             .read()
             .min(Duration::from_secs(60)),
         proxy_url: snap.raw.proxy_url.clone(),
+        ca_file: UpstreamSettings::ca_file_of(&snap.raw.upstream_ca_file, &app.store.dir()),
     };
     let headers: Vec<(String, String)> = req
         .headers

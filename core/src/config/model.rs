@@ -40,6 +40,9 @@ pub struct RawConfig {
     pub body_limits: BodyLimits,
     pub upstream_timeouts: UpstreamTimeouts,
     pub server_limits: ServerLimits,
+    /// PEM file of extra CA certificates trusted for upstream and proxy TLS
+    /// (besides the built-in web roots); "" = none.
+    pub upstream_ca_file: String,
     pub plugins: PluginsConfig,
     /// Where `GET /latest-version` looks (configurable so tests stay offline).
     pub latest_version_url: String,
@@ -76,6 +79,7 @@ impl Default for RawConfig {
             body_limits: BodyLimits::default(),
             upstream_timeouts: UpstreamTimeouts::default(),
             server_limits: ServerLimits::default(),
+            upstream_ca_file: String::new(),
             plugins: PluginsConfig::default(),
             latest_version_url: DEFAULT_LATEST_VERSION_URL.to_string(),
             extra: BTreeMap::new(),

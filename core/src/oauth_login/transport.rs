@@ -32,6 +32,7 @@ impl HostTransport {
             connect_timeout: snap.raw.upstream_timeouts.connect(),
             read_timeout: snap.raw.upstream_timeouts.read().min(CALL_TIMEOUT),
             proxy_url: snap.raw.proxy_url.clone(),
+            ca_file: UpstreamSettings::ca_file_of(&snap.raw.upstream_ca_file, &app.store.dir()),
         };
         let resp = app
             .proxy

@@ -232,6 +232,7 @@ async fn call(
             connect_timeout: snap.raw.upstream_timeouts.connect(),
             read_timeout: snap.raw.upstream_timeouts.read(),
             proxy_url: snap.raw.proxy_url.clone(),
+            ca_file: UpstreamSettings::ca_file_of(&snap.raw.upstream_ca_file, &app.store.dir()),
         },
         usage_sinks: records::sinks(&active, "usage-sink"),
         capture: snap.raw.request_log,

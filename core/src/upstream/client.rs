@@ -25,6 +25,50 @@ pub struct UpstreamSettings {
     pub read_timeout: Duration,
     /// Global `proxy-url`, used when the credential has none.
     pub proxy_url: String,
+    /// `upstream-ca-file`, resolved ("" = the built-in roots only).
+    pub ca_file: String,
+}
+
+impl UpstreamSettings {
+    /// `upstream-ca-file` as a path: relative to the config folder.
+    pub fn ca_file_of(configured: &str, config_dir: &std::path::Path) -> String {
+        let c = configured.trim();
+        if c.is_empty() {
+            return String::new();
+        }
+        let p = std::path::PathBuf::from(c);
+        let p = if p.is_absolute() {
+            p
+        } else {
+            config_dir.join(p)
+        };
+        p.display().to_string()
+    }
+}
+
+/// The client TLS config: the web roots plus the certificates of `ca_file`.
+fn tls_config(ca_file: &str) -> Result<rustls::ClientConfig, UpstreamError> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if !ca_file.is_empty() {
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(ca_file)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| {
+                UpstreamError::Connect(format!("cannot read upstream-ca-file {ca_file}: {e}"))
+            })?;
+        for c in certs {
+            roots.add(c).map_err(|e| {
+                UpstreamError::Connect(format!("bad certificate in {ca_file}: {e}"))
+            })?;
+        }
+    }
+    // ALPN (h2, http/1.1) is set by the connector builder.
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| UpstreamError::Connect(e.to_string()))
 }
 
 /// Headers the client sets itself (or that must not be forwarded): a
@@ -48,8 +92,9 @@ const MANAGED: &[&str] = &[
 const MAX_CLIENTS: usize = 64;
 
 pub struct Upstream {
-    tls: Arc<rustls::ClientConfig>,
-    clients: Mutex<HashMap<(String, Duration), HttpClient>>,
+    /// The TLS config for one `upstream-ca-file` (rebuilt when it changes).
+    tls: Mutex<Option<(String, Arc<rustls::ClientConfig>)>>,
+    clients: Mutex<HashMap<(String, Duration, String), HttpClient>>,
 }
 
 impl Default for Upstream {
@@ -60,33 +105,31 @@ impl Default for Upstream {
 
 impl Upstream {
     pub fn new() -> Self {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        // ALPN (h2, http/1.1) is set by the connector builder.
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map(|b| {
-            b.with_root_certificates(roots.clone())
-                .with_no_client_auth()
-        })
-        .unwrap_or_else(|_| {
-            // Only fails if the ring provider lacks every default version,
-            // which it does not; fall back to the process default anyway.
-            rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth()
-        });
         Upstream {
-            tls: Arc::new(tls),
+            tls: Mutex::new(None),
             clients: Mutex::new(HashMap::new()),
         }
     }
 
-    fn client(&self, proxy_url: &str, connect: Duration) -> Result<HttpClient, UpstreamError> {
-        let key = (proxy_url.to_string(), connect);
+    fn tls(&self, ca_file: &str) -> Result<Arc<rustls::ClientConfig>, UpstreamError> {
+        let mut slot = self.tls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((file, config)) = slot.as_ref() {
+            if file == ca_file {
+                return Ok(config.clone());
+            }
+        }
+        let config = Arc::new(tls_config(ca_file)?);
+        *slot = Some((ca_file.to_string(), config.clone()));
+        Ok(config)
+    }
+
+    fn client(
+        &self,
+        proxy_url: &str,
+        connect: Duration,
+        ca_file: &str,
+    ) -> Result<HttpClient, UpstreamError> {
+        let key = (proxy_url.to_string(), connect, ca_file.to_string());
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
@@ -96,10 +139,11 @@ impl Upstream {
             // fresh start costs only new connections.
             clients.clear();
         }
-        let connector = ProxyConnector::for_url(proxy_url, connect)
+        let tls = self.tls(ca_file)?;
+        let connector = ProxyConnector::for_url(proxy_url, connect, &tls)
             .map_err(|e| UpstreamError::Connect(e.to_string()))?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*self.tls).clone())
+            .with_tls_config((*tls).clone())
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(connector);
@@ -129,7 +173,7 @@ impl Upstream {
         } else {
             proxy_url.trim()
         };
-        let client = self.client(proxy, settings.connect_timeout)?;
+        let client = self.client(proxy, settings.connect_timeout, &settings.ca_file)?;
         let method = http::Method::from_bytes(method.as_bytes())
             .map_err(|_| UpstreamError::InvalidRequest(format!("bad method {method:?}")))?;
         let uri: http::Uri = url
