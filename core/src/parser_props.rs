@@ -97,7 +97,7 @@ proptest! {
     #[test]
     fn yaml_writes_read_back_as_the_same_strings(s in any::<String>(), key in "[a-z-]{1,12}") {
         let value = json!({ key.clone(): s.clone(), "list": [s.clone()] });
-        let text = edit::to_yaml_text(&value).map_err(|e| TestCaseError::fail(e))?;
+        let text = edit::to_yaml_text(&value).map_err(TestCaseError::fail)?;
         let back: serde_json::Value = serde_yaml::from_str(&text)
             .map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
         prop_assert_eq!(&back[&key], &json!(s));
