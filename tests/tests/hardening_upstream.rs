@@ -47,7 +47,7 @@ async fn evil_upstream(mode: Evil) -> String {
                         let _ = s.write_all(chunk.as_bytes()).await;
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         // SO_LINGER 0: the close is a reset, not a clean end.
-                        let _ = s.set_linger(Some(Duration::ZERO));
+                        let _ = s.set_zero_linger();
                         drop(s);
                     }
                     Evil::MalformedStatus => {
