@@ -365,7 +365,7 @@ pub struct RequestRecord {
     pub response_body: RVec<u8>,
 }
 
-pub(crate) mod query {
+pub mod query {
     /// First value of `name` in a raw query string, percent-decoded (`+` = space).
     pub fn param(query: &str, name: &str) -> Option<String> {
         query.split('&').find_map(|pair| {

@@ -382,7 +382,7 @@ impl RegistryCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cliproxy_sdk::kit::{self, KeyEntry, ModelEntry as Me};
+    use cliproxy_kit::{self as kit, KeyEntry, ModelEntry as Me};
 
     #[test]
     fn wildcards() {

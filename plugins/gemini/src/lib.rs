@@ -14,8 +14,8 @@ mod config;
 mod management;
 mod request;
 
-use cliproxy_sdk::kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
-use cliproxy_sdk::kit_gemini;
+use cliproxy_kit::gemini as kit_gemini;
+use cliproxy_kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };

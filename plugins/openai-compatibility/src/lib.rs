@@ -13,7 +13,7 @@ mod management;
 mod request;
 mod stream;
 
-use cliproxy_sdk::kit::{ProviderPlugin, ProviderSpec};
+use cliproxy_kit::{ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };

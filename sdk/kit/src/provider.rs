@@ -8,9 +8,9 @@ use std::sync::RwLock;
 
 use serde_json::Value;
 
-use crate::kit::auth_file::AuthFileCtx;
-use crate::kit::{ListSection, ListStore};
-use crate::{
+use crate::auth_file::AuthFileCtx;
+use crate::{ListSection, ListStore};
+use cliproxy_sdk::{
     manifest, AuthFile, AuthFileInfo, Credential, Host, HttpRequest, HttpResponse, Plugin,
     PluginError, PluginFactory, PluginManifest, RefreshedAuth, StreamTranslator, Translated,
     UpstreamCall, UpstreamRequest,

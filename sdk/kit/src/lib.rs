@@ -15,7 +15,7 @@
 //!   the host.
 //! - [`auth_file`]: credential files (`auth-dir/*.json`) into OAuth
 //!   credentials, and the token refresh round trip.
-//! - [`credentials`]: entries into [`Credential`](crate::Credential)s for the
+//! - [`credentials`]: entries into [`Credential`](cliproxy_sdk::Credential)s for the
 //!   router, with base-url defaults and model aliases.
 //!
 //! What this module does not do: I/O of any kind, or decide anything that is
@@ -25,10 +25,14 @@ pub mod auth_file;
 pub mod credentials;
 mod de;
 pub mod entries;
+pub mod gemini;
+pub mod http;
 pub mod list;
 pub mod normalize;
 pub mod provider;
+pub mod sse;
 pub mod store;
+pub mod usage;
 
 pub use credentials::{credentials_from_compat, credentials_from_keys};
 pub use entries::{ApiKeyEntry, CompatPatch, CompatProvider, KeyEntry, KeyPatch, ModelEntry};
