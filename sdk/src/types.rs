@@ -272,8 +272,13 @@ pub struct UpstreamCall {
     /// Client wire format: `openai` (chat completions), `openai-completions`
     /// (legacy `/v1/completions`), `openai-response`, `claude`, `gemini`.
     pub client_format: RString,
-    /// Upstream model name (prefix and alias already resolved).
+    /// Upstream model name (prefix, alias and thinking suffix already
+    /// resolved).
     pub model: RString,
+    /// The thinking suffix of the requested model (`8192` for
+    /// `model(8192)`, `high` for `model(high)`); empty when none. The
+    /// provider writes it into the request in its own wire format.
+    pub thinking: RString,
     pub client_headers: RVec<Header>,
     pub client_query: RString,
     pub body: RVec<u8>,

@@ -15,7 +15,6 @@ use super::model_rules::{normalize_models, parse_mappings, Mapping};
 use super::{Record, Status};
 use crate::app::App;
 use crate::plugin_host::LoadedPlugin;
-use crate::proxy::catalog;
 
 /// What the serving plugin read out of a file, after the core's rules.
 #[derive(Clone)]
@@ -132,8 +131,9 @@ pub fn apply(app: &App, rec: &mut Record) {
             c.proxy_url = text("proxy_url").into();
         }
         c.excluded_models = excluded.iter().map(|s| s.as_str().into()).collect();
-        if c.models.is_empty() && !mappings.is_empty() {
-            c.models = mapped_catalogue(c.provider.as_str(), &mappings);
+        // The plugin filled `models` with its default catalogue.
+        if !mappings.is_empty() {
+            c.models = mapped_catalogue(&c.models, &mappings);
         }
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -223,10 +223,11 @@ pub fn mappings_for(
     Vec::new()
 }
 
-/// The provider's default catalogue with the mappings applied.
-fn mapped_catalogue(provider: &str, mappings: &[Mapping]) -> RVec<ModelAlias> {
+/// A credential's models (the provider's default catalogue) with the
+/// mappings applied by upstream name.
+fn mapped_catalogue(models: &[ModelAlias], mappings: &[Mapping]) -> RVec<ModelAlias> {
     let mut out = Vec::new();
-    for id in catalog::default_models(provider) {
+    for id in models.iter().map(|m| m.name.as_str()) {
         let mut mapped = false;
         for m in mappings.iter().filter(|m| m.name.eq_ignore_ascii_case(id)) {
             out.push(ModelAlias {
@@ -280,7 +281,15 @@ mod tests {
         );
         let m = mappings_for(&extra, "gemini-cli");
         assert_eq!(m.len(), 2);
-        let models = mapped_catalogue("gemini-cli", &m);
+        let catalogue: Vec<ModelAlias> =
+            ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-3-pro-preview"]
+                .iter()
+                .map(|id| ModelAlias {
+                    name: (*id).into(),
+                    alias: (*id).into(),
+                })
+                .collect();
+        let models = mapped_catalogue(&catalogue, &m);
         let pairs: Vec<(&str, &str)> = models
             .iter()
             .map(|m| (m.name.as_str(), m.alias.as_str()))

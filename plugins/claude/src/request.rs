@@ -131,6 +131,7 @@ mod tests {
         };
         let credential = kit::credentials_from_keys("claude", OFFICIAL_BASE, &[entry]).remove(0);
         UpstreamCall {
+            thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: action.into(),
             client_format: "claude".into(),

@@ -137,6 +137,7 @@ mod tests {
         };
         let credential = kit::credentials_from_keys("codex", DEFAULT_BASE_URL, &[entry]).remove(0);
         UpstreamCall {
+            thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: "generate".into(),
             client_format: "openai-response".into(),

@@ -205,6 +205,7 @@ mod tests {
             .next()
             .expect("one");
         UpstreamCall {
+            thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: action.into(),
             client_format: "gemini".into(),

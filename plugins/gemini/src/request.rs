@@ -35,6 +35,7 @@ mod tests {
         };
         let credential = kit::credentials_from_keys("gemini", DEFAULT_BASE_URL, &[entry]).remove(0);
         UpstreamCall {
+            thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: action.into(),
             client_format: "gemini".into(),

@@ -77,6 +77,7 @@ mod tests {
         entry.headers.insert("User-Agent".into(), "mine".into());
         let credential = kit::credentials_from_keys("acme", "", &[entry]).remove(0);
         UpstreamCall {
+            thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: action.into(),
             client_format: format.into(),

@@ -73,6 +73,7 @@ mod tests {
         };
         let credential = kit::credentials_from_keys("vertex", "", &[entry]).remove(0);
         let call = UpstreamCall {
+            thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: "stream".into(),
             client_format: "gemini".into(),

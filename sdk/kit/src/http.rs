@@ -160,6 +160,7 @@ mod tests {
 
     fn call(headers: &[(&str, &str)]) -> UpstreamCall {
         UpstreamCall {
+            thinking: Default::default(),
             credential_id: "c".into(),
             action: "generate".into(),
             client_format: "openai".into(),

@@ -32,6 +32,7 @@ pub mod normalize;
 pub mod provider;
 pub mod sse;
 pub mod store;
+pub mod translate;
 pub mod usage;
 
 pub use credentials::{credentials_from_compat, credentials_from_keys};

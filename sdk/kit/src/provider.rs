@@ -1,7 +1,17 @@
 //! The shape every bundled key-list provider plugin shares: a config list
 //! kept by a [`ListStore`], its management route, and the three upstream
-//! phases. A plugin supplies a [`ProviderSpec`] (its names and its request
-//! and stream code) and exports `ProviderPlugin<Spec>`.
+//! phases. A plugin supplies a [`ProviderSpec`] (its names, its default
+//! models and its request and stream code, all in its own wire format) and
+//! exports `ProviderPlugin<Spec>`, which adds:
+//!
+//! - **Format translation.** A client of another format is translated to
+//!   the spec's wire format before the spec sees the call (so envelope code
+//!   such as Code Assist wraps an already-translated body), and answers are
+//!   translated back after the spec unwrapped them ([`crate::translate`]).
+//! - **Thinking suffixes.** `UpstreamCall::thinking` is written into the
+//!   request in the wire format.
+//! - **Default catalogues.** A credential that lists no models serves the
+//!   spec's [`default_models`](ProviderSpec::default_models).
 
 use std::marker::PhantomData;
 use std::sync::RwLock;
@@ -9,11 +19,13 @@ use std::sync::RwLock;
 use serde_json::Value;
 
 use crate::auth_file::AuthFileCtx;
+use crate::http::gemini_stream_is_sse;
+use crate::translate::{self, thinking, Format, RequestOpts};
 use crate::{ListSection, ListStore};
 use cliproxy_sdk::{
-    manifest, AuthFile, AuthFileInfo, Credential, Host, HttpRequest, HttpResponse, Plugin,
-    PluginError, PluginFactory, PluginManifest, RefreshedAuth, StreamTranslator, Translated,
-    UpstreamCall, UpstreamRequest,
+    manifest, AuthFile, AuthFileInfo, Credential, Header, Host, HttpRequest, HttpResponse,
+    ModelAlias, Plugin, PluginError, PluginFactory, PluginManifest, RefreshedAuth,
+    StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };
 
 /// What distinguishes one provider plugin from another.
@@ -34,8 +46,20 @@ pub trait ProviderSpec: Send + Sync + 'static {
     /// Credential files this plugin serves, if any.
     const AUTH_FILES: Option<AuthFileHooks> = None;
 
+    /// `owned_by` in model lists (e.g. `google`); empty: the credential's label.
+    const OWNED_BY: &'static str = "";
+
     /// The config list this plugin owns.
     type Section: ListSection;
+
+    /// The models a credential of routing provider `provider` serves when
+    /// its config entry (or credential file) lists none.
+    fn default_models(_provider: &str) -> &'static [&'static str] {
+        &[]
+    }
+
+    // The three phases below see calls in this spec's own wire format:
+    // `ProviderPlugin` translates other client formats first.
 
     fn build_request(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError>;
     fn translate_response(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError>;
@@ -115,11 +139,13 @@ impl<S: ProviderSpec> Plugin for ProviderPlugin<S> {
     }
 
     fn credentials(&self) -> Vec<Credential> {
-        self.list.credentials()
+        let mut creds = self.list.credentials();
+        creds.iter_mut().for_each(with_catalogue::<S>);
+        creds
     }
 
     fn build_request(&self, call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
-        S::build_request(call)
+        S::build_request(&wire_call(call, S::WIRE_FORMAT)?)
     }
 
     fn translate_response(
@@ -127,17 +153,42 @@ impl<S: ProviderSpec> Plugin for ProviderPlugin<S> {
         call: &UpstreamCall,
         body: &[u8],
     ) -> Result<Translated, PluginError> {
-        S::translate_response(call, body)
+        let Some((client, wire)) = translated_pair(call, S::WIRE_FORMAT) else {
+            return S::translate_response(call, body);
+        };
+        let native = S::translate_response(&as_wire_call(call, wire), body)?;
+        let bytes = if call.action.as_str() == "count_tokens" {
+            translate::count_response(wire, client, &native.bytes)?
+        } else {
+            translate::response(wire, client, &native.bytes, call.model.as_str())?
+        };
+        Ok(Translated {
+            bytes: bytes.into(),
+            usage: native.usage,
+        })
     }
 
     fn open_stream(&self, call: &UpstreamCall) -> Result<Box<dyn StreamTranslator>, PluginError> {
-        Ok(S::open_stream(call))
+        let Some((client, wire)) = translated_pair(call, S::WIRE_FORMAT) else {
+            return Ok(S::open_stream(call));
+        };
+        let inner = S::open_stream(&as_wire_call(call, wire));
+        let sse = gemini_stream_is_sse(call);
+        Ok(translate::stream(
+            wire,
+            client,
+            inner,
+            call.model.as_str(),
+            sse,
+        ))
     }
 
     fn describe_auth_file(&self, file: &AuthFile) -> Result<AuthFileInfo, PluginError> {
         let hooks = S::AUTH_FILES.ok_or_else(no_files)?;
         let settings = self.settings.read().unwrap_or_else(|p| p.into_inner());
-        (hooks.describe)(&AuthFileCtx::new(file, &settings)?)
+        let mut info = (hooks.describe)(&AuthFileCtx::new(file, &settings)?)?;
+        info.credentials.iter_mut().for_each(with_catalogue::<S>);
+        Ok(info)
     }
 
     fn build_refresh(&self, file: &AuthFile) -> Result<UpstreamRequest, PluginError> {
@@ -155,5 +206,70 @@ impl<S: ProviderSpec> Plugin for ProviderPlugin<S> {
         let hooks = S::AUTH_FILES.ok_or_else(no_files)?;
         let settings = self.settings.read().unwrap_or_else(|p| p.into_inner());
         (hooks.finish_refresh)(AuthFileCtx::new(file, &settings)?, status, body)
+    }
+}
+
+/// Fills in the spec's default models and `owned_by` attribute.
+fn with_catalogue<S: ProviderSpec>(c: &mut Credential) {
+    if c.models.is_empty() {
+        c.models = S::default_models(c.provider.as_str())
+            .iter()
+            .map(|m| ModelAlias {
+                name: (*m).into(),
+                alias: (*m).into(),
+            })
+            .collect();
+    }
+    if !S::OWNED_BY.is_empty() && c.attribute("owned_by").is_none() {
+        c.attributes.push(Header::new("owned_by", S::OWNED_BY));
+    }
+}
+
+/// (client, wire) when a call needs translating; `None` for pass-through
+/// (same format, or a format this kit does not know).
+fn translated_pair(call: &UpstreamCall, wire: &str) -> Option<(Format, Format)> {
+    let client = Format::from_client(call.client_format.as_str())?;
+    let wire = Format::from_wire(wire)?;
+    (!client.native_on(wire)).then_some((client, wire))
+}
+
+/// The call as a client of the wire format would have made it (answers
+/// side: the body is already empty).
+fn as_wire_call(call: &UpstreamCall, wire: Format) -> UpstreamCall {
+    let mut c = call.clone();
+    c.client_format = wire.client_id().into();
+    // The client's query is about its own framing (Gemini `alt`).
+    c.client_query = Default::default();
+    c.thinking = Default::default();
+    c
+}
+
+/// The call with its body in the wire format and the thinking suffix
+/// applied.
+fn wire_call(call: &UpstreamCall, wire: &str) -> Result<UpstreamCall, PluginError> {
+    let reasoning = thinking::parse(call.thinking.as_str());
+    let count = call.action.as_str() == "count_tokens";
+    match translated_pair(call, wire) {
+        Some((client, wire)) => {
+            let opts = RequestOpts {
+                model: call.model.to_string(),
+                stream: call.action.as_str() == "stream",
+                count_tokens: count,
+                reasoning,
+            };
+            let body = translate::request(client, wire, &call.body, &opts)?;
+            let mut c = as_wire_call(call, wire);
+            c.body = body.into();
+            Ok(c)
+        }
+        None => {
+            let mut c = call.clone();
+            c.thinking = Default::default();
+            let format = Format::from_client(call.client_format.as_str());
+            if let (Some(r), Some(format), false) = (reasoning, format, count) {
+                c.body = thinking::apply(format, &call.body, call.model.as_str(), &r)?.into();
+            }
+            Ok(c)
+        }
     }
 }
