@@ -101,9 +101,11 @@ fn openai(stream: bool, kind: Answer) -> Reply {
         );
     }
     let chunk = |delta: Value, finish: Value| {
-        data(json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+        data(
+            json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
             "created": 1700000000, "model": "up-model",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}))
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+        )
     };
     let mut out = vec![
         chunk(json!({"role": "assistant", "content": "Hel"}), Value::Null),
@@ -124,10 +126,15 @@ fn openai(stream: bool, kind: Answer) -> Reply {
             Value::Null,
         ));
     }
-    out.push(chunk(json!({}), json!(if tool { "tool_calls" } else { "stop" })));
-    out.push(data(json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+    out.push(chunk(
+        json!({}),
+        json!(if tool { "tool_calls" } else { "stop" }),
+    ));
+    out.push(data(
+        json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
         "created": 1700000000, "model": "up-model", "choices": [],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}})));
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}),
+    ));
     out.push("data: [DONE]\n\n".into());
     sse(out)
 }
@@ -137,8 +144,10 @@ fn claude(stream: bool, kind: Answer) -> Reply {
     if !stream {
         let mut content = vec![json!({"type": "text", "text": "Hello"})];
         if tool {
-            content.push(json!({"type": "tool_use", "id": "toolu_up1", "name": "get_weather",
-                "input": {"city": "Paris"}}));
+            content.push(
+                json!({"type": "tool_use", "id": "toolu_up1", "name": "get_weather",
+                "input": {"city": "Paris"}}),
+            );
         }
         return Reply::json(
             200,
@@ -148,31 +157,58 @@ fn claude(stream: bool, kind: Answer) -> Reply {
         );
     }
     let mut out = vec![
-        ev("message_start", json!({"type": "message_start", "message": {"id": "msg_1",
+        ev(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_1",
             "type": "message", "role": "assistant", "model": CLAUDE, "content": [],
-            "stop_reason": null, "usage": {"input_tokens": 3, "output_tokens": 1}}})),
-        ev("content_block_start", json!({"type": "content_block_start", "index": 0,
-            "content_block": {"type": "text", "text": ""}})),
+            "stop_reason": null, "usage": {"input_tokens": 3, "output_tokens": 1}}}),
+        ),
+        ev(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "text", "text": ""}}),
+        ),
         ev("ping", json!({"type": "ping"})),
-        ev("content_block_delta", json!({"type": "content_block_delta", "index": 0,
-            "delta": {"type": "text_delta", "text": "Hel"}})),
-        ev("content_block_delta", json!({"type": "content_block_delta", "index": 0,
-            "delta": {"type": "text_delta", "text": "lo"}})),
-        ev("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
+        ev(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "text_delta", "text": "Hel"}}),
+        ),
+        ev(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "text_delta", "text": "lo"}}),
+        ),
+        ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
     ];
     if tool {
-        out.push(ev("content_block_start", json!({"type": "content_block_start", "index": 1,
+        out.push(ev(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 1,
             "content_block": {"type": "tool_use", "id": "toolu_up1", "name": "get_weather",
-            "input": {}}})));
+            "input": {}}}),
+        ));
         for part in ["{\"city\":", "\"Paris\"}"] {
-            out.push(ev("content_block_delta", json!({"type": "content_block_delta",
-                "index": 1, "delta": {"type": "input_json_delta", "partial_json": part}})));
+            out.push(ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta",
+                "index": 1, "delta": {"type": "input_json_delta", "partial_json": part}}),
+            ));
         }
-        out.push(ev("content_block_stop", json!({"type": "content_block_stop", "index": 1})));
+        out.push(ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 1}),
+        ));
     }
-    out.push(ev("message_delta", json!({"type": "message_delta",
+    out.push(ev(
+        "message_delta",
+        json!({"type": "message_delta",
         "delta": {"stop_reason": if tool {"tool_use"} else {"end_turn"}, "stop_sequence": null},
-        "usage": {"output_tokens": 2}})));
+        "usage": {"output_tokens": 2}}),
+    ));
     out.push(ev("message_stop", json!({"type": "message_stop"})));
     sse(out)
 }
@@ -225,33 +261,57 @@ fn codex(kind: Answer) -> Reply {
     let call = json!({"type": "function_call", "id": "fc_1", "call_id": "call_up1",
         "name": "get_weather", "arguments": "{\"city\":\"Paris\"}", "status": "completed"});
     let mut out = vec![
-        ev("response.created", json!({"type": "response.created",
-            "response": resp("in_progress", json!([]))})),
-        ev("response.output_item.added", json!({"type": "response.output_item.added",
+        ev(
+            "response.created",
+            json!({"type": "response.created",
+            "response": resp("in_progress", json!([]))}),
+        ),
+        ev(
+            "response.output_item.added",
+            json!({"type": "response.output_item.added",
             "output_index": 0, "item": {"type": "message", "id": "msg_1",
-            "status": "in_progress", "role": "assistant", "content": []}})),
-        ev("response.output_text.delta", json!({"type": "response.output_text.delta",
-            "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "Hel"})),
-        ev("response.output_text.delta", json!({"type": "response.output_text.delta",
-            "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "lo"})),
-        ev("response.output_item.done", json!({"type": "response.output_item.done",
-            "output_index": 0, "item": msg.clone()})),
+            "status": "in_progress", "role": "assistant", "content": []}}),
+        ),
+        ev(
+            "response.output_text.delta",
+            json!({"type": "response.output_text.delta",
+            "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "Hel"}),
+        ),
+        ev(
+            "response.output_text.delta",
+            json!({"type": "response.output_text.delta",
+            "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "lo"}),
+        ),
+        ev(
+            "response.output_item.done",
+            json!({"type": "response.output_item.done",
+            "output_index": 0, "item": msg.clone()}),
+        ),
     ];
     let mut output = vec![msg];
     if tool {
-        out.push(ev("response.output_item.added", json!({"type": "response.output_item.added",
+        out.push(ev(
+            "response.output_item.added",
+            json!({"type": "response.output_item.added",
             "output_index": 1, "item": {"type": "function_call", "id": "fc_1",
-            "call_id": "call_up1", "name": "get_weather", "arguments": ""}})));
+            "call_id": "call_up1", "name": "get_weather", "arguments": ""}}),
+        ));
         for d in ["{\"city\":", "\"Paris\"}"] {
-            out.push(ev("response.function_call_arguments.delta", json!({
+            out.push(ev(
+                "response.function_call_arguments.delta",
+                json!({
                 "type": "response.function_call_arguments.delta", "item_id": "fc_1",
-                "output_index": 1, "delta": d})));
+                "output_index": 1, "delta": d}),
+            ));
         }
         output.push(call);
     }
     let mut done = resp("completed", json!(output));
     done["usage"] = json!({"input_tokens": 6, "output_tokens": 2, "total_tokens": 8});
-    out.push(ev("response.completed", json!({"type": "response.completed", "response": done})));
+    out.push(ev(
+        "response.completed",
+        json!({"type": "response.completed", "response": done}),
+    ));
     sse(out)
 }
 
@@ -298,7 +358,8 @@ pub fn read(format: &str, stream: bool, body: &str) -> Seen {
         ("openai", true) => {
             for v in data_lines(body) {
                 let c = &v["choices"][0];
-                seen.text.push_str(c["delta"]["content"].as_str().unwrap_or(""));
+                seen.text
+                    .push_str(c["delta"]["content"].as_str().unwrap_or(""));
                 if let Some(t) = c["delta"]["tool_calls"].get(0) {
                     if let Some(name) = t["function"]["name"].as_str() {
                         tool = Some((name.to_string(), s(&t["id"])));
@@ -334,7 +395,8 @@ pub fn read(format: &str, stream: bool, body: &str) -> Seen {
                         tool = Some((s(&b["name"]), s(&b["id"])));
                     }
                     "content_block_delta" => {
-                        seen.text.push_str(v["delta"]["text"].as_str().unwrap_or(""));
+                        seen.text
+                            .push_str(v["delta"]["text"].as_str().unwrap_or(""));
                         args.push_str(v["delta"]["partial_json"].as_str().unwrap_or(""));
                     }
                     "message_delta" => seen.finish = s(&v["delta"]["stop_reason"]),
