@@ -9,7 +9,7 @@ mod formats;
 
 use std::time::Duration;
 
-use cliproxy_tests::{http, http_stream, Server, StandIn};
+use cliproxy_tests::{http, http_stream, Reply, Server, StandIn};
 use formats::{answer, read, Answer, CLAUDE, CODEX, GEMINI, OPENAI};
 use serde_json::{json, Value};
 
@@ -370,4 +370,105 @@ async fn count_tokens_thinking_suffixes_and_unsupported_features() {
     for m in [GEMINI, CLAUDE, CODEX, OPENAI] {
         assert!(ids.iter().any(|i| i == m), "{m} missing from {ids:?}");
     }
+}
+
+/// Credential files translate as well: the body is translated to the
+/// provider's wire format first, then wrapped in its envelope (Gemini CLI's
+/// Code Assist `{project, model, request}`), and unwrapped before the
+/// answer is translated back.
+#[tokio::test]
+async fn credential_files_translate_inside_their_envelopes() {
+    let api = StandIn::start().await;
+    let gemini = |text: &str, finish: bool| {
+        let mut c = json!({"content": {"role": "model", "parts": [{"text": text}]}});
+        if finish {
+            c["finishReason"] = json!("STOP");
+        }
+        json!({"response": {"candidates": [c], "modelVersion": GEMINI,
+            "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 1, "totalTokenCount": 3}}})
+    };
+    api.push(Reply::json(200, gemini("Hello", true)));
+    api.push(Reply::sse(&[
+        format!("data: {}\n\n", gemini("Hel", false)),
+        format!("data: {}\n\n", gemini("lo", true)),
+    ]));
+    api.push(Reply::json(
+        200,
+        json!({"id": "msg_1", "type": "message", "role": "assistant", "model": CLAUDE,
+            "content": [{"type": "text", "text": "Hello"}], "stop_reason": "end_turn",
+            "usage": {"input_tokens": 3, "output_tokens": 1}}),
+    ));
+    let far = "2099-01-01T00:00:00Z";
+    let gemini_file = json!({"type": "gemini", "email": "g@x.y", "project_id": "proj-1",
+        "auto": false, "checked": true, "token": {"access_token": "ya29.cli",
+        "refresh_token": "1//r", "token_type": "Bearer", "expiry": far}});
+    let claude_file = json!({"type": "claude", "email": "c@x.y", "access_token": "sk-ant-oat",
+        "refresh_token": "r", "expired": far});
+    let config = format!(
+        r#"
+auth-dir: ./auths
+plugins:
+  configs:
+    gemini: {{cloudcode-base-url: "{a}"}}
+    claude: {{api-base-url: "{a}"}}
+"#,
+        a = api.url()
+    );
+    let server = Server::builder(&config)
+        .file("auths/gemini-g@x.y-proj-1.json", gemini_file.to_string())
+        .file("auths/claude-c@x.y.json", claude_file.to_string())
+        .start();
+
+    // OpenAI chat on a Gemini CLI account.
+    let body = json!({"model": GEMINI, "messages": [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]});
+    let r = http(
+        "POST",
+        &server.url("/v1/chat/completions"),
+        &[],
+        body.to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "Hello");
+    assert_eq!(r.json()["usage"]["total_tokens"], 3);
+    let sent = &api.requests()[0];
+    assert_eq!(sent.path, "/v1internal:generateContent");
+    let env = sent.json();
+    assert_eq!(env["project"], "proj-1");
+    assert_eq!(
+        env["request"]["systemInstruction"]["parts"][0]["text"],
+        "Be brief."
+    );
+    assert_eq!(env["request"]["contents"][0]["parts"][0]["text"], "hi");
+
+    // Claude Messages, streamed, on the same account.
+    let body = json!({"model": GEMINI, "max_tokens": 50, "stream": true,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let s = http_stream("POST", &server.url("/v1/messages"), &[], body.to_string()).await;
+    assert_eq!(s.status, 200);
+    let text = s.text(Duration::from_secs(5)).await;
+    let seen = read("claude", true, &text);
+    assert_eq!((seen.text.as_str(), seen.ended), ("Hello", true), "{text}");
+    assert_eq!(
+        api.requests()[1].path,
+        "/v1internal:streamGenerateContent?alt=sse"
+    );
+
+    // Gemini on a Claude subscription account.
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+    let url = server.url(&format!("/v1beta/models/{CLAUDE}:generateContent"));
+    let r = http("POST", &url, &[], body.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["candidates"][0]["content"]["parts"][0]["text"],
+        "Hello"
+    );
+    let sent = &api.requests()[2];
+    assert!(sent.path.starts_with("/v1/messages"), "{}", sent.path);
+    assert_eq!(
+        sent.header("authorization").as_deref(),
+        Some("Bearer sk-ant-oat")
+    );
+    assert_eq!(sent.json()["messages"][0]["content"][0]["text"], "hi");
 }
