@@ -121,6 +121,7 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
         reasoning: b.reasoning_effort.map(Reasoning::Effort),
         user: b.user,
         parallel_tool_calls: b.parallel_tool_calls,
+        openai_shared: openai_shared(body),
         ..Default::default()
     };
     req.stop = match b.stop {
@@ -371,6 +372,9 @@ pub fn emit(req: &Request) -> Result<Value, PluginError> {
     }
     if let Some(p) = req.parallel_tool_calls {
         out.insert("parallel_tool_calls".into(), json!(p));
+    }
+    for (k, v) in &req.openai_shared {
+        out.insert(k.clone(), v.clone());
     }
     if req.stream {
         out.insert("stream".into(), json!(true));

@@ -30,9 +30,50 @@ pub struct Request {
     pub output: Option<OutputFormat>,
     /// End-user id (OpenAI `user`, Claude `metadata.user_id`).
     pub user: Option<String>,
-    /// Options the upstream should keep that have no neutral field (e.g.
-    /// OpenAI `parallel_tool_calls`), as (OpenAI-style name, value).
+    /// OpenAI `parallel_tool_calls` (Claude: the inverse of
+    /// `disable_parallel_tool_use`).
     pub parallel_tool_calls: Option<bool>,
+    /// Options OpenAI chat and Responses share under the same name
+    /// ([`OPENAI_SHARED`]), passed between the two unchanged.
+    pub openai_shared: Vec<(String, Value)>,
+}
+
+/// Request fields with the same name and meaning in OpenAI chat and
+/// Responses; other APIs have no equivalent.
+pub const OPENAI_SHARED: &[&str] = &[
+    "metadata",
+    "service_tier",
+    "prompt_cache_key",
+    "safety_identifier",
+    "top_logprobs",
+];
+
+/// The [`OPENAI_SHARED`] fields of a body.
+pub fn openai_shared(body: &[u8]) -> Vec<(String, Value)> {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Shared {
+        metadata: Option<Value>,
+        service_tier: Option<Value>,
+        prompt_cache_key: Option<Value>,
+        safety_identifier: Option<Value>,
+        top_logprobs: Option<Value>,
+    }
+    let Ok(s) = serde_json::from_slice::<Shared>(body) else {
+        return Vec::new();
+    };
+    let fields = [
+        s.metadata,
+        s.service_tier,
+        s.prompt_cache_key,
+        s.safety_identifier,
+        s.top_logprobs,
+    ];
+    OPENAI_SHARED
+        .iter()
+        .zip(fields)
+        .filter_map(|(k, v)| v.filter(|v| !v.is_null()).map(|v| (k.to_string(), v)))
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

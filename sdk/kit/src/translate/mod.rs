@@ -20,6 +20,7 @@ mod claude_resp;
 mod gemini_req;
 mod gemini_resp;
 pub mod ir;
+mod responses_enc;
 mod responses_req;
 mod responses_resp;
 pub mod stream;
@@ -222,7 +223,7 @@ pub fn stream(
     };
     let encoder: Box<dyn stream::Encoder> = match to {
         Format::Chat | Format::Completions => Box::new(chat_resp::ChatEncoder::new(model)),
-        Format::Responses => Box::new(responses_resp::ResponsesEncoder::new(model)),
+        Format::Responses => Box::new(responses_enc::ResponsesEncoder::new(model)),
         Format::Claude => Box::new(claude_resp::ClaudeEncoder::new(model)),
         Format::Gemini => Box::new(gemini_resp::GeminiEncoder::new(model, gemini_sse)),
     };

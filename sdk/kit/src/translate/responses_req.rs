@@ -64,6 +64,7 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
         stream: b.stream == Some(true),
         user: b.user,
         parallel_tool_calls: b.parallel_tool_calls,
+        openai_shared: openai_shared(body),
         ..Default::default()
     };
     if let Some(i) = b.instructions.filter(|i| !i.is_empty()) {
@@ -286,6 +287,9 @@ pub fn emit(req: &Request) -> Result<Value, PluginError> {
     }
     if let Some(u) = &req.user {
         out.insert("user".into(), json!(u));
+    }
+    for (k, v) in &req.openai_shared {
+        out.insert(k.clone(), v.clone());
     }
     // The Codex backend keeps nothing; the client resends the history.
     out.insert("store".into(), json!(false));

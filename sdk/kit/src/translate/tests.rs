@@ -166,6 +166,28 @@ fn request_fields_land_where_each_api_wants_them() {
 }
 
 #[test]
+fn openai_options_pass_between_chat_and_responses_only() {
+    let chat = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],
+        "metadata":{"team":"a"},"service_tier":"flex","prompt_cache_key":"k1"}"#;
+    let opts = RequestOpts {
+        model: "up".into(),
+        ..Default::default()
+    };
+    let r: Value = serde_json::from_slice(
+        &request(Format::Chat, Format::Responses, chat, &opts).expect("responses"),
+    )
+    .expect("json");
+    assert_eq!(r["metadata"], json!({"team": "a"}));
+    assert_eq!(r["service_tier"], "flex");
+    assert_eq!(r["prompt_cache_key"], "k1");
+    let c: Value = serde_json::from_slice(
+        &request(Format::Chat, Format::Claude, chat, &opts).expect("claude"),
+    )
+    .expect("json");
+    assert!(c.get("service_tier").is_none() && c.get("metadata").is_none());
+}
+
+#[test]
 fn unsupported_features_are_named() {
     let mut r = sample();
     r.stop = vec!["END".into()];
@@ -263,7 +285,7 @@ fn summarize(events: &[Event]) -> Summary {
 fn encoder(to: Format) -> Box<dyn Encoder> {
     match to {
         Format::Chat | Format::Completions => Box::new(chat_resp::ChatEncoder::new("m")),
-        Format::Responses => Box::new(responses_resp::ResponsesEncoder::new("m")),
+        Format::Responses => Box::new(responses_enc::ResponsesEncoder::new("m")),
         Format::Claude => Box::new(claude_resp::ClaudeEncoder::new("m")),
         Format::Gemini => Box::new(gemini_resp::GeminiEncoder::new("m", true)),
     }
