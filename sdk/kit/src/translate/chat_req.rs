@@ -1,4 +1,8 @@
 //! OpenAI chat-completions requests to and from the neutral [`Request`].
+//!
+//! What it does not do: legacy `functions`/`function_call` fields, audio
+//! parts, or `logprobs` (no other API has them); content part types it does
+//! not know are refused rather than dropped.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -23,6 +27,12 @@ struct ChatBody {
     response_format: Option<Value>,
     user: Option<String>,
     parallel_tool_calls: Option<bool>,
+    // OPENAI_SHARED, read here rather than in a second pass.
+    metadata: Option<Value>,
+    service_tier: Option<Value>,
+    prompt_cache_key: Option<Value>,
+    safety_identifier: Option<Value>,
+    top_logprobs: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -121,7 +131,13 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
         reasoning: b.reasoning_effort.map(Reasoning::Effort),
         user: b.user,
         parallel_tool_calls: b.parallel_tool_calls,
-        openai_shared: openai_shared(body),
+        openai_shared: openai_shared([
+            b.metadata,
+            b.service_tier,
+            b.prompt_cache_key,
+            b.safety_identifier,
+            b.top_logprobs,
+        ]),
         ..Default::default()
     };
     req.stop = match b.stop {

@@ -1,5 +1,8 @@
 //! OpenAI chat-completions answers: whole bodies and `chat.completion.chunk`
 //! streams, to and from the neutral model.
+//!
+//! What it does not do: several choices (only the first is read) or
+//! logprobs.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

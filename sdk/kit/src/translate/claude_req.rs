@@ -1,4 +1,8 @@
 //! Anthropic Messages requests to and from the neutral [`Request`].
+//!
+//! What it does not do: documents, citations, cache-control markers or
+//! server tools (refused); unsigned thinking from other vendors is not
+//! replayed to Claude.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

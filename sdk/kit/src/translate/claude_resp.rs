@@ -1,6 +1,9 @@
 //! Anthropic Messages answers: whole `message` bodies and the
 //! `message_start` … `message_stop` event stream, to and from the neutral
 //! model.
+//!
+//! What it does not do: signatures for thinking it did not receive from
+//! Claude (empty), or server-tool blocks (skipped).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -132,6 +135,86 @@ fn claude_id(id: &str) -> String {
     }
 }
 
+/// One event of a Claude stream (the fields translation reads).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClaudeEvent {
+    MessageStart {
+        message: StartMessage,
+    },
+    ContentBlockStart {
+        index: u64,
+        content_block: StartBlock,
+    },
+    ContentBlockDelta {
+        index: u64,
+        delta: BlockDelta,
+    },
+    MessageDelta {
+        #[serde(default)]
+        delta: MessageDeltaBody,
+        usage: Option<ClaudeUsage>,
+    },
+    MessageStop,
+    Error {
+        error: ErrorBody,
+    },
+    /// `ping`, `content_block_stop` and whatever comes next.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StartMessage {
+    id: String,
+    model: String,
+    usage: ClaudeUsage,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum StartBlock {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BlockDelta {
+    TextDelta {
+        text: String,
+    },
+    ThinkingDelta {
+        thinking: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MessageDeltaBody {
+    stop_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ErrorBody {
+    message: String,
+}
+
 /// Claude events into neutral ones.
 #[derive(Default)]
 pub struct ClaudeDecoder {
@@ -143,67 +226,54 @@ pub struct ClaudeDecoder {
 
 impl Decoder for ClaudeDecoder {
     fn data(&mut self, data: &[u8], out: &mut Vec<Event>) {
-        let Ok(v) = serde_json::from_slice::<Value>(data) else {
+        let Ok(ev) = serde_json::from_slice::<ClaudeEvent>(data) else {
             return;
         };
-        let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
-        match v.get("type").and_then(Value::as_str).unwrap_or("") {
-            "message_start" => {
-                let m = v.get("message").cloned().unwrap_or(Value::Null);
-                if let Some(u) = m.get("usage") {
-                    self.usage = serde_json::from_value(u.clone()).unwrap_or_default();
-                }
-                let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        match ev {
+            ClaudeEvent::MessageStart { message } => {
+                self.usage = message.usage;
                 out.push(Event::Start {
-                    id: s("id"),
-                    model: s("model"),
+                    id: message.id,
+                    model: message.model,
                 });
             }
-            "content_block_start" => {
-                let b = v.get("content_block").cloned().unwrap_or(Value::Null);
-                let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                match s("type").as_str() {
-                    "tool_use" => {
-                        self.tool_blocks.push((index, self.tools));
-                        out.push(Event::ToolStart {
-                            index: self.tools,
-                            id: s("id"),
-                            name: s("name"),
+            ClaudeEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => match content_block {
+                StartBlock::ToolUse { id, name } => {
+                    self.tool_blocks.push((index, self.tools));
+                    out.push(Event::ToolStart {
+                        index: self.tools,
+                        id,
+                        name,
+                    });
+                    self.tools += 1;
+                }
+                StartBlock::Text { text } if !text.is_empty() => out.push(Event::Text(text)),
+                _ => {}
+            },
+            ClaudeEvent::ContentBlockDelta { index, delta } => match delta {
+                BlockDelta::TextDelta { text } => out.push(Event::Text(text)),
+                BlockDelta::ThinkingDelta { thinking } => out.push(Event::Thinking(thinking)),
+                BlockDelta::InputJsonDelta { partial_json } => {
+                    let tool = self.tool_blocks.iter().find(|(b, _)| *b == index);
+                    if let (Some((_, t)), false) = (tool, partial_json.is_empty()) {
+                        out.push(Event::ToolArgs {
+                            index: *t,
+                            delta: partial_json,
                         });
-                        self.tools += 1;
                     }
-                    "text" if !s("text").is_empty() => out.push(Event::Text(s("text"))),
-                    _ => {}
                 }
-            }
-            "content_block_delta" => {
-                let d = v.get("delta").cloned().unwrap_or(Value::Null);
-                let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                match s("type").as_str() {
-                    "text_delta" => out.push(Event::Text(s("text"))),
-                    "thinking_delta" => out.push(Event::Thinking(s("thinking"))),
-                    "input_json_delta" => {
-                        let tool = self.tool_blocks.iter().find(|(b, _)| *b == index);
-                        if let Some((_, t)) = tool {
-                            let delta = s("partial_json");
-                            if !delta.is_empty() {
-                                out.push(Event::ToolArgs { index: *t, delta });
-                            }
-                        }
-                    }
-                    _ => {}
+                BlockDelta::Other => {}
+            },
+            ClaudeEvent::MessageDelta { delta, usage } => {
+                if let Some(r) = delta.stop_reason {
+                    out.push(Event::Finish(finish_of(&r)));
                 }
-            }
-            "message_delta" => {
-                if let Some(r) = v
-                    .get("delta")
-                    .and_then(|d| d.get("stop_reason"))
-                    .and_then(Value::as_str)
-                {
-                    out.push(Event::Finish(finish_of(r)));
-                }
-                if let Some(u) = v.get("usage") {
-                    let later: ClaudeUsage = serde_json::from_value(u.clone()).unwrap_or_default();
+                if let Some(later) = usage {
+                    // Output counts are cumulative; input arrives with
+                    // `message_start` unless restated here.
                     self.usage.output_tokens = later.output_tokens;
                     if later.input_tokens > 0 {
                         self.usage.input_tokens = later.input_tokens;
@@ -211,16 +281,16 @@ impl Decoder for ClaudeDecoder {
                 }
                 out.push(Event::Usage(self.usage.neutral()));
             }
-            "message_stop" => out.push(Event::Done),
-            "error" => {
-                let msg = v
-                    .get("error")
-                    .and_then(|e| e.get("message"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("upstream error");
-                out.push(Event::Error(msg.to_string()));
+            ClaudeEvent::MessageStop => out.push(Event::Done),
+            ClaudeEvent::Error { error } => {
+                let msg = if error.message.is_empty() {
+                    "upstream error".to_string()
+                } else {
+                    error.message
+                };
+                out.push(Event::Error(msg));
             }
-            _ => {}
+            ClaudeEvent::Other => {}
         }
     }
 }

@@ -1,6 +1,10 @@
 //! Gemini `generateContent` requests to and from the neutral [`Request`].
 //! Gemini keys tool results by function name, not id: ids are synthesized
 //! from the call's position when reading, and dropped when writing.
+//!
+//! What it does not do: `safetySettings`, `cachedContent` or code
+//! execution (no other API has them); file references other than Google
+//! storage URIs are refused.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

@@ -1,5 +1,8 @@
 //! Gemini answers: whole `GenerateContentResponse` bodies and streamed
 //! candidates (SSE or a JSON array), to and from the neutral model.
+//!
+//! What it does not do: several candidates (only the first is read),
+//! grounding or safety ratings.
 
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -48,30 +48,11 @@ pub const OPENAI_SHARED: &[&str] = &[
     "top_logprobs",
 ];
 
-/// The [`OPENAI_SHARED`] fields of a body.
-pub fn openai_shared(body: &[u8]) -> Vec<(String, Value)> {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(default)]
-    struct Shared {
-        metadata: Option<Value>,
-        service_tier: Option<Value>,
-        prompt_cache_key: Option<Value>,
-        safety_identifier: Option<Value>,
-        top_logprobs: Option<Value>,
-    }
-    let Ok(s) = serde_json::from_slice::<Shared>(body) else {
-        return Vec::new();
-    };
-    let fields = [
-        s.metadata,
-        s.service_tier,
-        s.prompt_cache_key,
-        s.safety_identifier,
-        s.top_logprobs,
-    ];
+/// The [`OPENAI_SHARED`] fields a body set, from its values in that order.
+pub fn openai_shared(values: [Option<Value>; 5]) -> Vec<(String, Value)> {
     OPENAI_SHARED
         .iter()
-        .zip(fields)
+        .zip(values)
         .filter_map(|(k, v)| v.filter(|v| !v.is_null()).map(|v| (k.to_string(), v)))
         .collect()
 }

@@ -1,5 +1,9 @@
 //! OpenAI Responses requests to and from the neutral [`Request`] (the
 //! client format `openai-response` and the `codex` upstream format).
+//!
+//! What it does not do: server-side state (`previous_response_id`,
+//! `store`) or built-in tools (web search, file search, ...): both refused
+//! when the target is another API.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -23,6 +27,12 @@ struct ResponsesBody {
     user: Option<String>,
     parallel_tool_calls: Option<bool>,
     previous_response_id: Option<String>,
+    // OPENAI_SHARED, read here rather than in a second pass.
+    metadata: Option<Value>,
+    service_tier: Option<Value>,
+    prompt_cache_key: Option<Value>,
+    safety_identifier: Option<Value>,
+    top_logprobs: Option<Value>,
 }
 
 fn content_parts(content: &Value) -> Vec<Part> {
@@ -64,7 +74,13 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
         stream: b.stream == Some(true),
         user: b.user,
         parallel_tool_calls: b.parallel_tool_calls,
-        openai_shared: openai_shared(body),
+        openai_shared: openai_shared([
+            b.metadata,
+            b.service_tier,
+            b.prompt_cache_key,
+            b.safety_identifier,
+            b.top_logprobs,
+        ]),
         ..Default::default()
     };
     if let Some(i) = b.instructions.filter(|i| !i.is_empty()) {

@@ -172,6 +172,44 @@ pub(super) fn message_item(id: &str, text: &str, status: &str) -> Value {
            "content": [{"type": "output_text", "text": text, "annotations": []}]})
 }
 
+/// One event of a Responses stream (the fields translation reads).
+#[derive(serde::Deserialize)]
+#[serde(tag = "type")]
+enum ResponsesEvent {
+    #[serde(rename = "response.created")]
+    Created { response: Value },
+    #[serde(rename = "response.output_item.added")]
+    ItemAdded {
+        #[serde(default)]
+        output_index: u64,
+        item: Value,
+    },
+    #[serde(rename = "response.output_text.delta")]
+    TextDelta { delta: String },
+    #[serde(
+        rename = "response.reasoning_summary_text.delta",
+        alias = "response.reasoning_text.delta"
+    )]
+    ReasoningDelta { delta: String },
+    #[serde(rename = "response.function_call_arguments.delta")]
+    ArgsDelta {
+        #[serde(default)]
+        output_index: u64,
+        delta: String,
+    },
+    #[serde(rename = "response.completed", alias = "response.incomplete")]
+    Completed { response: Value },
+    #[serde(rename = "response.failed")]
+    Failed { response: Value },
+    #[serde(rename = "error")]
+    Error {
+        #[serde(default)]
+        message: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
 /// Responses events into neutral ones.
 #[derive(Default)]
 pub struct ResponsesDecoder {
@@ -181,20 +219,15 @@ pub struct ResponsesDecoder {
 
 impl Decoder for ResponsesDecoder {
     fn data(&mut self, data: &[u8], out: &mut Vec<Event>) {
-        let Ok(v) = serde_json::from_slice::<Value>(data) else {
+        let Ok(ev) = serde_json::from_slice::<ResponsesEvent>(data) else {
             return;
         };
-        let output_index = v.get("output_index").and_then(Value::as_u64).unwrap_or(0);
-        match v.get("type").and_then(Value::as_str).unwrap_or("") {
-            "response.created" => {
-                let r = v.get("response").cloned().unwrap_or(Value::Null);
-                out.push(Event::Start {
-                    id: str_at(&r, "id"),
-                    model: str_at(&r, "model"),
-                });
-            }
-            "response.output_item.added" => {
-                let item = v.get("item").cloned().unwrap_or(Value::Null);
+        match ev {
+            ResponsesEvent::Created { response } => out.push(Event::Start {
+                id: str_at(&response, "id"),
+                model: str_at(&response, "model"),
+            }),
+            ResponsesEvent::ItemAdded { output_index, item } => {
                 if str_at(&item, "type") == "function_call" {
                     let index = self.tools.len();
                     self.tools.push((output_index, index));
@@ -209,43 +242,40 @@ impl Decoder for ResponsesDecoder {
                     }
                 }
             }
-            "response.output_text.delta" => out.push(Event::Text(str_at(&v, "delta"))),
-            "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
-                out.push(Event::Thinking(str_at(&v, "delta")))
-            }
-            "response.function_call_arguments.delta" => {
+            ResponsesEvent::TextDelta { delta } => out.push(Event::Text(delta)),
+            ResponsesEvent::ReasoningDelta { delta } => out.push(Event::Thinking(delta)),
+            ResponsesEvent::ArgsDelta {
+                output_index,
+                delta,
+            } => {
                 if let Some((_, index)) = self.tools.iter().find(|(o, _)| *o == output_index) {
                     out.push(Event::ToolArgs {
                         index: *index,
-                        delta: str_at(&v, "delta"),
+                        delta,
                     });
                 }
             }
-            "response.completed" | "response.incomplete" => {
-                let r = v.get("response").cloned().unwrap_or(Value::Null);
-                out.push(Event::Finish(finish_of(&r, !self.tools.is_empty())));
-                if let Some(u) = usage_of(&r) {
+            ResponsesEvent::Completed { response } => {
+                out.push(Event::Finish(finish_of(&response, !self.tools.is_empty())));
+                if let Some(u) = usage_of(&response) {
                     out.push(Event::Usage(u));
                 }
                 out.push(Event::Done);
             }
-            "response.failed" => {
-                let r = v.get("response").cloned().unwrap_or(Value::Null);
-                let msg = r
+            ResponsesEvent::Failed { response } => {
+                let msg = response
                     .get("error")
                     .and_then(|e| e.get("message"))
                     .and_then(Value::as_str)
                     .unwrap_or("upstream response failed");
                 out.push(Event::Error(msg.to_string()));
             }
-            "error" => {
-                let msg = v
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("upstream error");
-                out.push(Event::Error(msg.to_string()));
-            }
-            _ => {}
+            ResponsesEvent::Error { message } => out.push(Event::Error(if message.is_empty() {
+                "upstream error".into()
+            } else {
+                message
+            })),
+            ResponsesEvent::Other => {}
         }
     }
 }
