@@ -462,3 +462,33 @@ fn in_band_errors_reach_the_client_grammar() {
         }
     }
 }
+
+#[test]
+fn gemini_clients_can_take_a_json_array_stream() {
+    let upstream = upstream_sse(Format::Claude);
+    let mut t = super::stream(
+        Format::Claude,
+        Format::Gemini,
+        Box::new(Identity),
+        "m",
+        false,
+    );
+    let mut out = t.feed(&upstream).expect("feed").bytes.to_vec();
+    out.extend_from_slice(&t.finish().expect("finish").bytes);
+    let chunks: Vec<Value> = serde_json::from_slice(&out).expect("a JSON array");
+    let text: String = chunks
+        .iter()
+        .flat_map(|c| {
+            c["candidates"][0]["content"]["parts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|p| p.get("thought").is_none())
+        .filter_map(|p| p["text"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(text, "Hello");
+    let last = chunks.last().expect("chunks");
+    assert_eq!(last["candidates"][0]["finishReason"], "STOP");
+    assert_eq!(last["usageMetadata"]["totalTokenCount"], 15);
+}
