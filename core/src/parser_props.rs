@@ -12,7 +12,7 @@ use crate::auth_files::store;
 use crate::config::edit;
 use crate::management::{api_keys, query_param};
 use crate::oauth_login::{callback, sessions};
-use crate::proxy::{client_auth, cooldown, thinking};
+use crate::proxy::{client_auth, cooldown, routing};
 
 /// Bytes that are often almost-JSON.
 fn jsonish() -> impl Strategy<Value = Vec<u8>> {
@@ -48,7 +48,7 @@ proptest! {
 
     #[test]
     fn thinking_suffix_split_is_total(model in any::<String>()) {
-        let (base, setting) = thinking::split(&model);
+        let (base, setting) = routing::split_suffix(&model);
         prop_assert!(model.starts_with(base));
         if setting.is_some() {
             prop_assert!(!base.is_empty());

@@ -40,11 +40,6 @@ pub use abi_stable;
 
 mod export;
 mod host;
-pub mod kit;
-pub mod kit_gemini;
-pub mod kit_http;
-pub mod kit_sse;
-pub mod kit_usage;
 pub mod manifest;
 mod plugin;
 pub mod types;

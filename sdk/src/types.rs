@@ -272,8 +272,13 @@ pub struct UpstreamCall {
     /// Client wire format: `openai` (chat completions), `openai-completions`
     /// (legacy `/v1/completions`), `openai-response`, `claude`, `gemini`.
     pub client_format: RString,
-    /// Upstream model name (prefix and alias already resolved).
+    /// Upstream model name (prefix, alias and thinking suffix already
+    /// resolved).
     pub model: RString,
+    /// The thinking suffix of the requested model (`8192` for
+    /// `model(8192)`, `high` for `model(high)`); empty when none. The
+    /// provider writes it into the request in its own wire format.
+    pub thinking: RString,
     pub client_headers: RVec<Header>,
     pub client_query: RString,
     pub body: RVec<u8>,
@@ -365,7 +370,7 @@ pub struct RequestRecord {
     pub response_body: RVec<u8>,
 }
 
-pub(crate) mod query {
+pub mod query {
     /// First value of `name` in a raw query string, percent-decoded (`+` = space).
     pub fn param(query: &str, name: &str) -> Option<String> {
         query.split('&').find_map(|pair| {

@@ -114,14 +114,16 @@ async fn messages_stream_passes_events_through() {
 }
 
 #[tokio::test]
-async fn model_of_another_format_is_a_clear_error() {
+async fn legacy_completions_on_another_format_is_a_clear_error() {
+    // Chat, Responses and Gemini clients are translated (see
+    // `translation.rs`); legacy completions have no equivalent.
     let up = StandIn::start().await;
     let server = Server::start(&config(&up));
     let r = http(
         "POST",
-        &server.url("/v1/chat/completions"),
+        &server.url("/v1/completions"),
         &[("Authorization", "Bearer client-key")],
-        json!({"model": MODEL, "messages": []}).to_string(),
+        json!({"model": MODEL, "prompt": "hi"}).to_string(),
     )
     .await;
     assert_eq!(r.status, 400, "{}", r.text());

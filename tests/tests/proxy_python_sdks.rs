@@ -1,6 +1,8 @@
 //! The official `openai`, `anthropic` and `google-genai` Python SDKs make a
 //! plain and a streaming call each through cliproxy, against a stand-in
-//! upstream that answers in each provider's wire format.
+//! upstream that answers in each provider's wire format; and, with format
+//! translation, a plain call, a streamed call and a tool-call round trip on
+//! a model of every other format (`tests/python/sdk_translate.py`).
 //!
 //! The SDKs live in a virtualenv at `target/pyenv`, created here on first
 //! use (python3 -m venv + pip install from PyPI) under a file lock, so
@@ -8,6 +10,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+#[path = "support/formats.rs"]
+mod formats;
 
 use cliproxy_tests::server::target_dir;
 use cliproxy_tests::{workspace_root, Recorded, Reply, Server, StandIn};
@@ -182,6 +187,63 @@ fn upstream(req: &Recorded) -> Reply {
         404,
         json!({"error": {"message": format!("stand-in: unexpected {path}")}}),
     )
+}
+
+/// Runs a script of `tests/python` with the venv against `server`.
+async fn run_script(python: PathBuf, server: &Server, script: &str) -> (bool, String, String) {
+    let base = server.url("");
+    let script = workspace_root().join("tests/python").join(script);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(&python)
+            .arg(&script)
+            .arg(&base)
+            .arg("k")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env_remove("HTTP_PROXY")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("ALL_PROXY")
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run the SDK script");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_sdks_on_models_of_every_other_format() {
+    let python = tokio::task::spawn_blocking(python).await.expect("venv");
+    let up = StandIn::start().await;
+    // A tool result in the request gets text; tools alone get a call.
+    up.respond_with(|r| {
+        let has = |s: &[u8]| r.body.windows(s.len()).any(|w| w == s);
+        let kind = if !has(b"sunny") && has(b"get_weather") {
+            formats::Answer::Tool
+        } else {
+            formats::Answer::Text
+        };
+        formats::answer(r, kind)
+    });
+    let config = formats::config(&up.url());
+    let server = tokio::task::spawn_blocking(move || Server::start(&config))
+        .await
+        .expect("server");
+    let (ok, stdout, stderr) = run_script(python, &server, "sdk_translate.py").await;
+    assert!(
+        ok,
+        "SDK checks failed\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver:\n{}",
+        server.logs().join("\n")
+    );
+    assert!(
+        stdout.contains("all translation SDK checks passed"),
+        "{stdout}"
+    );
+    // 4 clients x 3 formats x (plain, stream, call, result).
+    assert_eq!(up.count(), 48);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

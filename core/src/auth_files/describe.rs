@@ -15,7 +15,6 @@ use super::model_rules::{normalize_models, parse_mappings, Mapping};
 use super::{Record, Status};
 use crate::app::App;
 use crate::plugin_host::LoadedPlugin;
-use crate::proxy::catalog;
 
 /// What the serving plugin read out of a file, after the core's rules.
 #[derive(Clone)]
@@ -133,7 +132,7 @@ pub fn apply(app: &App, rec: &mut Record) {
         }
         c.excluded_models = excluded.iter().map(|s| s.as_str().into()).collect();
         if !mappings.is_empty() {
-            c.models = mapped_models(c.provider.as_str(), &c.models, &mappings);
+            c.models = mapped_models(&c.models, &mappings);
         }
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -223,21 +222,14 @@ pub fn mappings_for(
     Vec::new()
 }
 
-/// The credential's models (its provider's default catalogue when it
-/// lists none) with the mappings applied: a mapped upstream name is served
+/// The credential's models (the plugin fills in its provider's default
+/// catalogue) with the mappings applied: a mapped upstream name is served
 /// under its alias instead (and also as itself with `fork`).
-fn mapped_models(provider: &str, models: &[ModelAlias], mappings: &[Mapping]) -> RVec<ModelAlias> {
-    let base: Vec<(String, String)> = if models.is_empty() {
-        catalog::default_models(provider)
-            .iter()
-            .map(|id| (id.to_string(), id.to_string()))
-            .collect()
-    } else {
-        models
-            .iter()
-            .map(|m| (m.name.to_string(), m.alias.to_string()))
-            .collect()
-    };
+fn mapped_models(models: &[ModelAlias], mappings: &[Mapping]) -> RVec<ModelAlias> {
+    let base: Vec<(String, String)> = models
+        .iter()
+        .map(|m| (m.name.to_string(), m.alias.to_string()))
+        .collect();
     let mut out = Vec::new();
     for (name, alias) in base {
         let mut mapped = false;
@@ -296,7 +288,15 @@ mod tests {
         );
         let m = mappings_for(&extra, "gemini-cli");
         assert_eq!(m.len(), 2);
-        let models = mapped_models("gemini-cli", &[], &m);
+        let catalogue: Vec<ModelAlias> =
+            ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-3-pro-preview"]
+                .iter()
+                .map(|id| ModelAlias {
+                    name: (*id).into(),
+                    alias: (*id).into(),
+                })
+                .collect();
+        let models = mapped_models(&catalogue, &m);
         let pairs: Vec<(&str, &str)> = models
             .iter()
             .map(|m| (m.name.as_str(), m.alias.as_str()))

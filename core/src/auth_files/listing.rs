@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::{Record, Status};
-use cliproxy_sdk::kit::auth_file::file_auth_index;
+use cliproxy_kit::auth_file::file_auth_index;
 
 fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -91,7 +91,7 @@ fn last_refresh_of(m: &Map<String, Value>) -> Option<SystemTime> {
         "lastRefreshedAt",
     ]
     .iter()
-    .find_map(|k| m.get(*k).and_then(cliproxy_sdk::kit::auth_file::time_ms))
+    .find_map(|k| m.get(*k).and_then(cliproxy_kit::auth_file::time_ms))
     .and_then(|ms| {
         SystemTime::UNIX_EPOCH
             .checked_add(std::time::Duration::from_millis(u64::try_from(ms).ok()?))

@@ -14,7 +14,7 @@ use super::reply;
 use crate::app::App;
 use crate::auth_files::{listing, store, NameError};
 use crate::error::{self, Body};
-use crate::proxy::{catalog, models};
+use crate::proxy::models;
 
 pub async fn handle(
     app: &Arc<App>,
@@ -231,7 +231,7 @@ fn models_of(app: &Arc<App>, query: Option<&str>) -> Response<Body> {
                     continue;
                 }
                 let mut m = json!({"id": id, "display_name": id, "type": c.provider.as_str()});
-                if let Some(owner) = catalog::owner(c.provider.as_str()) {
+                if let Some(owner) = c.attribute("owned_by") {
                     m["owned_by"] = json!(owner);
                 }
                 out.push(m);

@@ -156,6 +156,7 @@ pub async fn run(
         action: action.into(),
         client_format: req.format.id().into(),
         model: route.upstream_model.as_str().into(),
+        thinking: ctx.thinking.as_str().into(),
         client_headers: req.headers.clone().into(),
         client_query: req.query.as_str().into(),
         body: req.body.to_vec().into(),

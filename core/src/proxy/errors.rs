@@ -25,7 +25,7 @@ pub enum ProxyError {
     BadRequest(String),
     #[error("unknown provider for model {0}")]
     UnknownModel(String),
-    #[error("model {model} is served only in another API format: {}; format translation is not supported, send the request to that endpoint", served.iter().map(|(p, w)| format!("provider {p} via {}", endpoint_for_wire(w))).collect::<Vec<_>>().join(", "))]
+    #[error("model {model} is served only in another API format: {}; legacy completions are not translated, send the request to that endpoint", served.iter().map(|(p, w)| format!("provider {p} via {}", endpoint_for_wire(w))).collect::<Vec<_>>().join(", "))]
     WrongFormat {
         model: String,
         /// (provider id, wire format) pairs that serve the model.

@@ -5,18 +5,20 @@
 //! 3. Calls: body read under `body-limits.proxy-mb`; `model` and `stream`
 //!    read from it (Gemini: from the path).
 //! 4. Routing (`routing.rs`): thinking suffix, `auto`, the providers that
-//!    serve the model in the client's own wire format.
+//!    serve the model (the client's own wire format first, else any: the
+//!    provider plugin translates).
 //! 5. Execution (`retry.rs` → `attempt.rs`): credential choice
 //!    (`scheduler.rs`), cool-downs (`cooldown.rs`), the upstream call
 //!    (`crate::upstream`), streams (`stream.rs`).
 //! 6. Usage records per attempt and one request record per client request
 //!    (`records.rs`), off the response path.
 //!
-//! What it does not do: translate between API formats. A model served only
-//! in another format gets a 400 that names the endpoint to use.
+//! What it does not do: translate between API formats or write thinking
+//! settings into bodies. Provider plugins do both, in their own wire
+//! format (`cliproxy_kit::translate`); the core only names the client's
+//! format and the thinking suffix in the `UpstreamCall`.
 
 mod attempt;
-pub mod catalog;
 pub mod client_auth;
 pub mod cooldown;
 pub mod endpoints;
@@ -25,10 +27,9 @@ pub mod models;
 mod plugin_call;
 pub mod records;
 mod retry;
-mod routing;
+pub mod routing;
 pub mod scheduler;
 mod stream;
-pub mod thinking;
 mod usage;
 
 use std::sync::Arc;
@@ -95,6 +96,8 @@ pub struct RequestCtx<'a> {
     pub req: &'a ClientRequest,
     /// The routed model id (suffix removed; prefix kept).
     pub model: String,
+    /// The thinking suffix of the requested model ("" when none).
+    pub thinking: String,
     pub settings: UpstreamSettings,
     pub usage_sinks: Vec<Arc<LoadedPlugin>>,
     /// `request-log: true`: capture upstream and streamed bodies.
@@ -209,10 +212,6 @@ async fn call(
         Ok(r) => r,
         Err(e) => return finish_error(&app, log, e),
     };
-    let body = match &routed.thinking {
-        Some(t) => thinking::apply(&body, format, t),
-        None => body,
-    };
     let client = ClientRequest {
         endpoint: ep,
         format,
@@ -228,6 +227,7 @@ async fn call(
         snap: snap.clone(),
         req: &client,
         model: routed.model.clone(),
+        thinking: routed.thinking.clone().unwrap_or_default(),
         settings: UpstreamSettings {
             connect_timeout: snap.raw.upstream_timeouts.connect(),
             read_timeout: snap.raw.upstream_timeouts.read(),

@@ -14,7 +14,6 @@ use arc_swap::ArcSwapOption;
 use cliproxy_sdk::Credential;
 use serde_json::{json, Value};
 
-use super::catalog;
 use crate::app::App;
 use crate::auth_files::FileCredential;
 use crate::plugin_host::{ActiveSet, LoadedPlugin};
@@ -108,11 +107,9 @@ fn normalize_prefix(prefix: &str) -> &str {
 /// (client id, upstream name) pairs a credential registers.
 pub fn registered_ids(cred: &Credential, force_prefix: bool) -> Vec<(String, String)> {
     let mut base: Vec<(String, String)> = Vec::new();
-    if cred.models.is_empty() {
-        for id in catalog::default_models(cred.provider.as_str()) {
-            base.push((id.to_string(), id.to_string()));
-        }
-    } else {
+    // Provider plugins fill `models` with their default catalogue when a
+    // config entry or file lists none.
+    {
         let mut seen = HashSet::new();
         for m in cred.models.iter() {
             let alias = if m.alias.trim().is_empty() {
@@ -160,9 +157,11 @@ impl Registry {
         let mut order: Vec<String> = Vec::new();
         let mut add = |entry: Arc<CredEntry>| {
             let ids = registered_ids(&entry.cred, force_prefix);
-            let owner = catalog::owner(&entry.provider)
-                .map(str::to_string)
-                .unwrap_or_else(|| entry.cred.label.to_string());
+            let owner = entry
+                .cred
+                .attribute("owned_by")
+                .unwrap_or(entry.cred.label.as_str())
+                .to_string();
             for (id, upstream) in ids {
                 let slot = table.entry(id.clone()).or_insert_with(|| {
                     order.push(id.clone());
@@ -392,7 +391,7 @@ impl RegistryCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cliproxy_sdk::kit::{self, KeyEntry, ModelEntry as Me};
+    use cliproxy_kit::{self as kit, KeyEntry, ModelEntry as Me};
 
     #[test]
     fn wildcards() {
@@ -440,7 +439,8 @@ mod tests {
             ]
         );
         assert_eq!(registered_ids(&cred, true).len(), 1);
+        // Default catalogues come from the provider plugin, not the core.
         let plain = kit::credentials_from_keys("gemini", "", &[KeyEntry::default()]).remove(0);
-        assert_eq!(registered_ids(&plain, false).len(), 6);
+        assert!(registered_ids(&plain, false).is_empty());
     }
 }

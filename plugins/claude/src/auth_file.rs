@@ -6,8 +6,8 @@
 //! Settings (`plugins.configs.claude`): `api-base-url` (where OAuth
 //! credentials send requests), `token-url`, `client-id`.
 
-use cliproxy_sdk::kit::auth_file::{self, AuthFileCtx};
-use cliproxy_sdk::kit::AuthFileHooks;
+use cliproxy_kit::auth_file::{self, AuthFileCtx};
+use cliproxy_kit::AuthFileHooks;
 use cliproxy_sdk::{AuthFileInfo, PluginError, RefreshedAuth, UpstreamRequest};
 use serde_json::{json, Value};
 

@@ -2,8 +2,8 @@
 //! with neither name nor alias dropped. Entries are never dropped: an empty
 //! `base-url` means the official Anthropic endpoint.
 
-use cliproxy_sdk::kit::normalize::{self, Dedup, KeyRules, ModelRule};
-use cliproxy_sdk::kit::{credentials_from_keys, KeyEntry, ListRules, ListSection};
+use cliproxy_kit::normalize::{self, Dedup, KeyRules, ModelRule};
+use cliproxy_kit::{credentials_from_keys, KeyEntry, ListRules, ListSection};
 use cliproxy_sdk::Credential;
 
 pub const CONFIG_KEY: &str = "claude-api-key";
@@ -46,7 +46,7 @@ mod tests {
             {"api-key": "k1", "base-url": " https://proxy.test "},
             {"api-key": ""}
         ]);
-        let out = ClaudeKeys::normalize(cliproxy_sdk::kit::parse_list(Some(&section)));
+        let out = ClaudeKeys::normalize(cliproxy_kit::parse_list(Some(&section)));
         assert_eq!(out.len(), 3, "nothing dropped, no de-dup");
         assert_eq!(out[0].api_key, "k1");
         assert_eq!(out[0].models.len(), 1);

@@ -12,12 +12,24 @@ mod management;
 mod request;
 mod stream;
 
-use cliproxy_sdk::kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
+use cliproxy_kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };
 
 pub use config::{ClaudeKeys, CONFIG_KEY, DEFAULT_BASE_URL};
+
+/// The default catalogue (proxy spec §3.1).
+const MODELS: &[&str] = &[
+    "claude-haiku-4-5-20251001",
+    "claude-sonnet-4-5-20250929",
+    "claude-opus-4-5-20251101",
+    "claude-opus-4-1-20250805",
+    "claude-opus-4-20250514",
+    "claude-sonnet-4-20250514",
+    "claude-3-7-sonnet-20250219",
+    "claude-3-5-haiku-20241022",
+];
 
 /// The names and upstream code that make this plugin the claude provider.
 pub struct Claude;
@@ -31,7 +43,13 @@ impl ProviderSpec for Claude {
     const ROUTE: &'static str = management::ROUTE;
     const AUTH_FILES: Option<AuthFileHooks> = Some(auth_file::HOOKS);
 
+    const OWNED_BY: &'static str = "anthropic";
+
     type Section = config::ClaudeKeys;
+
+    fn default_models(_provider: &str) -> &'static [&'static str] {
+        MODELS
+    }
 
     fn build_request(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         request::build(call)

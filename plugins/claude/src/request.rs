@@ -5,8 +5,9 @@
 //! What it does not do: translate from other client formats, or refresh
 //! OAuth tokens (`auth_file.rs` describes that; the host does it).
 
-use cliproxy_sdk::kit_http::{body_model, client_header, edit_json_body, join_url, HeaderList};
-use cliproxy_sdk::{kit_usage, PluginError, Translated, UpstreamCall, UpstreamRequest};
+use cliproxy_kit::http::{body_model, client_header, edit_json_body, join_url, HeaderList};
+use cliproxy_kit::usage as kit_usage;
+use cliproxy_sdk::{PluginError, Translated, UpstreamCall, UpstreamRequest};
 use serde_json::Value;
 
 /// The host for which API keys go into `x-api-key`; elsewhere they are a Bearer token.
@@ -119,7 +120,7 @@ pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cliproxy_sdk::kit::{self, KeyEntry};
+    use cliproxy_kit::{self as kit, KeyEntry};
     use cliproxy_sdk::Header;
 
     fn call(base: &str, client: &[(&str, &str)], action: &str) -> UpstreamCall {
@@ -130,6 +131,7 @@ mod tests {
         };
         let credential = kit::credentials_from_keys("claude", OFFICIAL_BASE, &[entry]).remove(0);
         UpstreamCall {
+            thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: action.into(),
             client_format: "claude".into(),

@@ -1,8 +1,8 @@
 //! Streamed Claude answers: events pass through unchanged and at once;
 //! input tokens come from `message_start`, output from `message_delta`.
 
-use cliproxy_sdk::kit_sse::PassThrough;
-use cliproxy_sdk::kit_usage::ClaudeStream;
+use cliproxy_kit::sse::PassThrough;
+use cliproxy_kit::usage::ClaudeStream;
 use cliproxy_sdk::{StreamTranslator, UpstreamCall};
 
 pub fn open(_call: &UpstreamCall) -> Box<dyn StreamTranslator> {

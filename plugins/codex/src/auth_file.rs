@@ -6,8 +6,8 @@
 //! Settings (`plugins.configs.codex`): `api-base-url` (the ChatGPT Codex
 //! backend for OAuth credentials), `token-url`, `client-id`.
 
-use cliproxy_sdk::kit::auth_file::{self, jwt_claims, AuthFileCtx};
-use cliproxy_sdk::kit::AuthFileHooks;
+use cliproxy_kit::auth_file::{self, jwt_claims, AuthFileCtx};
+use cliproxy_kit::AuthFileHooks;
 use cliproxy_sdk::{AuthFileInfo, Header, PluginError, RefreshedAuth, UpstreamRequest};
 use serde_json::Value;
 

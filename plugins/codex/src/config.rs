@@ -1,8 +1,8 @@
 //! The `codex-api-key` section: like claude (keys, URLs and model names
 //! trimmed), but `base-url` is required: entries without one are dropped.
 
-use cliproxy_sdk::kit::normalize::{self, Dedup, KeyRules, ModelRule};
-use cliproxy_sdk::kit::{credentials_from_keys, KeyEntry, ListRules, ListSection};
+use cliproxy_kit::normalize::{self, Dedup, KeyRules, ModelRule};
+use cliproxy_kit::{credentials_from_keys, KeyEntry, ListRules, ListSection};
 use cliproxy_sdk::Credential;
 
 pub const CONFIG_KEY: &str = "codex-api-key";
@@ -44,7 +44,7 @@ mod tests {
             {"api-key": "k2"},
             {"api-key": "k3", "base-url": "   "}
         ]);
-        let out = CodexKeys::normalize(cliproxy_sdk::kit::parse_list(Some(&section)));
+        let out = CodexKeys::normalize(cliproxy_kit::parse_list(Some(&section)));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].base_url, "https://api.test/v1");
         assert_eq!(out[0].proxy_url, "socks5://p:1");

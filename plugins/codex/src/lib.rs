@@ -11,12 +11,25 @@ mod management;
 mod request;
 mod stream;
 
-use cliproxy_sdk::kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
+use cliproxy_kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };
 
 pub use config::{CodexKeys, CONFIG_KEY, DEFAULT_BASE_URL};
+
+/// The default catalogue (proxy spec §3.1).
+const MODELS: &[&str] = &[
+    "gpt-5",
+    "gpt-5-codex",
+    "gpt-5-codex-mini",
+    "gpt-5.1",
+    "gpt-5.1-codex",
+    "gpt-5.1-codex-mini",
+    "gpt-5.1-codex-max",
+    "gpt-5.2",
+    "gpt-5.2-codex",
+];
 
 /// The names and upstream code that make this plugin the codex provider.
 pub struct Codex;
@@ -30,7 +43,13 @@ impl ProviderSpec for Codex {
     const ROUTE: &'static str = management::ROUTE;
     const AUTH_FILES: Option<AuthFileHooks> = Some(auth_file::HOOKS);
 
+    const OWNED_BY: &'static str = "openai";
+
     type Section = config::CodexKeys;
+
+    fn default_models(_provider: &str) -> &'static [&'static str] {
+        MODELS
+    }
 
     fn build_request(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         request::build(call)

@@ -6,10 +6,11 @@
 //! What it does not do: OAuth (`Chatgpt-Account-Id`, `Originator`), or
 //! translation from other client formats.
 
-use cliproxy_sdk::kit::auth_index;
-use cliproxy_sdk::kit_http::{edit_json_body, join_url, HeaderList};
-use cliproxy_sdk::kit_sse::SseScanner;
-use cliproxy_sdk::{kit_usage, PluginError, Translated, UpstreamCall, UpstreamRequest};
+use cliproxy_kit::auth_index;
+use cliproxy_kit::http::{edit_json_body, join_url, HeaderList};
+use cliproxy_kit::sse::SseScanner;
+use cliproxy_kit::usage as kit_usage;
+use cliproxy_sdk::{PluginError, Translated, UpstreamCall, UpstreamRequest};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -126,7 +127,7 @@ pub fn translate(_call: &UpstreamCall, body: &[u8]) -> Result<Translated, Plugin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cliproxy_sdk::kit::{self, KeyEntry};
+    use cliproxy_kit::{self as kit, KeyEntry};
 
     fn call() -> UpstreamCall {
         let entry = KeyEntry {
@@ -136,6 +137,7 @@ mod tests {
         };
         let credential = kit::credentials_from_keys("codex", DEFAULT_BASE_URL, &[entry]).remove(0);
         UpstreamCall {
+            thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: "generate".into(),
             client_format: "openai-response".into(),

@@ -1,8 +1,8 @@
 //! Streamed Responses answers: events pass through unchanged and at once;
 //! `response.completed` gives the token counts.
 
-use cliproxy_sdk::kit_sse::PassThrough;
-use cliproxy_sdk::kit_usage::ResponsesStream;
+use cliproxy_kit::sse::PassThrough;
+use cliproxy_kit::usage::ResponsesStream;
 use cliproxy_sdk::{StreamTranslator, UpstreamCall};
 
 pub fn open(_call: &UpstreamCall) -> Box<dyn StreamTranslator> {

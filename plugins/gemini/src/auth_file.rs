@@ -10,8 +10,8 @@
 //! `client-id`/`client-secret` (Gemini CLI files that lack them) and
 //! `antigravity-client-id`/`antigravity-client-secret`.
 
-use cliproxy_sdk::kit::auth_file::{self, str_at, AuthFileCtx};
-use cliproxy_sdk::kit::AuthFileHooks;
+use cliproxy_kit::auth_file::{self, str_at, AuthFileCtx};
+use cliproxy_kit::AuthFileHooks;
 use cliproxy_sdk::{AuthFileInfo, Header, PluginError, RefreshedAuth, UpstreamRequest};
 use serde_json::{Map, Value};
 

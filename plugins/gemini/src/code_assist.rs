@@ -5,10 +5,11 @@
 //! event at a time, which are unwrapped into the client's Gemini format.
 
 use abi_stable::std_types::ROption;
-use cliproxy_sdk::kit_http::{gemini_method, gemini_stream_is_sse, join_url, HeaderList};
-use cliproxy_sdk::kit_sse::SseScanner;
+use cliproxy_kit::http::{gemini_method, gemini_stream_is_sse, join_url, HeaderList};
+use cliproxy_kit::sse::SseScanner;
+use cliproxy_kit::usage as kit_usage;
 use cliproxy_sdk::{
-    kit_usage, PluginError, StreamTranslator, TokenUsage, Translated, UpstreamCall, UpstreamRequest,
+    PluginError, StreamTranslator, TokenUsage, Translated, UpstreamCall, UpstreamRequest,
 };
 use serde_json::{json, Value};
 
@@ -182,7 +183,7 @@ impl StreamTranslator for Unwrapping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cliproxy_sdk::kit::auth_file::AuthFileCtx;
+    use cliproxy_kit::auth_file::AuthFileCtx;
     use cliproxy_sdk::AuthFile;
 
     fn call(action: &str, query: &str) -> UpstreamCall {
@@ -204,6 +205,7 @@ mod tests {
             .next()
             .expect("one");
         UpstreamCall {
+            thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: action.into(),
             client_format: "gemini".into(),

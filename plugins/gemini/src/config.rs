@@ -3,8 +3,8 @@
 //! top-level `generative-language-api-key: [keys]` is read as extra entries
 //! and dropped from the file on the next write. `models` are set by PUT only.
 
-use cliproxy_sdk::kit::normalize::{self, Dedup, KeyRules, ModelRule};
-use cliproxy_sdk::kit::{credentials_from_keys, KeyEntry, KeyPatch, ListRules, ListSection};
+use cliproxy_kit::normalize::{self, Dedup, KeyRules, ModelRule};
+use cliproxy_kit::{credentials_from_keys, KeyEntry, KeyPatch, ListRules, ListSection};
 use cliproxy_sdk::Credential;
 use serde_json::Value;
 
@@ -70,7 +70,7 @@ mod tests {
             ],
             "generative-language-api-key": ["k2", " k1 ", 7, null]
         });
-        let mut entries: Vec<KeyEntry> = cliproxy_sdk::kit::parse_list(config.get(CONFIG_KEY));
+        let mut entries: Vec<KeyEntry> = cliproxy_kit::parse_list(config.get(CONFIG_KEY));
         entries.extend(GeminiKeys::legacy_entries(&config));
         let out = GeminiKeys::normalize(entries);
         let keys: Vec<_> = out.iter().map(|e| e.api_key.as_str()).collect();

@@ -14,13 +14,32 @@ mod config;
 mod management;
 mod request;
 
-use cliproxy_sdk::kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
-use cliproxy_sdk::kit_gemini;
+use cliproxy_kit::gemini as kit_gemini;
+use cliproxy_kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };
 
 pub use config::{GeminiKeys, CONFIG_KEY, DEFAULT_BASE_URL, LEGACY_KEY};
+
+/// The default catalogue of API keys (proxy spec §3.1).
+pub const MODELS: &[&str] = &[
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-3-pro-preview",
+    "gemini-3-flash-preview",
+    "gemini-3-pro-image-preview",
+];
+
+/// Gemini CLI and Antigravity accounts: no image model.
+const CLI_MODELS: &[&str] = &[
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-3-pro-preview",
+    "gemini-3-flash-preview",
+];
 
 /// The names and upstream code that make this plugin the gemini provider.
 pub struct Gemini;
@@ -35,7 +54,18 @@ impl ProviderSpec for Gemini {
     const EXTRA_CONFIG_KEYS: &'static [&'static str] = &[config::LEGACY_KEY];
     const AUTH_FILES: Option<AuthFileHooks> = Some(auth_file::HOOKS);
 
+    const OWNED_BY: &'static str = "google";
+
     type Section = config::GeminiKeys;
+
+    /// Antigravity accounts list their models upstream; until that is
+    /// fetched they serve the Gemini CLI list.
+    fn default_models(provider: &str) -> &'static [&'static str] {
+        match provider {
+            config::PROVIDER => MODELS,
+            _ => CLI_MODELS,
+        }
+    }
 
     fn build_request(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         if call.credential.is_oauth() {

@@ -1,7 +1,7 @@
 //! The `/gemini-api-key` route: the shared list conventions with gemini's
 //! own DELETE rule (the key is trimmed, and removing nothing is a 404).
 
-use cliproxy_sdk::kit::{DeleteRules, ListRules, Selector};
+use cliproxy_kit::{DeleteRules, ListRules, Selector};
 
 use crate::config::{CONFIG_KEY, LEGACY_KEY};
 

@@ -4,7 +4,8 @@
 //!
 //! What it does not do: translate from other client formats, or OAuth.
 
-use cliproxy_sdk::{kit_gemini, PluginError, Translated, UpstreamCall, UpstreamRequest};
+use cliproxy_kit::gemini as kit_gemini;
+use cliproxy_sdk::{PluginError, Translated, UpstreamCall, UpstreamRequest};
 
 use crate::config::DEFAULT_BASE_URL;
 
@@ -25,7 +26,7 @@ pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cliproxy_sdk::kit::{self, KeyEntry};
+    use cliproxy_kit::{self as kit, KeyEntry};
 
     fn call(action: &str, query: &str) -> UpstreamCall {
         let entry = KeyEntry {
@@ -34,6 +35,7 @@ mod tests {
         };
         let credential = kit::credentials_from_keys("gemini", DEFAULT_BASE_URL, &[entry]).remove(0);
         UpstreamCall {
+            thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: action.into(),
             client_format: "gemini".into(),

@@ -10,8 +10,8 @@
 //! `iflow-client-id`, `iflow-client-secret`.
 
 use base64::Engine;
-use cliproxy_sdk::kit::auth_file::{self, AuthFileCtx};
-use cliproxy_sdk::kit::AuthFileHooks;
+use cliproxy_kit::auth_file::{self, AuthFileCtx};
+use cliproxy_kit::AuthFileHooks;
 use cliproxy_sdk::{AuthFileInfo, Header, ModelAlias, PluginError, RefreshedAuth, UpstreamRequest};
 
 pub const HOOKS: AuthFileHooks = AuthFileHooks {
@@ -80,12 +80,14 @@ pub fn describe(file: &AuthFileCtx<'_>) -> Result<AuthFileInfo, PluginError> {
         }
         .into();
         c.models = models(QWEN_MODELS).into();
+        c.attributes.push(Header::new("owned_by", "qwen"));
         return Ok(file.bearer_info(c, 3 * 3600));
     }
     // iFlow's chat API takes the account's API key, not the OAuth token.
     let mut c = file.credential("iflow", "", file.str("api_key"));
     c.base_url = file.setting("iflow-base-url", IFLOW_BASE).into();
     c.models = models(IFLOW_MODELS).into();
+    c.attributes.push(Header::new("owned_by", "iflow"));
     if !file.str("email").is_empty() {
         c.attributes.push(Header::new("account", file.str("email")));
     }

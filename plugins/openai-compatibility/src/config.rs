@@ -3,9 +3,7 @@
 //! `api-keys: [..]` list moved into `api-key-entries` (and so dropped from
 //! the file on the next write). `models` are kept as written.
 
-use cliproxy_sdk::kit::{
-    credentials_from_compat, normalize, CompatProvider, ListRules, ListSection,
-};
+use cliproxy_kit::{credentials_from_compat, normalize, CompatProvider, ListRules, ListSection};
 use cliproxy_sdk::Credential;
 
 pub const CONFIG_KEY: &str = "openai-compatibility";
@@ -41,7 +39,7 @@ mod tests {
             {"name": "broken", "base-url": ""},
             {"name": "local", "base-url": "http://127.0.0.1:1/v1"}
         ]);
-        let out = CompatProviders::normalize(cliproxy_sdk::kit::parse_list(Some(&section)));
+        let out = CompatProviders::normalize(cliproxy_kit::parse_list(Some(&section)));
         assert_eq!(out.len(), 2);
         let p = &out[0];
         assert_eq!(p.name, "OpenRouter");

@@ -15,7 +15,7 @@ mod management;
 mod request;
 mod stream;
 
-use cliproxy_sdk::kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
+use cliproxy_kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };

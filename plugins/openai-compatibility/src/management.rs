@@ -2,7 +2,7 @@
 //! by provider `name` (PATCH `"name"`, trimmed; DELETE `?name=`, exact;
 //! removing nothing is still a 200).
 
-use cliproxy_sdk::kit::{DeleteRules, ListRules, Selector};
+use cliproxy_kit::{DeleteRules, ListRules, Selector};
 
 use crate::config::CONFIG_KEY;
 

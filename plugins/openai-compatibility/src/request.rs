@@ -5,8 +5,9 @@
 //! What it does not do: translate from other client formats (the core only
 //! sends OpenAI-format clients here).
 
-use cliproxy_sdk::kit_http::{join_url, with_model, HeaderList};
-use cliproxy_sdk::{kit_usage, PluginError, Translated, UpstreamCall, UpstreamRequest};
+use cliproxy_kit::http::{join_url, with_model, HeaderList};
+use cliproxy_kit::usage as kit_usage;
+use cliproxy_sdk::{PluginError, Translated, UpstreamCall, UpstreamRequest};
 
 const USER_AGENT: &str = "cli-proxy-openai-compat";
 
@@ -68,7 +69,7 @@ pub fn translate(_call: &UpstreamCall, body: &[u8]) -> Result<Translated, Plugin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cliproxy_sdk::kit::{self, KeyEntry};
+    use cliproxy_kit::{self as kit, KeyEntry};
     use cliproxy_sdk::Header;
 
     fn call(action: &str, format: &str, key: &str) -> UpstreamCall {
@@ -81,6 +82,7 @@ mod tests {
         entry.headers.insert("User-Agent".into(), "mine".into());
         let credential = kit::credentials_from_keys("acme", "", &[entry]).remove(0);
         UpstreamCall {
+            thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: action.into(),
             client_format: format.into(),

@@ -1,8 +1,8 @@
 //! Streamed OpenAI answers: chunks pass through unchanged and at once; the
 //! first chunk with a `usage` object gives the token counts.
 
-use cliproxy_sdk::kit_sse::PassThrough;
-use cliproxy_sdk::kit_usage::OpenAiStream;
+use cliproxy_kit::sse::PassThrough;
+use cliproxy_kit::usage::OpenAiStream;
 use cliproxy_sdk::StreamTranslator;
 use cliproxy_sdk::UpstreamCall;
 

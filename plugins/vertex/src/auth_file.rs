@@ -12,8 +12,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use cliproxy_sdk::kit::auth_file::{self, str_at, AuthFileCtx};
-use cliproxy_sdk::kit::AuthFileHooks;
+use cliproxy_kit::auth_file::{self, str_at, AuthFileCtx};
+use cliproxy_kit::AuthFileHooks;
 use cliproxy_sdk::{AuthFileInfo, Header, PluginError, RefreshedAuth, UpstreamRequest};
 use serde_json::{json, Map, Value};
 

@@ -3,8 +3,8 @@
 //! de-duplicated by key and base URL together; models need both a `name`
 //! and an `alias`.
 
-use cliproxy_sdk::kit::normalize::{self, Dedup, KeyRules, ModelRule};
-use cliproxy_sdk::kit::{credentials_from_keys, KeyEntry, ListRules, ListSection};
+use cliproxy_kit::normalize::{self, Dedup, KeyRules, ModelRule};
+use cliproxy_kit::{credentials_from_keys, KeyEntry, ListRules, ListSection};
 use cliproxy_sdk::Credential;
 
 pub const CONFIG_KEY: &str = "vertex-api-key";
@@ -49,7 +49,7 @@ mod tests {
             {"api-key": "k"},
             {"base-url": "https://c.test"}
         ]);
-        let out = VertexKeys::normalize(cliproxy_sdk::kit::parse_list(Some(&section)));
+        let out = VertexKeys::normalize(cliproxy_kit::parse_list(Some(&section)));
         let pairs: Vec<_> = out
             .iter()
             .map(|e| (e.api_key.as_str(), e.base_url.as_str()))

@@ -11,13 +11,23 @@ mod config;
 mod management;
 mod request;
 
-use cliproxy_sdk::kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
-use cliproxy_sdk::kit_gemini;
+use cliproxy_kit::gemini as kit_gemini;
+use cliproxy_kit::{AuthFileHooks, ProviderPlugin, ProviderSpec};
 use cliproxy_sdk::{
     export_plugin, PluginError, StreamTranslator, Translated, UpstreamCall, UpstreamRequest,
 };
 
 pub use config::{VertexKeys, CONFIG_KEY, DEFAULT_BASE_URL};
+
+/// The default catalogue (proxy spec §3.1), the Gemini API's.
+const MODELS: &[&str] = &[
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-3-pro-preview",
+    "gemini-3-flash-preview",
+    "gemini-3-pro-image-preview",
+];
 
 /// The names and upstream code that make this plugin the vertex provider.
 pub struct Vertex;
@@ -31,7 +41,13 @@ impl ProviderSpec for Vertex {
     const ROUTE: &'static str = management::ROUTE;
     const AUTH_FILES: Option<AuthFileHooks> = Some(auth_file::HOOKS);
 
+    const OWNED_BY: &'static str = "google";
+
     type Section = config::VertexKeys;
+
+    fn default_models(_provider: &str) -> &'static [&'static str] {
+        MODELS
+    }
 
     fn build_request(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         request::build(call)

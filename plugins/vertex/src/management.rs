@@ -1,7 +1,7 @@
 //! The `/vertex-api-key` route: the shared list conventions with vertex's own
 //! DELETE rule (the key is trimmed, and removing nothing is still a 200).
 
-use cliproxy_sdk::kit::{DeleteRules, ListRules, Selector};
+use cliproxy_kit::{DeleteRules, ListRules, Selector};
 
 use crate::config::CONFIG_KEY;
 

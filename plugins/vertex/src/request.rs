@@ -7,7 +7,8 @@
 //!
 //! What it does not do: translation from other client formats.
 
-use cliproxy_sdk::{kit_gemini, Header, PluginError, Translated, UpstreamCall, UpstreamRequest};
+use cliproxy_kit::gemini as kit_gemini;
+use cliproxy_sdk::{Header, PluginError, Translated, UpstreamCall, UpstreamRequest};
 
 pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     if call.credential.is_oauth() {
@@ -61,7 +62,7 @@ pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cliproxy_sdk::kit::{self, KeyEntry};
+    use cliproxy_kit::{self as kit, KeyEntry};
 
     #[test]
     fn publisher_url() {
@@ -72,6 +73,7 @@ mod tests {
         };
         let credential = kit::credentials_from_keys("vertex", "", &[entry]).remove(0);
         let call = UpstreamCall {
+            thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: "stream".into(),
             client_format: "gemini".into(),

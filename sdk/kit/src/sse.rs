@@ -7,8 +7,8 @@
 
 use abi_stable::std_types::ROption;
 
-use crate::plugin::StreamTranslator;
-use crate::types::{PluginError, TokenUsage, Translated};
+use cliproxy_sdk::StreamTranslator;
+use cliproxy_sdk::{PluginError, TokenUsage, Translated};
 
 /// Lines longer than this are not kept for parsing (the bytes still pass).
 const MAX_LINE: usize = 8 * 1024 * 1024;

@@ -6,8 +6,8 @@
 
 use serde::Deserialize;
 
-use crate::kit_sse::UsageReader;
-use crate::types::TokenUsage;
+use crate::sse::UsageReader;
+use cliproxy_sdk::TokenUsage;
 
 // ---- OpenAI chat / legacy completions --------------------------------------
 
@@ -344,17 +344,20 @@ impl GeminiArrayStream {
 }
 
 /// The pass-through translator for non-SSE Gemini streams.
-impl crate::plugin::StreamTranslator for GeminiArrayStream {
-    fn feed(&mut self, chunk: &[u8]) -> Result<crate::Translated, crate::PluginError> {
+impl cliproxy_sdk::StreamTranslator for GeminiArrayStream {
+    fn feed(
+        &mut self,
+        chunk: &[u8],
+    ) -> Result<cliproxy_sdk::Translated, cliproxy_sdk::PluginError> {
         self.push(chunk);
-        Ok(crate::Translated {
+        Ok(cliproxy_sdk::Translated {
             bytes: chunk.to_vec().into(),
             usage: abi_stable::std_types::ROption::RNone,
         })
     }
 
-    fn finish(&mut self) -> Result<crate::Translated, crate::PluginError> {
-        Ok(crate::Translated {
+    fn finish(&mut self) -> Result<cliproxy_sdk::Translated, cliproxy_sdk::PluginError> {
+        Ok(cliproxy_sdk::Translated {
             bytes: Default::default(),
             usage: self.usage().into(),
         })

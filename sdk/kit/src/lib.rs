@@ -1,5 +1,17 @@
-//! Plain-Rust helpers shared by the bundled provider plugins. Nothing here
-//! crosses the ABI; a plugin links its own copy.
+//! # cliproxy-kit: plain-Rust helpers for cliproxy plugins
+//!
+//! Everything a provider plugin needs besides the ABI itself, linked
+//! statically into each plugin. Nothing here crosses the boundary, so a fix
+//! here (a translator, a list rule) never changes the ABI version of
+//! `cliproxy-sdk`.
+//!
+//! - [`provider`]: [`ProviderPlugin`], a whole provider plugin from a
+//!   [`ProviderSpec`]; it translates other client formats, applies
+//!   thinking suffixes and fills in default model catalogues.
+//! - [`translate`]: translation between OpenAI chat, OpenAI Responses,
+//!   Anthropic Messages and Gemini, requests, answers and streams.
+//! - [`http`], [`sse`], [`usage`], [`gemini`]: URL and header helpers, SSE
+//!   line scanning, token usage per wire format, the Gemini wire format.
 //!
 //! A provider plugin owns one list in the config (`gemini-api-key`,
 //! `openai-compatibility`, ...). The pieces, in the order data flows:
@@ -15,20 +27,26 @@
 //!   the host.
 //! - [`auth_file`]: credential files (`auth-dir/*.json`) into OAuth
 //!   credentials, and the token refresh round trip.
-//! - [`credentials`]: entries into [`Credential`](crate::Credential)s for the
+//! - [`credentials`]: entries into [`Credential`](cliproxy_sdk::Credential)s for the
 //!   router, with base-url defaults and model aliases.
 //!
-//! What this module does not do: I/O of any kind, or decide anything that is
-//! specific to one provider (each plugin passes its rules in).
+//! What this crate does not do: I/O of any kind, or decide anything that is
+//! specific to one provider (each plugin passes its rules, models and wire
+//! format in).
 
 pub mod auth_file;
 pub mod credentials;
 mod de;
 pub mod entries;
+pub mod gemini;
+pub mod http;
 pub mod list;
 pub mod normalize;
 pub mod provider;
+pub mod sse;
 pub mod store;
+pub mod translate;
+pub mod usage;
 
 pub use credentials::{credentials_from_compat, credentials_from_keys};
 pub use entries::{ApiKeyEntry, CompatPatch, CompatProvider, KeyEntry, KeyPatch, ModelEntry};

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::auth_index;
-use crate::types::{
+use cliproxy_sdk::{
     AuthFile, AuthFileInfo, Credential, Header, PluginError, RefreshedAuth, UpstreamRequest,
 };
 

@@ -1,9 +1,9 @@
 use serde_json::json;
 
 use super::*;
-use crate::kit::credentials_from_keys;
-use crate::kit::normalize::{self, Dedup, KeyRules, ModelRule};
-use crate::types::Header;
+use crate::credentials_from_keys;
+use crate::normalize::{self, Dedup, KeyRules, ModelRule};
+use cliproxy_sdk::Header;
 
 /// A gemini-like list: key required, de-dup by key, 404 on unknown DELETE.
 struct Strict;
@@ -96,7 +96,7 @@ impl ListSection for Compat {
     }
 
     fn credentials(entries: &[CompatProvider]) -> Vec<Credential> {
-        crate::kit::credentials_from_compat(entries)
+        crate::credentials_from_compat(entries)
     }
 }
 
@@ -245,7 +245,7 @@ fn patch_targets() {
 fn patch_values_are_partial_and_required_empty_deletes() {
     let mut first = KeyEntry::with_key("a");
     first.prefix = "keep".into();
-    first.models = vec![crate::kit::ModelEntry::new("m", "")];
+    first.models = vec![crate::ModelEntry::new("m", "")];
     let cur = vec![first, KeyEntry::with_key("b")];
     let v = saved(mutate::<Strict>(
         &cur,
@@ -396,7 +396,7 @@ fn get_shape() {
     assert_eq!(item["proxy-url"], "", "always shown");
     assert_eq!(item["models"], json!([]));
     assert!(item.get("base-url").is_none(), "empty and not always shown");
-    assert_eq!(item["auth-index"], crate::kit::key_auth_index("a"));
+    assert_eq!(item["auth-index"], crate::key_auth_index("a"));
     let r = render::<Strict>(&[]);
     let body: Value = serde_json::from_slice(&r.body).expect("json");
     assert_eq!(body, json!({"strict-list": []}));
@@ -404,14 +404,14 @@ fn get_shape() {
     let p = CompatProvider {
         name: "n".into(),
         base_url: "u".into(),
-        api_key_entries: vec![crate::kit::ApiKeyEntry::with_key("k")],
+        api_key_entries: vec![crate::ApiKeyEntry::with_key("k")],
         ..CompatProvider::default()
     };
     let body: Value = serde_json::from_slice(&render::<Compat>(&[p]).body).expect("json");
     let item = &body["compat-list"][0];
     assert_eq!(
         item["api-key-entries"][0]["auth-index"],
-        crate::kit::key_auth_index("k")
+        crate::key_auth_index("k")
     );
     assert_eq!(item["models"], json!([]));
 }

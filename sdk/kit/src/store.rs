@@ -21,8 +21,8 @@ use abi_stable::std_types::{ROption, RString};
 use serde_json::Value;
 
 use super::list::{self, ListSection, Outcome};
-use crate::host::Host;
-use crate::types::{ConfigEdit, Credential, HttpRequest, HttpResponse, PluginError};
+use cliproxy_sdk::Host;
+use cliproxy_sdk::{ConfigEdit, Credential, HttpRequest, HttpResponse, PluginError};
 
 struct View<E> {
     entries: Vec<E>,
@@ -148,11 +148,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::host::{HostObj, HostObj_TO, LogLevel};
-    use crate::kit::list::{DeleteRules, ListRules, Selector};
-    use crate::kit::normalize::{self, Dedup, KeyRules, ModelRule};
-    use crate::kit::{credentials_from_keys, KeyEntry};
-    use crate::types::Header;
+    use crate::list::{DeleteRules, ListRules, Selector};
+    use crate::normalize::{self, Dedup, KeyRules, ModelRule};
+    use crate::{credentials_from_keys, KeyEntry};
+    use cliproxy_sdk::Header;
+    use cliproxy_sdk::{HostObj, HostObj_TO, LogLevel};
 
     #[derive(Default)]
     struct Seen {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::entries::{ApiKeyEntry, CompatProvider, KeyEntry, ModelEntry};
 use super::{auth_index, key_auth_index};
-use crate::types::{Credential, Header, ModelAlias};
+use cliproxy_sdk::{Credential, Header, ModelAlias};
 
 /// One credential per key entry, with a stable id unique within the list.
 /// `default_base_url` is used for entries without a `base-url`.

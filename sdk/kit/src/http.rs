@@ -9,7 +9,7 @@
 use abi_stable::std_types::RVec;
 use serde::Deserialize;
 
-use crate::types::{Credential, Header, PluginError, UpstreamCall};
+use cliproxy_sdk::{Credential, Header, PluginError, UpstreamCall};
 
 /// `base` without trailing `/`, then `path` (which starts with `/`).
 pub fn join_url(base: &str, path: &str) -> String {
@@ -28,7 +28,7 @@ pub fn client_header<'a>(call: &'a UpstreamCall, name: &str) -> Option<&'a str> 
 
 /// First value of a query parameter of the client request, percent-decoded.
 pub fn client_query_param(call: &UpstreamCall, name: &str) -> Option<String> {
-    crate::types::query::param(call.client_query.as_str(), name)
+    cliproxy_sdk::query::param(call.client_query.as_str(), name)
 }
 
 /// An ordered header list with case-insensitive replacement.
@@ -160,6 +160,7 @@ mod tests {
 
     fn call(headers: &[(&str, &str)]) -> UpstreamCall {
         UpstreamCall {
+            thinking: Default::default(),
             credential_id: "c".into(),
             action: "generate".into(),
             client_format: "openai".into(),
@@ -167,7 +168,7 @@ mod tests {
             client_headers: headers.iter().map(|(k, v)| Header::new(k, v)).collect(),
             client_query: "alt=json&key=x".into(),
             body: RVec::new(),
-            credential: crate::kit::credentials_from_keys("p", "http://b", &[Default::default()])
+            credential: crate::credentials_from_keys("p", "http://b", &[Default::default()])
                 .remove(0),
         }
     }

@@ -2,10 +2,10 @@
 //! differ only in where the models live (`/v1beta/models` versus
 //! `/v1/publishers/google/models`) and in their base-url rules.
 
-use crate::kit_http::{gemini_method, gemini_stream_is_sse, join_url, HeaderList};
-use crate::kit_sse::PassThrough;
-use crate::kit_usage::{self, GeminiArrayStream, GeminiStream};
-use crate::{StreamTranslator, Translated, UpstreamCall, UpstreamRequest};
+use crate::http::{gemini_method, gemini_stream_is_sse, join_url, HeaderList};
+use crate::sse::PassThrough;
+use crate::usage::{self as kit_usage, GeminiArrayStream, GeminiStream};
+use cliproxy_sdk::{StreamTranslator, Translated, UpstreamCall, UpstreamRequest};
 
 /// `POST {base}{models_path}/{model}:{method}` with `x-goog-api-key`; the
 /// credential's custom headers are applied last.

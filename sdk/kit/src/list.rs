@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 
 use super::entries::{CompatPatch, CompatProvider, KeyEntry, KeyPatch};
 use super::key_auth_index;
-use crate::types::{Credential, HttpRequest, HttpResponse};
+use cliproxy_sdk::{Credential, HttpRequest, HttpResponse};
 
 pub const INVALID_BODY: &str = "invalid body";
 pub const ITEM_NOT_FOUND: &str = "item not found";

@@ -1,0 +1,366 @@
+//! OpenAI chat-completions answers: whole bodies and `chat.completion.chunk`
+//! streams, to and from the neutral model.
+//!
+//! What it does not do: several choices (only the first is read) or
+//! logprobs.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::ir::*;
+use super::stream::{data_line, Decoder, Encoder};
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChatUsage {
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    total_tokens: i64,
+    prompt_tokens_details: Option<Value>,
+    completion_tokens_details: Option<Value>,
+}
+
+impl ChatUsage {
+    fn neutral(&self) -> TokenUsage {
+        let sub = |v: &Option<Value>, k: &str| {
+            v.as_ref()
+                .and_then(|d| d.get(k))
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+        };
+        TokenUsage {
+            input_tokens: self.prompt_tokens,
+            output_tokens: self.completion_tokens,
+            reasoning_tokens: sub(&self.completion_tokens_details, "reasoning_tokens"),
+            cached_tokens: sub(&self.prompt_tokens_details, "cached_tokens"),
+            total_tokens: if self.total_tokens > 0 {
+                self.total_tokens
+            } else {
+                self.prompt_tokens + self.completion_tokens
+            },
+        }
+    }
+}
+
+pub fn usage_json(u: &TokenUsage) -> Value {
+    json!({
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+    })
+}
+
+fn finish_of(s: &str) -> Finish {
+    match s {
+        "length" => Finish::Length,
+        "tool_calls" | "function_call" => Finish::ToolCalls,
+        "content_filter" => Finish::ContentFilter,
+        _ => Finish::Stop,
+    }
+}
+
+pub fn finish_str(f: Finish) -> &'static str {
+    match f {
+        Finish::Stop => "stop",
+        Finish::Length => "length",
+        Finish::ToolCalls => "tool_calls",
+        Finish::ContentFilter => "content_filter",
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChatAnswer {
+    id: String,
+    model: String,
+    created: i64,
+    choices: Vec<ChatChoice>,
+    usage: Option<ChatUsage>,
+    error: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChatChoice {
+    message: Option<ChatDelta>,
+    delta: Option<ChatDelta>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChatDelta {
+    content: Option<String>,
+    reasoning_content: Option<String>,
+    tool_calls: Vec<ChatCallDelta>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChatCallDelta {
+    index: Option<usize>,
+    id: Option<String>,
+    function: ChatFnDelta,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChatFnDelta {
+    name: Option<String>,
+    arguments: Option<String>,
+}
+
+pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
+    let a: ChatAnswer = serde_json::from_slice(body).map_err(bad_upstream)?;
+    let mut r = Response {
+        id: a.id,
+        model: a.model,
+        created: a.created,
+        usage: a.usage.as_ref().map(ChatUsage::neutral),
+        ..Default::default()
+    };
+    if let Some(c) = a.choices.into_iter().next() {
+        r.finish = finish_of(c.finish_reason.as_deref().unwrap_or("stop"));
+        if let Some(m) = c.message {
+            if let Some(t) = m.reasoning_content.filter(|t| !t.is_empty()) {
+                r.parts.push(Part::Thinking {
+                    text: t,
+                    signature: None,
+                });
+            }
+            if let Some(t) = m.content.filter(|t| !t.is_empty()) {
+                r.parts.push(Part::Text(t));
+            }
+            for c in m.tool_calls {
+                r.parts.push(Part::ToolCall(ToolCall {
+                    id: c.id.unwrap_or_default(),
+                    name: c.function.name.unwrap_or_default(),
+                    args: args_from_str(c.function.arguments.as_deref().unwrap_or("")),
+                }));
+            }
+        }
+    }
+    Ok(r)
+}
+
+pub fn emit_whole(r: &Response) -> Value {
+    let mut msg = Map::new();
+    msg.insert("role".into(), json!("assistant"));
+    let text: String = r
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    let thinking: String = r
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Thinking { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    let calls: Vec<Value> = r
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::ToolCall(c) => Some(json!({"id": c.id, "type": "function",
+                "function": {"name": c.name, "arguments": c.args.to_string()}})),
+            _ => None,
+        })
+        .collect();
+    msg.insert(
+        "content".into(),
+        if text.is_empty() && !calls.is_empty() {
+            Value::Null
+        } else {
+            json!(text)
+        },
+    );
+    if !thinking.is_empty() {
+        msg.insert("reasoning_content".into(), json!(thinking));
+    }
+    if !calls.is_empty() {
+        msg.insert("tool_calls".into(), Value::Array(calls));
+    }
+    let mut out = json!({
+        "id": r.id, "object": "chat.completion",
+        "created": if r.created > 0 { r.created } else { now_secs() },
+        "model": r.model,
+        "choices": [{"index": 0, "message": msg, "finish_reason": finish_str(r.finish)}],
+    });
+    if let Some(u) = &r.usage {
+        out["usage"] = usage_json(u);
+    }
+    out
+}
+
+/// Chat chunks into events.
+#[derive(Default)]
+pub struct ChatDecoder {
+    started: bool,
+    /// Upstream tool index and id → neutral index.
+    tools: Vec<(usize, String)>,
+    finish: Option<Finish>,
+}
+
+impl Decoder for ChatDecoder {
+    fn data(&mut self, data: &[u8], out: &mut Vec<Event>) {
+        if data == b"[DONE]" {
+            out.push(Event::Done);
+            return;
+        }
+        let Ok(a) = serde_json::from_slice::<ChatAnswer>(data) else {
+            return;
+        };
+        if let Some(e) = a.error {
+            let msg = e
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("upstream error");
+            out.push(Event::Error(msg.to_string()));
+            return;
+        }
+        if !self.started {
+            self.started = true;
+            out.push(Event::Start {
+                id: a.id.clone(),
+                model: a.model.clone(),
+            });
+        }
+        for c in a.choices {
+            let Some(d) = c.delta.or(c.message) else {
+                continue;
+            };
+            if let Some(t) = d.reasoning_content.filter(|t| !t.is_empty()) {
+                out.push(Event::Thinking(t));
+            }
+            if let Some(t) = d.content.filter(|t| !t.is_empty()) {
+                out.push(Event::Text(t));
+            }
+            for call in d.tool_calls {
+                let up = call.index.unwrap_or(0);
+                let known = self.tools.iter().rposition(|(i, id)| {
+                    *i == up
+                        && call
+                            .id
+                            .as_ref()
+                            .is_none_or(|new| new.is_empty() || new == id)
+                });
+                let index = match known {
+                    Some(k) => k,
+                    None => {
+                        let id = call.id.clone().unwrap_or_else(|| fresh_id("call_"));
+                        self.tools.push((up, id.clone()));
+                        out.push(Event::ToolStart {
+                            index: self.tools.len() - 1,
+                            id,
+                            name: call.function.name.clone().unwrap_or_default(),
+                        });
+                        self.tools.len() - 1
+                    }
+                };
+                if let Some(args) = call.function.arguments.filter(|a| !a.is_empty()) {
+                    out.push(Event::ToolArgs { index, delta: args });
+                }
+            }
+            if let Some(f) = c.finish_reason.as_deref() {
+                self.finish = Some(finish_of(f));
+                out.push(Event::Finish(finish_of(f)));
+            }
+        }
+        if let Some(u) = a.usage {
+            out.push(Event::Usage(u.neutral()));
+        }
+    }
+}
+
+/// Events into chat chunks; finish reason and usage go out in the last
+/// chunk, then `[DONE]`.
+pub struct ChatEncoder {
+    id: String,
+    model: String,
+    created: i64,
+    finish: Option<Finish>,
+    usage: Option<TokenUsage>,
+    tools_seen: bool,
+}
+
+impl ChatEncoder {
+    pub fn new(model: &str) -> Self {
+        ChatEncoder {
+            id: fresh_id("chatcmpl-"),
+            model: model.to_string(),
+            created: now_secs(),
+            finish: None,
+            usage: None,
+            tools_seen: false,
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
+        let v = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        });
+        data_line(out, &v);
+    }
+}
+
+impl Encoder for ChatEncoder {
+    fn event(&mut self, ev: &Event, out: &mut Vec<u8>) {
+        match ev {
+            Event::Start { id, model } => {
+                if !id.is_empty() {
+                    self.id = id.clone();
+                }
+                if !model.is_empty() {
+                    self.model = model.clone();
+                }
+                self.chunk(json!({"role": "assistant", "content": ""}), None, out);
+            }
+            Event::Text(t) => self.chunk(json!({"content": t}), None, out),
+            Event::Thinking(t) => self.chunk(json!({"reasoning_content": t}), None, out),
+            Event::ToolStart { index, id, name } => {
+                self.tools_seen = true;
+                self.chunk(
+                    json!({"tool_calls": [{"index": index, "id": id, "type": "function",
+                        "function": {"name": name, "arguments": ""}}]}),
+                    None,
+                    out,
+                );
+            }
+            Event::ToolArgs { index, delta } => self.chunk(
+                json!({"tool_calls": [{"index": index, "function": {"arguments": delta}}]}),
+                None,
+                out,
+            ),
+            Event::Finish(f) => self.finish = Some(*f),
+            Event::Usage(u) => self.usage = Some(*u),
+            Event::Error(m) => {
+                data_line(out, &json!({"error": {"message": m, "type": "api_error"}}))
+            }
+            Event::Done => {
+                let mut finish = self.finish.unwrap_or_default();
+                if self.tools_seen && finish == Finish::Stop {
+                    finish = Finish::ToolCalls;
+                }
+                let mut v = json!({
+                    "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                    "model": self.model,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": finish_str(finish)}],
+                });
+                if let Some(u) = &self.usage {
+                    v["usage"] = usage_json(u);
+                }
+                data_line(out, &v);
+                out.extend_from_slice(b"data: [DONE]\n\n");
+            }
+        }
+    }
+}

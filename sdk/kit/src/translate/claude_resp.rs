@@ -1,0 +1,439 @@
+//! Anthropic Messages answers: whole `message` bodies and the
+//! `message_start` … `message_stop` event stream, to and from the neutral
+//! model.
+//!
+//! What it does not do: signatures for thinking it did not receive from
+//! Claude (empty), or server-tool blocks (skipped).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::ir::*;
+use super::stream::{event_line, Decoder, Encoder};
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(default)]
+struct ClaudeUsage {
+    input_tokens: i64,
+    output_tokens: i64,
+    cache_read_input_tokens: i64,
+    cache_creation_input_tokens: i64,
+}
+
+impl ClaudeUsage {
+    fn neutral(&self) -> TokenUsage {
+        let input =
+            self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens;
+        TokenUsage {
+            input_tokens: input,
+            output_tokens: self.output_tokens,
+            reasoning_tokens: 0,
+            cached_tokens: self.cache_read_input_tokens,
+            total_tokens: input + self.output_tokens,
+        }
+    }
+}
+
+fn usage_json(u: &TokenUsage) -> Value {
+    json!({
+        "input_tokens": (u.input_tokens - u.cached_tokens).max(0),
+        "output_tokens": u.output_tokens,
+        "cache_read_input_tokens": u.cached_tokens,
+    })
+}
+
+fn finish_of(s: &str) -> Finish {
+    match s {
+        "max_tokens" => Finish::Length,
+        "tool_use" => Finish::ToolCalls,
+        "refusal" => Finish::ContentFilter,
+        _ => Finish::Stop,
+    }
+}
+
+fn stop_reason(f: Finish) -> &'static str {
+    match f {
+        Finish::Stop => "end_turn",
+        Finish::Length => "max_tokens",
+        Finish::ToolCalls => "tool_use",
+        Finish::ContentFilter => "refusal",
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ClaudeMessage {
+    id: String,
+    model: String,
+    content: Vec<Value>,
+    stop_reason: Option<String>,
+    usage: Option<ClaudeUsage>,
+}
+
+pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
+    let m: ClaudeMessage = serde_json::from_slice(body).map_err(bad_upstream)?;
+    let mut r = Response {
+        id: m.id,
+        model: m.model,
+        finish: finish_of(m.stop_reason.as_deref().unwrap_or("end_turn")),
+        usage: m.usage.map(|u| u.neutral()),
+        ..Default::default()
+    };
+    for b in &m.content {
+        let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        match s("type").as_str() {
+            "text" => r.parts.push(Part::Text(s("text"))),
+            "thinking" => r.parts.push(Part::Thinking {
+                text: s("thinking"),
+                signature: b
+                    .get("signature")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            }),
+            "tool_use" => r.parts.push(Part::ToolCall(ToolCall {
+                id: s("id"),
+                name: s("name"),
+                args: b.get("input").cloned().unwrap_or(json!({})),
+            })),
+            _ => {}
+        }
+    }
+    Ok(r)
+}
+
+pub fn emit_whole(r: &Response) -> Value {
+    let content: Vec<Value> = r
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Text(t) => Some(json!({"type": "text", "text": t})),
+            Part::Thinking { text, signature } => Some(json!({"type": "thinking",
+                "thinking": text, "signature": signature.clone().unwrap_or_default()})),
+            Part::ToolCall(c) => Some(json!({"type": "tool_use", "id": c.id, "name": c.name,
+                "input": c.args})),
+            _ => None,
+        })
+        .collect();
+    let tools = r.parts.iter().any(|p| matches!(p, Part::ToolCall(_)));
+    let finish = if tools && r.finish == Finish::Stop {
+        Finish::ToolCalls
+    } else {
+        r.finish
+    };
+    json!({
+        "id": claude_id(&r.id), "type": "message", "role": "assistant", "model": r.model,
+        "content": content, "stop_reason": stop_reason(finish), "stop_sequence": null,
+        "usage": usage_json(&r.usage.unwrap_or_default()),
+    })
+}
+
+fn claude_id(id: &str) -> String {
+    if id.is_empty() {
+        fresh_id("msg_")
+    } else {
+        id.to_string()
+    }
+}
+
+/// One event of a Claude stream (the fields translation reads).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClaudeEvent {
+    MessageStart {
+        message: StartMessage,
+    },
+    ContentBlockStart {
+        index: u64,
+        content_block: StartBlock,
+    },
+    ContentBlockDelta {
+        index: u64,
+        delta: BlockDelta,
+    },
+    MessageDelta {
+        #[serde(default)]
+        delta: MessageDeltaBody,
+        usage: Option<ClaudeUsage>,
+    },
+    MessageStop,
+    Error {
+        error: ErrorBody,
+    },
+    /// `ping`, `content_block_stop` and whatever comes next.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StartMessage {
+    id: String,
+    model: String,
+    usage: ClaudeUsage,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum StartBlock {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BlockDelta {
+    TextDelta {
+        text: String,
+    },
+    ThinkingDelta {
+        thinking: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MessageDeltaBody {
+    stop_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ErrorBody {
+    message: String,
+}
+
+/// Claude events into neutral ones.
+#[derive(Default)]
+pub struct ClaudeDecoder {
+    usage: ClaudeUsage,
+    /// Upstream block index → neutral tool index, for tool blocks.
+    tool_blocks: Vec<(u64, usize)>,
+    tools: usize,
+}
+
+impl Decoder for ClaudeDecoder {
+    fn data(&mut self, data: &[u8], out: &mut Vec<Event>) {
+        let Ok(ev) = serde_json::from_slice::<ClaudeEvent>(data) else {
+            return;
+        };
+        match ev {
+            ClaudeEvent::MessageStart { message } => {
+                self.usage = message.usage;
+                out.push(Event::Start {
+                    id: message.id,
+                    model: message.model,
+                });
+            }
+            ClaudeEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => match content_block {
+                StartBlock::ToolUse { id, name } => {
+                    self.tool_blocks.push((index, self.tools));
+                    out.push(Event::ToolStart {
+                        index: self.tools,
+                        id,
+                        name,
+                    });
+                    self.tools += 1;
+                }
+                StartBlock::Text { text } if !text.is_empty() => out.push(Event::Text(text)),
+                _ => {}
+            },
+            ClaudeEvent::ContentBlockDelta { index, delta } => match delta {
+                BlockDelta::TextDelta { text } => out.push(Event::Text(text)),
+                BlockDelta::ThinkingDelta { thinking } => out.push(Event::Thinking(thinking)),
+                BlockDelta::InputJsonDelta { partial_json } => {
+                    let tool = self.tool_blocks.iter().find(|(b, _)| *b == index);
+                    if let (Some((_, t)), false) = (tool, partial_json.is_empty()) {
+                        out.push(Event::ToolArgs {
+                            index: *t,
+                            delta: partial_json,
+                        });
+                    }
+                }
+                BlockDelta::Other => {}
+            },
+            ClaudeEvent::MessageDelta { delta, usage } => {
+                if let Some(r) = delta.stop_reason {
+                    out.push(Event::Finish(finish_of(&r)));
+                }
+                if let Some(later) = usage {
+                    // Output counts are cumulative; input arrives with
+                    // `message_start` unless restated here.
+                    self.usage.output_tokens = later.output_tokens;
+                    if later.input_tokens > 0 {
+                        self.usage.input_tokens = later.input_tokens;
+                    }
+                }
+                out.push(Event::Usage(self.usage.neutral()));
+            }
+            ClaudeEvent::MessageStop => out.push(Event::Done),
+            ClaudeEvent::Error { error } => {
+                let msg = if error.message.is_empty() {
+                    "upstream error".to_string()
+                } else {
+                    error.message
+                };
+                out.push(Event::Error(msg));
+            }
+            ClaudeEvent::Other => {}
+        }
+    }
+}
+
+#[derive(PartialEq, Clone, Copy)]
+enum Block {
+    None,
+    Text,
+    Thinking,
+    Tool(usize),
+}
+
+/// Neutral events into Claude's event grammar: one content block at a
+/// time, opened on the first delta of its kind.
+pub struct ClaudeEncoder {
+    model: String,
+    started: bool,
+    block: Block,
+    index: usize,
+    finish: Option<Finish>,
+    usage: Option<TokenUsage>,
+    tools_seen: bool,
+}
+
+impl ClaudeEncoder {
+    pub fn new(model: &str) -> Self {
+        ClaudeEncoder {
+            model: model.to_string(),
+            started: false,
+            block: Block::None,
+            index: 0,
+            finish: None,
+            usage: None,
+            tools_seen: false,
+        }
+    }
+
+    fn start(&mut self, id: &str, model: &str, out: &mut Vec<u8>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        if !model.is_empty() {
+            self.model = model.to_string();
+        }
+        let m = json!({"type": "message_start", "message": {
+            "id": claude_id(id), "type": "message", "role": "assistant", "model": self.model,
+            "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 0, "output_tokens": 0}}});
+        event_line(out, "message_start", &m);
+    }
+
+    fn close(&mut self, out: &mut Vec<u8>) {
+        if self.block != Block::None {
+            event_line(
+                out,
+                "content_block_stop",
+                &json!({"type": "content_block_stop", "index": self.index}),
+            );
+            self.index += 1;
+            self.block = Block::None;
+        }
+    }
+
+    fn open(&mut self, block: Block, content: Value, out: &mut Vec<u8>) {
+        self.start("", "", out);
+        if self.block == block {
+            return;
+        }
+        self.close(out);
+        self.block = block;
+        event_line(
+            out,
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": self.index, "content_block": content}),
+        );
+    }
+
+    fn delta(&self, delta: Value, out: &mut Vec<u8>) {
+        event_line(
+            out,
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": self.index, "delta": delta}),
+        );
+    }
+}
+
+impl Encoder for ClaudeEncoder {
+    fn event(&mut self, ev: &Event, out: &mut Vec<u8>) {
+        match ev {
+            Event::Start { id, model } => self.start(id, model, out),
+            Event::Text(t) => {
+                self.open(Block::Text, json!({"type": "text", "text": ""}), out);
+                self.delta(json!({"type": "text_delta", "text": t}), out);
+            }
+            Event::Thinking(t) => {
+                self.open(
+                    Block::Thinking,
+                    json!({"type": "thinking", "thinking": "", "signature": ""}),
+                    out,
+                );
+                self.delta(json!({"type": "thinking_delta", "thinking": t}), out);
+            }
+            Event::ToolStart { index, id, name } => {
+                self.tools_seen = true;
+                self.open(
+                    Block::Tool(*index),
+                    json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+                    out,
+                );
+            }
+            Event::ToolArgs { index, delta } => {
+                if self.block == Block::Tool(*index) {
+                    self.delta(
+                        json!({"type": "input_json_delta", "partial_json": delta}),
+                        out,
+                    );
+                }
+            }
+            Event::Finish(f) => self.finish = Some(*f),
+            Event::Usage(u) => self.usage = Some(*u),
+            Event::Error(m) => event_line(
+                out,
+                "error",
+                &json!({"type": "error", "error": {"type": "api_error", "message": m}}),
+            ),
+            Event::Done => {
+                self.start("", "", out);
+                self.close(out);
+                let mut finish = self.finish.unwrap_or_default();
+                if self.tools_seen && finish == Finish::Stop {
+                    finish = Finish::ToolCalls;
+                }
+                let usage = usage_json(&self.usage.unwrap_or_default());
+                event_line(
+                    out,
+                    "message_delta",
+                    &json!({"type": "message_delta",
+                        "delta": {"stop_reason": stop_reason(finish), "stop_sequence": null},
+                        "usage": usage}),
+                );
+                event_line(out, "message_stop", &json!({"type": "message_stop"}));
+            }
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Gemini answers: whole `GenerateContentResponse` bodies and streamed
+//! candidates (SSE or a JSON array), to and from the neutral model.
+//!
+//! What it does not do: several candidates (only the first is read),
+//! grounding or safety ratings.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::ir::*;
+use super::stream::{data_line, event_line, Decoder, Encoder};
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct UsageMetadata {
+    prompt_token_count: i64,
+    candidates_token_count: i64,
+    thoughts_token_count: i64,
+    cached_content_token_count: i64,
+    total_token_count: i64,
+}
+
+impl UsageMetadata {
+    fn neutral(&self) -> TokenUsage {
+        let output = self.candidates_token_count + self.thoughts_token_count;
+        TokenUsage {
+            input_tokens: self.prompt_token_count,
+            output_tokens: output,
+            reasoning_tokens: self.thoughts_token_count,
+            cached_tokens: self.cached_content_token_count,
+            total_tokens: if self.total_token_count > 0 {
+                self.total_token_count
+            } else {
+                self.prompt_token_count + output
+            },
+        }
+    }
+}
+
+fn usage_json(u: &TokenUsage) -> Value {
+    let mut v = json!({
+        "promptTokenCount": u.input_tokens,
+        "candidatesTokenCount": (u.output_tokens - u.reasoning_tokens).max(0),
+        "totalTokenCount": u.total_tokens,
+    });
+    if u.reasoning_tokens > 0 {
+        v["thoughtsTokenCount"] = json!(u.reasoning_tokens);
+    }
+    if u.cached_tokens > 0 {
+        v["cachedContentTokenCount"] = json!(u.cached_tokens);
+    }
+    v
+}
+
+fn finish_of(s: &str) -> Finish {
+    match s {
+        "MAX_TOKENS" => Finish::Length,
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
+            Finish::ContentFilter
+        }
+        _ => Finish::Stop,
+    }
+}
+
+fn finish_str(f: Finish) -> &'static str {
+    match f {
+        // Gemini ends a function-calling turn with STOP too.
+        Finish::Stop | Finish::ToolCalls => "STOP",
+        Finish::Length => "MAX_TOKENS",
+        Finish::ContentFilter => "SAFETY",
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct GeminiAnswer {
+    candidates: Vec<Candidate>,
+    usage_metadata: Option<UsageMetadata>,
+    model_version: String,
+    response_id: String,
+    error: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Candidate {
+    content: Option<CandidateContent>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CandidateContent {
+    parts: Vec<Value>,
+}
+
+fn parts_into(parts: &[Value], mut on: impl FnMut(Part)) {
+    for p in parts {
+        if let Some(t) = p.get("text").and_then(Value::as_str) {
+            if p.get("thought").and_then(Value::as_bool) == Some(true) {
+                on(Part::Thinking {
+                    text: t.to_string(),
+                    signature: p
+                        .get("thoughtSignature")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                });
+            } else if !t.is_empty() {
+                on(Part::Text(t.to_string()));
+            }
+        } else if let Some(c) = p.get("functionCall") {
+            on(Part::ToolCall(ToolCall {
+                id: c
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| fresh_id("call_")),
+                name: c.get("name").and_then(Value::as_str).unwrap_or("").into(),
+                args: c.get("args").cloned().unwrap_or(json!({})),
+            }));
+        }
+    }
+}
+
+pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
+    let a: GeminiAnswer = serde_json::from_slice(body).map_err(bad_upstream)?;
+    let mut r = Response {
+        id: a.response_id,
+        model: a.model_version,
+        usage: a.usage_metadata.as_ref().map(UsageMetadata::neutral),
+        ..Default::default()
+    };
+    if let Some(c) = a.candidates.into_iter().next() {
+        r.finish = finish_of(c.finish_reason.as_deref().unwrap_or("STOP"));
+        if let Some(content) = c.content {
+            parts_into(&content.parts, |p| r.parts.push(p));
+        }
+    }
+    if r.parts.iter().any(|p| matches!(p, Part::ToolCall(_))) && r.finish == Finish::Stop {
+        r.finish = Finish::ToolCalls;
+    }
+    Ok(r)
+}
+
+fn part_json(p: &Part) -> Option<Value> {
+    Some(match p {
+        Part::Text(t) => json!({"text": t}),
+        Part::Thinking { text, .. } => json!({"text": text, "thought": true}),
+        Part::ToolCall(c) => json!({"functionCall": {"name": c.name, "args": c.args}}),
+        _ => return None,
+    })
+}
+
+pub fn emit_whole(r: &Response) -> Value {
+    let parts: Vec<Value> = r.parts.iter().filter_map(part_json).collect();
+    let mut v = json!({
+        "candidates": [{"content": {"role": "model", "parts": parts},
+                        "finishReason": finish_str(r.finish), "index": 0}],
+        "modelVersion": r.model,
+        "responseId": r.id,
+    });
+    if let Some(u) = &r.usage {
+        v["usageMetadata"] = usage_json(u);
+    }
+    v
+}
+
+/// Gemini chunks into events.
+#[derive(Default)]
+pub struct GeminiDecoder {
+    started: bool,
+    tools: usize,
+}
+
+impl Decoder for GeminiDecoder {
+    fn data(&mut self, data: &[u8], out: &mut Vec<Event>) {
+        let Ok(a) = serde_json::from_slice::<GeminiAnswer>(data) else {
+            return;
+        };
+        if let Some(e) = a.error {
+            let msg = e
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("upstream error");
+            out.push(Event::Error(msg.to_string()));
+            return;
+        }
+        if !self.started {
+            self.started = true;
+            out.push(Event::Start {
+                id: a.response_id.clone(),
+                model: a.model_version.clone(),
+            });
+        }
+        let mut finish = None;
+        for c in &a.candidates {
+            if let Some(content) = &c.content {
+                parts_into(&content.parts, |p| match p {
+                    Part::Text(t) => out.push(Event::Text(t)),
+                    Part::Thinking { text, .. } => out.push(Event::Thinking(text)),
+                    Part::ToolCall(call) => {
+                        out.push(Event::ToolStart {
+                            index: self.tools,
+                            id: call.id,
+                            name: call.name,
+                        });
+                        out.push(Event::ToolArgs {
+                            index: self.tools,
+                            delta: call.args.to_string(),
+                        });
+                        self.tools += 1;
+                    }
+                    _ => {}
+                });
+            }
+            if let Some(f) = &c.finish_reason {
+                finish = Some(finish_of(f));
+            }
+        }
+        if let Some(u) = &a.usage_metadata {
+            out.push(Event::Usage(u.neutral()));
+        }
+        if let Some(mut f) = finish {
+            if self.tools > 0 && f == Finish::Stop {
+                f = Finish::ToolCalls;
+            }
+            out.push(Event::Finish(f));
+        }
+    }
+}
+
+/// Events into Gemini chunks. Tool calls are whole in Gemini, so their
+/// arguments are collected and the call sent when it is complete.
+pub struct GeminiEncoder {
+    sse: bool,
+    model: String,
+    id: String,
+    chunks: usize,
+    pending: Option<(String, String)>,
+    finish: Option<Finish>,
+    usage: Option<TokenUsage>,
+}
+
+impl GeminiEncoder {
+    pub fn new(model: &str, sse: bool) -> Self {
+        GeminiEncoder {
+            sse,
+            model: model.to_string(),
+            id: String::new(),
+            chunks: 0,
+            pending: None,
+            finish: None,
+            usage: None,
+        }
+    }
+
+    fn chunk(&mut self, parts: Vec<Value>, last: bool, out: &mut Vec<u8>) {
+        let mut cand = json!({"content": {"role": "model", "parts": parts}, "index": 0});
+        let mut v = json!({"candidates": [], "modelVersion": self.model, "responseId": self.id});
+        if last {
+            cand["finishReason"] = json!(finish_str(self.finish.unwrap_or_default()));
+            if let Some(u) = &self.usage {
+                v["usageMetadata"] = usage_json(u);
+            }
+        }
+        v["candidates"] = json!([cand]);
+        if self.sse {
+            data_line(out, &v);
+        } else {
+            out.push(if self.chunks == 0 { b'[' } else { b',' });
+            let _ = serde_json::to_writer(&mut *out, &v);
+        }
+        self.chunks += 1;
+    }
+
+    fn flush_tool(&mut self, out: &mut Vec<u8>) {
+        if let Some((name, args)) = self.pending.take() {
+            let part = json!({"functionCall": {"name": name, "args": args_from_str(&args)}});
+            self.chunk(vec![part], false, out);
+        }
+    }
+}
+
+impl Encoder for GeminiEncoder {
+    fn event(&mut self, ev: &Event, out: &mut Vec<u8>) {
+        match ev {
+            Event::Start { id, model } => {
+                self.id = if id.is_empty() {
+                    fresh_id("resp-")
+                } else {
+                    id.clone()
+                };
+                if !model.is_empty() {
+                    self.model = model.clone();
+                }
+            }
+            Event::Text(t) => {
+                self.flush_tool(out);
+                self.chunk(vec![json!({"text": t})], false, out);
+            }
+            Event::Thinking(t) => {
+                self.flush_tool(out);
+                self.chunk(vec![json!({"text": t, "thought": true})], false, out);
+            }
+            Event::ToolStart { name, .. } => {
+                self.flush_tool(out);
+                self.pending = Some((name.clone(), String::new()));
+            }
+            Event::ToolArgs { delta, .. } => {
+                if let Some((_, args)) = self.pending.as_mut() {
+                    args.push_str(delta);
+                }
+            }
+            Event::Finish(f) => self.finish = Some(*f),
+            Event::Usage(u) => self.usage = Some(*u),
+            Event::Error(m) => {
+                let v = json!({"error": {"code": 500, "message": m, "status": "INTERNAL"}});
+                if self.sse {
+                    event_line(out, "error", &v);
+                } else {
+                    out.push(if self.chunks == 0 { b'[' } else { b',' });
+                    let _ = serde_json::to_writer(&mut *out, &v);
+                    out.push(b']');
+                }
+            }
+            Event::Done => {
+                self.flush_tool(out);
+                self.chunk(vec![json!({"text": ""})], true, out);
+                if !self.sse {
+                    out.push(b']');
+                }
+            }
+        }
+    }
+}
