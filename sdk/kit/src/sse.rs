@@ -194,4 +194,43 @@ mod tests {
         let c = p.feed(b"data: 4\n").expect("ok");
         assert!(c.usage.is_none());
     }
+
+    proptest::proptest! {
+        /// However a stream is cut into chunks, the same `data:` payloads
+        /// come out, and nothing panics on arbitrary bytes.
+        #[test]
+        fn chunking_does_not_change_the_events(
+            events in proptest::collection::vec("[a-z0-9 {}:\"]{0,40}", 0..8),
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            cuts in proptest::collection::vec(0usize..400, 0..10),
+        ) {
+            let mut text = Vec::new();
+            for e in &events {
+                text.extend_from_slice(format!("event: x\ndata: {e}\n\n").as_bytes());
+            }
+            let whole = collect_events(&[&text]);
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % (text.len() + 1)).collect();
+            points.sort_unstable();
+            let mut pieces: Vec<&[u8]> = Vec::new();
+            let mut at = 0;
+            for p in points {
+                pieces.push(&text[at..p]);
+                at = p;
+            }
+            pieces.push(&text[at..]);
+            proptest::prop_assert_eq!(collect_events(&pieces), whole.clone());
+            proptest::prop_assert_eq!(whole.len(), events.len());
+            let _ = collect_events(&[&noise, &text, &noise]);
+        }
+    }
+
+    fn collect_events(pieces: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut s = SseScanner::new();
+        for p in pieces {
+            s.feed(p, &mut |d| out.push(d.to_vec()));
+        }
+        s.finish(&mut |d| out.push(d.to_vec()));
+        out
+    }
 }

@@ -492,3 +492,37 @@ fn gemini_clients_can_take_a_json_array_stream() {
     assert_eq!(last["candidates"][0]["finishReason"], "STOP");
     assert_eq!(last["usageMetadata"]["totalTokenCount"], 15);
 }
+
+/// Bodies that are often almost a request of some API.
+fn request_like() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let text = "[a-zA-Z0-9 ]{0,12}";
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..200),
+        (text, text, any::<bool>(), any::<i64>()).prop_map(|(a, b, flag, n)| {
+            serde_json::json!({
+                "model": a, "stream": flag, "max_tokens": n, "temperature": n,
+                "messages": [{"role": b, "content": [{"type": a, "text": b}]}],
+                "contents": [{"role": b, "parts": [{"text": a}, {"functionCall": {"name": b}}]}],
+                "input": [{"type": a, "content": b}], "system": [{"text": a}],
+                "tools": [{"type": b, "function": {"name": a}}], "tool_choice": b,
+                "generationConfig": {"thinkingConfig": {"thinkingBudget": n}},
+                "reasoning": {"effort": a}, "stop": [b], "n": n,
+            })
+            .to_string()
+            .into_bytes()
+        }),
+    ]
+}
+
+proptest::proptest! {
+    /// Any body into any other format: an answer or an error, never a panic.
+    #[test]
+    fn translating_arbitrary_requests_never_panics(body in request_like(), from in 0usize..5, to in 0usize..5, count in proptest::prelude::any::<bool>()) {
+        let formats = [Format::Chat, Format::Completions, Format::Responses, Format::Claude, Format::Gemini];
+        let opts = RequestOpts { model: "m".into(), stream: false, count_tokens: count, reasoning: None };
+        let _ = request(formats[from], formats[to], &body, &opts);
+        let _ = response(formats[from], formats[to], &body, "m");
+        let _ = count_response(formats[from], formats[to], &body);
+    }
+}
