@@ -29,6 +29,10 @@ host: 127.0.0.1
 port: $PROXY_PORT
 auth-dir: ./auths
 usage-statistics-enabled: true
+plugins:
+  configs:
+    # Few details in memory, so that their (bounded) growth does not hide a leak.
+    usage: {details-in-memory: 1000}
 openai-compatibility:
   - name: soak
     base-url: http://127.0.0.1:$UP_PORT/v1

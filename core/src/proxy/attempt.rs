@@ -244,13 +244,21 @@ async fn send(
             .await
             .unwrap_or_default();
         let hint = retry_hint(&parts.headers, &bytes);
-        cooldowns.on_status(
-            cred_id,
-            &ctx.model,
-            parts.status.as_u16(),
-            hint,
-            ctx.snap.raw.disable_cooling,
-        );
+        // A credential file's 401 first gets a token refresh (retry.rs);
+        // cooling it now would turn concurrent calls away from a credential
+        // that is about to work again. The retry loop cools it if the
+        // refresh does not help.
+        let refreshable_401 =
+            parts.status == http::StatusCode::UNAUTHORIZED && route.cred.file_id.is_some();
+        if !refreshable_401 {
+            cooldowns.on_status(
+                cred_id,
+                &ctx.model,
+                parts.status.as_u16(),
+                hint,
+                ctx.snap.raw.disable_cooling,
+            );
+        }
         record.response_body = bytes.to_vec().into();
         tracing::info!(
             provider = route.cred.provider.as_str(),

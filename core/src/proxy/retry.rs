@@ -138,13 +138,30 @@ async fn pass(
                         }
                         None => false,
                     };
+                    let cool_unauthorized = || {
+                        if route.cred.file_id.is_some() {
+                            proxy.cooldowns.on_status(
+                                route.cred.id(),
+                                &ctx.model,
+                                401,
+                                None,
+                                ctx.snap.raw.disable_cooling,
+                            );
+                        }
+                    };
                     if !retry {
+                        cool_unauthorized();
                         last_error = Some(e);
                         continue;
                     }
                     match attempt::run(ctx, route, attempts).await {
                         Ok(s) => return Ok(s),
-                        Err(e) => last_error = Some(e),
+                        Err(e) => {
+                            if e.status() == http::StatusCode::UNAUTHORIZED {
+                                cool_unauthorized();
+                            }
+                            last_error = Some(e)
+                        }
                     }
                 }
                 Err(e) => last_error = Some(e),
