@@ -47,6 +47,7 @@ pub mod kit_sse;
 pub mod kit_usage;
 pub mod manifest;
 mod plugin;
+pub mod redact;
 pub mod types;
 
 pub use export::{GuardedPlugin, PluginFactory};

@@ -365,6 +365,24 @@ pub struct RequestRecord {
     pub response_body: RVec<u8>,
 }
 
+/// A piece of a request log sent while the request runs, so that a sink can
+/// spool it to disk instead of anyone holding a long stream in memory.
+/// Delivered in order, before the request's [`RequestRecord`], on the same
+/// worker thread. Like records, its bytes are already masked by the host.
+///
+/// `section` is `upstream-response` (raw bytes of the streamed upstream
+/// answer: they continue the last attempt's `response_body`) or `response`
+/// (bytes sent to the client: they precede the record's `response_body`,
+/// which then only holds a note, e.g. about bytes the host could not
+/// deliver). Added in SDK 0.2.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct RequestPart {
+    pub request_id: RString,
+    pub section: RString,
+    pub bytes: RVec<u8>,
+}
+
 pub(crate) mod query {
     /// First value of `name` in a raw query string, percent-decoded (`+` = space).
     pub fn param(query: &str, name: &str) -> Option<String> {
