@@ -208,10 +208,19 @@ mod tests {
             mask_header("Authorization", "Bearer sk-secret-value"),
             "Bearer sk-s...alue"
         );
-        assert_eq!(mask_header("authorization", "rawsecretvalue"), "raws...alue");
-        assert_eq!(mask_header("X-Goog-Api-Key", "AIzaSecretKey1"), "AIza...Key1");
+        assert_eq!(
+            mask_header("authorization", "rawsecretvalue"),
+            "raws...alue"
+        );
+        assert_eq!(
+            mask_header("X-Goog-Api-Key", "AIzaSecretKey1"),
+            "AIza...Key1"
+        );
         assert_eq!(mask_header("x-api-key", "sk-ant-123456789"), "sk-a...6789");
-        assert_eq!(mask_header("Content-Type", "application/json"), "application/json");
+        assert_eq!(
+            mask_header("Content-Type", "application/json"),
+            "application/json"
+        );
         assert_eq!(
             mask_query("alt=sse&key=secretvalue1&x_token[]=abcdef&%6Bey=secretvalue2"),
             "alt=sse&key=secr...lue1&x_token[]=ab...ef&%6Bey=secr...lue2"
@@ -234,22 +243,43 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).expect("still JSON");
         assert_eq!(v["a"]["api_key"], "sk-0...6789");
         assert_eq!(v["a"]["x"], 1);
-        assert!(matches!(mask_json_secrets(b"{\"model\":\"m\"}"), Cow::Borrowed(_)));
+        assert!(matches!(
+            mask_json_secrets(b"{\"model\":\"m\"}"),
+            Cow::Borrowed(_)
+        ));
         // Not a string value, or truncated: nothing breaks.
-        assert_eq!(&*mask_json_secrets(br#"{"api_key":null}"#), br#"{"api_key":null}"#);
-        assert_eq!(&*mask_json_secrets(br#"{"api_key":"sk-0123456"#), br#"{"api_key":"sk-0...3456"#);
+        assert_eq!(
+            &*mask_json_secrets(br#"{"api_key":null}"#),
+            br#"{"api_key":null}"#
+        );
+        assert_eq!(
+            &*mask_json_secrets(br#"{"api_key":"sk-0123456"#),
+            br#"{"api_key":"sk-0...3456"#
+        );
     }
 
     #[test]
     fn request_ids_and_log_dir() {
         assert!(is_safe_request_id("a1b2c3d4"));
         assert!(is_safe_request_id("req_01-AB"));
-        for bad in ["", "..", "a/b", "a\\b", "a\0b", "a b", "%2e", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "a\\b",
+            "a\0b",
+            "a b",
+            "%2e",
+            &"x".repeat(65),
+        ] {
             assert!(!is_safe_request_id(bad), "{bad:?}");
         }
         let dir = std::path::Path::new("/etc/cliproxy");
         assert_eq!(log_dir(None, dir), dir.join("logs"));
         assert_eq!(log_dir(Some("  "), dir), dir.join("logs"));
-        assert_eq!(log_dir(Some("/data"), dir), std::path::Path::new("/data/logs"));
+        assert_eq!(
+            log_dir(Some("/data"), dir),
+            std::path::Path::new("/data/logs")
+        );
     }
 }

@@ -219,9 +219,9 @@ async fn send(
         record.request_headers = mask_sdk_headers(&described.headers);
     }
     if ctx.capture {
-        record.request_body =
-            ctx.tap
-                .body(recorder, &api_request_section(number), &described.body);
+        record.request_body = ctx
+            .tap
+            .body(recorder, &api_request_section(number), &described.body);
     }
     let headers: Vec<(String, String)> = described
         .headers

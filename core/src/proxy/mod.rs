@@ -109,7 +109,8 @@ pub struct RequestCtx<'a> {
 pub async fn handle(app: Arc<App>, endpoint: Endpoint, req: Request<Incoming>) -> Response<Body> {
     let id = records::request_id(req.headers());
     let span = tracing::info_span!("request", request_id = id.as_str());
-    let mut resp = tracing::Instrument::instrument(dispatch(app, endpoint, req, id.clone()), span).await;
+    let mut resp =
+        tracing::Instrument::instrument(dispatch(app, endpoint, req, id.clone()), span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }

@@ -336,10 +336,7 @@ pub fn masked_headers(map: &http::HeaderMap) -> Vec<Header> {
     map.iter()
         .filter_map(|(k, v)| {
             let v = v.to_str().ok()?;
-            Some(Header::new(
-                k.as_str(),
-                &redact::mask_header(k.as_str(), v),
-            ))
+            Some(Header::new(k.as_str(), &redact::mask_header(k.as_str(), v)))
         })
         .collect()
 }
@@ -580,9 +577,15 @@ mod tests {
         let a = request_id(&h);
         assert_eq!(a.len(), 16);
         assert_ne!(a, request_id(&h));
-        h.insert("x-request-id", http::HeaderValue::from_static("client-id_1"));
+        h.insert(
+            "x-request-id",
+            http::HeaderValue::from_static("client-id_1"),
+        );
         assert_eq!(request_id(&h), "client-id_1");
-        h.insert("x-request-id", http::HeaderValue::from_static("../etc/passwd"));
+        h.insert(
+            "x-request-id",
+            http::HeaderValue::from_static("../etc/passwd"),
+        );
         assert_eq!(request_id(&h).len(), 16);
     }
 
@@ -606,11 +609,14 @@ mod tests {
         assert!(String::from_utf8_lossy(&r.request_body).contains("100 bytes not logged"));
         assert!(r.response_body.is_empty());
         // Nothing is queued without sinks.
-        assert!(recorder.part(&[], RequestPart {
-            request_id: "x".into(),
-            section: "response".into(),
-            bytes: Default::default(),
-        }));
+        assert!(recorder.part(
+            &[],
+            RequestPart {
+                request_id: "x".into(),
+                section: "response".into(),
+                bytes: Default::default(),
+            }
+        ));
         assert_eq!(recorder.queued_bytes(), 0);
     }
 
