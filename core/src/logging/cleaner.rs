@@ -63,8 +63,13 @@ fn run(dir: &Path, state: &(Mutex<State>, Condvar)) {
         drop(s);
         match enforce(dir, cap) {
             Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "log folder over logs-max-total-size-mb; oldest files removed"),
-            Err(e) => tracing::warn!(error = %e, dir = %dir.display(), "cannot enforce logs-max-total-size-mb"),
+            Ok(n) => tracing::info!(
+                removed = n,
+                "log folder over logs-max-total-size-mb; oldest files removed"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %dir.display(), "cannot enforce logs-max-total-size-mb")
+            }
         }
         s = lock.lock().unwrap_or_else(|e| e.into_inner());
     }

@@ -138,7 +138,9 @@ mod tests {
         w.write_all(&line).expect("write");
         assert_eq!(rotated(dir.path()), 1);
         assert_eq!(
-            fs::metadata(dir.path().join("main.log")).expect("main").len(),
+            fs::metadata(dir.path().join("main.log"))
+                .expect("main")
+                .len(),
             39
         );
         for _ in 0..6 {
@@ -152,6 +154,10 @@ mod tests {
             .find(|n| n.starts_with("main-"))
             .expect("rotated");
         // main-2026-01-05T10-00-00.000.log
-        assert_eq!(name.len(), "main-2026-01-05T10-00-00.000.log".len(), "{name}");
+        assert_eq!(
+            name.len(),
+            "main-2026-01-05T10-00-00.000.log".len(),
+            "{name}"
+        );
     }
 }

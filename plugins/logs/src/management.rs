@@ -105,10 +105,12 @@ fn list_error_logs(s: &Settings) -> HttpResponse {
         if !(name.starts_with("error-") && name.ends_with(".log")) {
             continue;
         }
-        let Ok(meta) = e.metadata() else { continue };
-        if !meta.is_file() {
+        // Regular files only: a symlink is not listed (nor served, if it
+        // leads out of the folder).
+        if !e.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
+        let Ok(meta) = e.metadata() else { continue };
         let modified = meta
             .modified()
             .ok()
