@@ -17,6 +17,9 @@ const UP_CLAUDE: &str = "sk-up-claude-SECRET-0042";
 const UP_GEMINI: &str = "AIza-up-gemini-SECRET-0042";
 const CLAUDE: &str = "claude-sonnet-4-5-20250929";
 
+/// Path, headers and body of one client call.
+type Call<'a> = (String, Vec<(&'a str, &'a str)>, String);
+
 fn config(up: &StandIn, extra: &str) -> String {
     format!(
         r#"
@@ -156,7 +159,7 @@ async fn no_secret_reaches_any_log_file() {
         } else {
             "generateContent?"
         };
-        let calls: Vec<(String, Vec<(&str, &str)>, String)> = vec![
+        let calls: Vec<Call> = vec![
             (
                 "/v1/chat/completions".into(),
                 vec![("Authorization", bearer.as_str())],
@@ -255,7 +258,7 @@ async fn no_secret_reaches_any_log_file() {
         }
         checked += 1;
     }
-    assert!(checked >= ids.len() + 1, "{checked} files");
+    assert!(checked > ids.len(), "{checked} files");
     // The masks are there instead, and the log names its upstream attempt.
     let chat_log = files_in(&logs)
         .into_iter()

@@ -539,7 +539,7 @@ fn record_cost(r: &RequestRecord) -> usize {
 /// Replaces every body of a record by a note naming its size.
 fn strip_bodies(r: &mut RequestRecord) {
     let note = |b: &mut RVec<u8>| {
-        if b.len() > 0 {
+        if !b.is_empty() {
             *b = dropped_note(b.len()).into_bytes().into();
         }
     };

@@ -262,7 +262,7 @@ fn write_api_request(
 fn write_headers(w: &mut impl Write, headers: &[Header], sorted: bool) -> io::Result<()> {
     let mut list: Vec<&Header> = headers.iter().collect();
     if sorted {
-        list.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        list.sort_by_key(|h| h.name.to_lowercase());
         if list.is_empty() {
             writeln!(w, "<none>")?;
         }
