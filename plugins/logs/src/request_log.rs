@@ -229,7 +229,7 @@ pub fn write(
     writeln!(w)?;
     body(&mut w, "response", &record.response_body)?;
     writeln!(w)?;
-    w.into_inner().map_err(|e| e.into_error())?.sync_data().ok();
+    w.into_inner().map_err(|e| e.into_error())?;
     Ok(path)
 }
 
