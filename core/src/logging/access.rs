@@ -33,7 +33,8 @@ pub fn target(uri: &http::Uri) -> String {
     }
 }
 
-/// Writes the access line of one request.
+/// Writes the access line of one request. Formatting only happens when the
+/// line's level is enabled (the arguments of tracing's macros are lazy).
 pub fn log(
     status: u16,
     elapsed: Duration,
@@ -42,19 +43,22 @@ pub fn log(
     target: &str,
     request_id: Option<&str>,
 ) {
-    let line = format!(
-        "{status:>3} | {:>13} | {:>15} | {:<7} \"{target}\"",
-        latency(elapsed),
-        ip.to_string(),
-        method.as_str()
-    );
     let span = request_id.map(|id| tracing::info_span!("request", request_id = id).entered());
+    let method = method.as_str();
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(
+                "{status:>3} | {:>13} | {ip:>15} | {method:<7} \"{target}\"",
+                latency(elapsed)
+            )
+        };
+    }
     if status >= 500 {
-        tracing::error!("{line}");
+        line!(error);
     } else if status >= 400 {
-        tracing::warn!("{line}");
+        line!(warn);
     } else {
-        tracing::info!("{line}");
+        line!(info);
     }
     drop(span);
 }
