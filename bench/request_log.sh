@@ -92,7 +92,11 @@ run() { # label model stream body-bytes conns
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
     printf '| %-5s | %-26s | %10s | %8s |' "$MODE" "$1" "$rps" "$p99"
-    [ -n "$errors" ] && printf ' %s' "$errors"
+    if [ -n "$errors" ]; then printf ' %s' "$errors"; fi
+}
+
+count_logs() { # folder
+    if [ -d "$1" ]; then find "$1" -name '*.log' | wc -l; else echo 0; fi
 }
 
 mode() { # request-log value
@@ -125,12 +129,12 @@ YAML
         -d '{"model":"bench-plain","messages":[]}' | grep -q 'bench upstream' || {
         echo "proxy sanity check failed; log:" >&2; cat "$dir/cliproxy.log" >&2; exit 1; }
     local before after
-    before=$(find "$dir/logs" -name '*.log' 2>/dev/null | wc -l)
+    before=$(count_logs "$dir/logs")
     run "plain JSON" bench-plain 0 0 "$CONNS"; echo
     run "SSE (6 events)" bench-sse 1 0 "$CONNS"; echo
     run "10 MB bodies, $BIG_CONNS conns" bench-plain 0 10000000 "$BIG_CONNS"; echo
     sleep 1
-    after=$(find "$dir/logs" -name '*.log' 2>/dev/null | wc -l)
+    after=$(count_logs "$dir/logs")
     local hwm rss dropped
     hwm=$(awk '/^VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$pid/status")
     rss=$(awk '/^VmRSS/ {printf "%.0f MiB", $2/1024}' "/proc/$pid/status")
