@@ -349,13 +349,19 @@ pub struct AttemptRecord {
 }
 
 /// Everything a request log needs about one proxied client request.
+///
+/// Masked by the host before a plugin sees it (see [`crate::redact`]):
+/// credential headers, secret query parameters (in `url` and attempt URLs)
+/// and credential fields in bodies. A body larger than 64 KiB, and a
+/// stream, came first as [`RequestPart`]s of the same section; the field
+/// here then holds only what followed them.
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug)]
 pub struct RequestRecord {
     pub request_id: RString,
     pub timestamp: RString,
     pub method: RString,
-    /// Path plus `?query` (query already masked by the host).
+    /// Path plus `?query` (masked).
     pub url: RString,
     pub request_headers: RVec<Header>,
     pub request_body: RVec<u8>,

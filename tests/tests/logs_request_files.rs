@@ -520,3 +520,59 @@ async fn large_body_does_not_stall_small_requests() {
     // The client body and the upstream request body, both whole.
     assert!(len > 20_000_000, "{big_log}: {len} bytes");
 }
+
+#[tokio::test]
+async fn commercial_mode_turns_request_and_error_logs_off() {
+    let up = StandIn::start().await;
+    up.respond_with(|r| answer(r, 3));
+    let server = Server::start(&config(&up, "request-log: true\ncommercial-mode: true\n"));
+    let url = server.url("/v1/chat/completions");
+    let auth = format!("Bearer {CLIENT}");
+    let mut quiet = Vec::new();
+    for model in ["m", "no-such-model"] {
+        let r = http(
+            "POST",
+            &url,
+            &[("Authorization", &auth)],
+            json!({"model": model, "messages": []}).to_string(),
+        )
+        .await;
+        quiet.push(r.header("x-request-id").expect("id"));
+    }
+    // Turn it off by hand (the file is watched); the next request is logged,
+    // and records are delivered in order, so the earlier ones had theirs.
+    let cfg = server
+        .read_config()
+        .replace("commercial-mode: true", "commercial-mode: false");
+    std::fs::write(server.config_path(), cfg).expect("write config");
+    let logs = server.dir.path().join("logs");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = http(
+            "POST",
+            &url,
+            &[("Authorization", &auth)],
+            json!({"model": "m", "messages": []}).to_string(),
+        )
+        .await;
+        let id = r.header("x-request-id").expect("id");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let names: Vec<String> = files_in(&logs)
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        if names.iter().any(|n| n.ends_with(&format!("-{id}.log"))) {
+            for q in &quiet {
+                assert!(
+                    !names.iter().any(|n| n.contains(q.as_str())),
+                    "{q} logged in commercial mode: {names:?}"
+                );
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no request log after commercial-mode went off: {names:?}"
+        );
+    }
+}
