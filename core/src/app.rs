@@ -71,6 +71,7 @@ impl App {
     /// credentials), then the credential files, which are read through the
     /// plugins and the config's model rules.
     fn apply(&self, snap: &Snapshot) {
+        crate::logging::apply(&snap.raw);
         let weak = self.self_ref.clone();
         self.plugins.apply(&snap.raw.plugins, &snap.json, &|lib| {
             plugin_host::host_for(lib, weak.clone())

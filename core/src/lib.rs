@@ -11,6 +11,7 @@ pub mod build_info;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod logging;
 pub mod management;
 pub mod net;
 pub mod oauth_login;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cliproxy_core::{app, cli, config, plugin_host, server};
+use cliproxy_core::{app, cli, config, logging, plugin_host, server};
 
 // The proxy path allocates on many threads at once; mimalloc's per-thread
 // heaps avoid the glibc arena lock contention seen under load (README,
@@ -11,17 +11,6 @@ use cliproxy_core::{app, cli, config, plugin_host, server};
 // only inside abi_stable types, which free on the side that allocated.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn init_tracing(debug: bool) {
-    let default = if debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CLIPROXY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
-}
 
 fn main() -> ExitCode {
     let (config_path, command) = match cli::parse(std::env::args().skip(1)) {
@@ -48,7 +37,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    init_tracing(store.current().raw.debug);
+    // The application log: stdout, or LOG_DIR/main.log while
+    // `logging-to-file` is on (applied with every config, see `App::apply`).
+    logging::init(
+        store.current().raw.debug,
+        cliproxy_sdk::redact::log_dir_from_env(&store.dir()),
+    );
     if found {
         tracing::info!(path = %config_path.display(), "config loaded");
     } else {
@@ -125,6 +119,7 @@ fn main() -> ExitCode {
     {
         tracing::warn!("records were still being written at exit");
     }
+    logging::shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -153,6 +153,13 @@ impl<T: Plugin> PluginObj for GuardedPlugin<T> {
             Ok(())
         })
     }
+
+    fn on_request_part(&self, part: RequestPart) -> RResult<(), PluginError> {
+        guard("on_request_part", || {
+            self.0.on_request_part(&part);
+            Ok(())
+        })
+    }
 }
 
 struct GuardedStream(Box<dyn StreamTranslator>);

@@ -42,6 +42,7 @@ mod export;
 mod host;
 pub mod manifest;
 mod plugin;
+pub mod redact;
 pub mod types;
 
 pub use export::{GuardedPlugin, PluginFactory};

@@ -112,6 +112,11 @@ pub trait Plugin: Send + Sync + 'static {
     /// received a record, and once more at graceful shutdown after the last
     /// record was delivered. It may be slow (a disk write) but must return.
     fn flush(&self) {}
+
+    /// Request-log sinks: a piece of a running request's log (a streamed
+    /// answer), before its [`RequestRecord`]; see [`RequestPart`]. Called on
+    /// the records worker thread. Default: ignored.
+    fn on_request_part(&self, _part: &RequestPart) {}
 }
 
 /// Per-stream state of a provider plugin: upstream chunks in, client bytes out.
@@ -149,6 +154,10 @@ pub trait PluginObj: Send + Sync {
     /// plugin built before the method existed.
     #[sabi(last_prefix_field)]
     fn flush(&self) -> RResult<(), PluginError> {
+        abi_stable::std_types::ROk(())
+    }
+    /// Added in 0.2, like `flush`.
+    fn on_request_part(&self, _part: RequestPart) -> RResult<(), PluginError> {
         abi_stable::std_types::ROk(())
     }
 }

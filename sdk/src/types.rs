@@ -354,13 +354,19 @@ pub struct AttemptRecord {
 }
 
 /// Everything a request log needs about one proxied client request.
+///
+/// Masked by the host before a plugin sees it (see [`crate::redact`]):
+/// credential headers, secret query parameters (in `url` and attempt URLs)
+/// and credential fields in bodies. A body larger than 64 KiB, and a
+/// stream, came first as [`RequestPart`]s of the same section; the field
+/// here then holds only what followed them.
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug)]
 pub struct RequestRecord {
     pub request_id: RString,
     pub timestamp: RString,
     pub method: RString,
-    /// Path plus `?query` (query already masked by the host).
+    /// Path plus `?query` (masked).
     pub url: RString,
     pub request_headers: RVec<Header>,
     pub request_body: RVec<u8>,
@@ -368,6 +374,24 @@ pub struct RequestRecord {
     pub status: u16,
     pub response_headers: RVec<Header>,
     pub response_body: RVec<u8>,
+}
+
+/// A piece of a request log sent while the request runs, so that a sink can
+/// spool it to disk instead of anyone holding a long stream in memory.
+/// Delivered in order, before the request's [`RequestRecord`], on the same
+/// worker thread. Like records, its bytes are already masked by the host.
+///
+/// `section` is `upstream-response` (raw bytes of the streamed upstream
+/// answer: they continue the last attempt's `response_body`) or `response`
+/// (bytes sent to the client: they precede the record's `response_body`,
+/// which then only holds a note, e.g. about bytes the host could not
+/// deliver). Added in SDK 0.2.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct RequestPart {
+    pub request_id: RString,
+    pub section: RString,
+    pub bytes: RVec<u8>,
 }
 
 pub mod query {

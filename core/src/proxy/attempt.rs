@@ -14,7 +14,10 @@ use http_body_util::BodyExt;
 use super::cooldown::retry_hint;
 use super::errors::ProxyError;
 use super::models::Route;
-use super::records::{headers_of, timestamp};
+use super::records::{
+    api_request_section, api_response_section, headers_of, mask_sdk_headers, masked_headers,
+    timestamp,
+};
 use super::stream::ProxyStream;
 use super::usage::AttemptUsage;
 use super::{plugin_call, RequestCtx};
@@ -167,17 +170,20 @@ pub async fn run(
         url: Default::default(),
         method: "POST".into(),
         provider: cred.provider.as_str().into(),
-        auth_label: format!(
-            "provider={}, auth_id={}, label={}, type={}",
-            cred.provider,
-            cred.cred.id,
-            cred.cred.label,
-            if cred.cred.is_oauth() {
-                "oauth"
-            } else {
-                "api_key"
-            }
-        )
+        auth_label: if cred.cred.is_oauth() {
+            format!(
+                "provider={}, auth_id={}, label={}, type=oauth",
+                cred.provider, cred.cred.id, cred.cred.label
+            )
+        } else {
+            format!(
+                "provider={}, auth_id={}, label={}, type=api_key value={}",
+                cred.provider,
+                cred.cred.id,
+                cred.cred.label,
+                cliproxy_sdk::redact::mask(&cred.cred.api_key)
+            )
+        }
         .into(),
         request_headers: Default::default(),
         request_body: Default::default(),
@@ -186,7 +192,8 @@ pub async fn run(
         response_body: Default::default(),
         error: Default::default(),
     };
-    let result = send(ctx, route, &mut call, &mut record, &mut usage).await;
+    let number = attempts.len() + 1;
+    let result = send(ctx, route, &mut call, &mut record, &mut usage, number).await;
     if let Err(e) = &result {
         record.error = e.to_string().into();
         usage.done(true);
@@ -201,18 +208,24 @@ async fn send(
     call: &mut UpstreamCall,
     record: &mut AttemptRecord,
     usage: &mut AttemptUsage,
+    number: usize,
 ) -> Result<Success, ProxyError> {
+    let recorder = &ctx.app.proxy.records;
     let plugin = &route.cred.plugin;
     let described = plugin_call::build_request(plugin, call.clone()).map_err(ProxyError::Plugin)?;
     // Neither the body nor the client headers are needed to translate the
     // answer; dropping them saves copies on every later plugin call.
     call.body = Default::default();
     call.client_headers = Default::default();
-    record.url = described.url.clone();
-    record.method = described.method.clone();
-    record.request_headers = described.headers.clone();
+    if ctx.tap.active() {
+        record.url = cliproxy_sdk::redact::mask_url(&described.url).into();
+        record.method = described.method.clone();
+        record.request_headers = mask_sdk_headers(&described.headers);
+    }
     if ctx.capture {
-        record.request_body = described.body.clone();
+        record.request_body = ctx
+            .tap
+            .body(recorder, &api_request_section(number), &described.body);
     }
     let headers: Vec<(String, String)> = described
         .headers
@@ -235,7 +248,9 @@ async fn send(
         .map_err(ProxyError::Transport)?;
     let (parts, mut body) = resp.into_parts();
     record.status = parts.status.as_u16();
-    record.response_headers = headers_of(&parts.headers).into();
+    if ctx.tap.active() {
+        record.response_headers = masked_headers(&parts.headers).into();
+    }
     let cooldowns = &ctx.app.proxy.cooldowns;
     let cred_id = route.cred.id();
 
@@ -259,7 +274,9 @@ async fn send(
                 ctx.snap.raw.disable_cooling,
             );
         }
-        record.response_body = bytes.to_vec().into();
+        record.response_body = ctx
+            .tap
+            .body(recorder, &api_response_section(number), &bytes);
         tracing::info!(
             provider = route.cred.provider.as_str(),
             credential = cred_id,
@@ -289,7 +306,9 @@ async fn send(
         }
         let bytes = read_body(&mut body, BODY_LIMIT, false).await?;
         if ctx.capture {
-            record.response_body = bytes.to_vec().into();
+            record.response_body = ctx
+                .tap
+                .body(recorder, &api_response_section(number), &bytes);
         }
         let translated = plugin_call::translate_response(plugin, call.clone(), &bytes)
             .map_err(ProxyError::Plugin)?;
@@ -314,12 +333,17 @@ async fn send(
     // still an ordinary error (and the next credential can be tried).
     let mut translator =
         plugin_call::open_stream(plugin, call.clone()).map_err(ProxyError::Plugin)?;
+    // request-log: the raw upstream bytes read before the stream starts.
+    let mut raw_head = Vec::new();
     let (first, ended) = loop {
         match body.frame().await {
             Some(Ok(frame)) => {
                 let Ok(data) = frame.into_data() else {
                     continue;
                 };
+                if ctx.capture {
+                    raw_head.extend_from_slice(&data);
+                }
                 let t = plugin_call::feed(plugin, &mut translator, &data)
                     .map_err(ProxyError::Plugin)?;
                 if let Some(u) = t.usage.into_option() {
@@ -345,7 +369,7 @@ async fn send(
         AttemptUsage::new(ctx.app.clone(), Vec::new(), empty_usage()),
     );
     let upstream = (!ended).then_some(body);
-    Ok(Success::Stream(Box::new(ProxyStream::new(
+    let mut stream = ProxyStream::new(
         ctx.app.clone(),
         first,
         upstream,
@@ -353,7 +377,11 @@ async fn send(
         Arc::clone(plugin),
         ctx.req.format,
         usage,
-    ))))
+    );
+    if ctx.capture {
+        stream = stream.capture_upstream(&ctx.tap, api_response_section(number), &raw_head);
+    }
+    Ok(Success::Stream(Box::new(stream)))
 }
 
 fn empty_usage() -> UsageRecord {

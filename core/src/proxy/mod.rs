@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cliproxy_sdk::Header;
+use cliproxy_sdk::{redact, Header};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -102,15 +102,43 @@ pub struct RequestCtx<'a> {
     pub usage_sinks: Vec<Arc<LoadedPlugin>>,
     /// `request-log: true`: capture upstream and streamed bodies.
     pub capture: bool,
+    /// Where large captured bodies go while the request runs.
+    pub tap: records::LogTap,
 }
 
-/// Entry point from the router for a matched proxy endpoint.
+/// Entry point from the router for a matched proxy endpoint. Every answer
+/// carries the request id (`X-Request-Id`), which also names the request's
+/// log file and tags its log lines.
 pub async fn handle(app: Arc<App>, endpoint: Endpoint, req: Request<Incoming>) -> Response<Body> {
+    let id = records::request_id(req.headers());
+    let span = tracing::info_span!("request", request_id = id.as_str());
+    let mut resp =
+        tracing::Instrument::instrument(dispatch(app, endpoint, req, id.clone()), span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+async fn dispatch(
+    app: Arc<App>,
+    endpoint: Endpoint,
+    req: Request<Incoming>,
+    id: String,
+) -> Response<Body> {
     let snap = app.config();
     let query = req.uri().query().unwrap_or("").to_string();
     let principal = match client_auth::authenticate(&snap.raw.api_keys, req.headers(), &query) {
         Ok(p) => p,
-        Err(e) => return ProxyError::Auth(e).into_response(),
+        Err(e) => {
+            let e = ProxyError::Auth(e);
+            if matches!(endpoint, Endpoint::Call(_)) {
+                let (parts, _) = req.into_parts();
+                let log = new_log(&app, &snap, &parts, id, Bytes::new());
+                return finish_error(&app, log, e);
+            }
+            return e.into_response();
+        }
     };
     match endpoint {
         Endpoint::Models => {
@@ -133,7 +161,40 @@ pub async fn handle(app: Arc<App>, endpoint: Endpoint, req: Request<Incoming>) -
                 &json!({"error": {"message": "Not Found", "type": "not_found"}}),
             ),
         },
-        Endpoint::Call(ep) => call(app, snap, ep, req, query, principal).await,
+        Endpoint::Call(ep) => call(app, snap, ep, req, query, principal, id).await,
+    }
+}
+
+/// The request log of a client call (no sinks with `commercial-mode`).
+fn new_log(
+    app: &App,
+    snap: &Snapshot,
+    parts: &http::request::Parts,
+    request_id: String,
+    body: Bytes,
+) -> RequestLog {
+    let sinks = if snap.raw.commercial_mode {
+        Vec::new()
+    } else {
+        records::sinks(&app.plugins.active(), "request-log-sink")
+    };
+    let url = match parts.uri.query() {
+        Some(q) => format!("{}?{}", parts.uri.path(), redact::mask_query(q)),
+        None => parts.uri.path().to_string(),
+    };
+    RequestLog {
+        request_headers: if sinks.is_empty() {
+            Vec::new()
+        } else {
+            records::masked_headers(&parts.headers)
+        },
+        tap: records::LogTap { request_id, sinks },
+        timestamp: records::timestamp(chrono::Local::now()),
+        method: parts.method.to_string(),
+        url,
+        request_body: body,
+        attempts: Vec::new(),
+        capture: snap.raw.request_log,
     }
 }
 
@@ -156,17 +217,27 @@ async fn call(
     req: Request<Incoming>,
     query: String,
     principal: Option<String>,
+    id: String,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let limit = snap.raw.body_limits.proxy_bytes();
     let body = match read_limited(&parts.headers, body, limit).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge(n)) => return ProxyError::BodyTooLarge(n).into_response(),
-        Err(BodyError::Unreadable(e)) => return ProxyError::BadRequest(e).into_response(),
+        Err(e) => {
+            let log = new_log(&app, &snap, &parts, id, Bytes::new());
+            let e = match e {
+                BodyError::TooLarge(n) => ProxyError::BodyTooLarge(n),
+                BodyError::Unreadable(e) => ProxyError::BadRequest(e),
+            };
+            return finish_error(&app, log, e);
+        }
     };
     let head: BodyHead = match serde_json::from_slice(&body) {
         Ok(h) => h,
-        Err(e) => return ProxyError::BadRequest(e.to_string()).into_response(),
+        Err(e) => {
+            let log = new_log(&app, &snap, &parts, id, body);
+            return finish_error(&app, log, ProxyError::BadRequest(e.to_string()));
+        }
     };
     let mut format = ep.format;
     if format == ClientFormat::OpenAiChat
@@ -180,32 +251,8 @@ async fn call(
     let api_bucket = principal
         .clone()
         .unwrap_or_else(|| format!("{} {}", parts.method, ep.pattern));
-    let path_and_query = match parts.uri.query() {
-        Some(q) => format!("{}?{}", parts.uri.path(), records::mask_query(q)),
-        None => parts.uri.path().to_string(),
-    };
-
     let active = app.plugins.active();
-    let log_sinks = if snap.raw.commercial_mode {
-        Vec::new()
-    } else {
-        records::sinks(&active, "request-log-sink")
-    };
-    let mut log = RequestLog {
-        request_id: format!("{:08x}", fastrand::u32(..)),
-        timestamp: records::timestamp(chrono::Local::now()),
-        method: parts.method.to_string(),
-        url: path_and_query,
-        request_headers: if log_sinks.is_empty() {
-            Vec::new()
-        } else {
-            records::headers_of(&parts.headers)
-        },
-        request_body: body.clone(),
-        attempts: Vec::new(),
-        capture: snap.raw.request_log,
-        sinks: log_sinks,
-    };
+    let mut log = new_log(&app, &snap, &parts, id, body.clone());
 
     let registry = app.proxy.registry.get(&app);
     let routed = match routing::resolve(&registry, &requested, format) {
@@ -235,7 +282,8 @@ async fn call(
             ca_file: UpstreamSettings::ca_file_of(&snap.raw.upstream_ca_file, &app.store.dir()),
         },
         usage_sinks: records::sinks(&active, "usage-sink"),
-        capture: snap.raw.request_log,
+        capture: snap.raw.request_log && log.tap.active(),
+        tap: log.tap.clone(),
     };
     let bootstrap = if stream {
         u64::try_from(snap.raw.streaming.bootstrap_retries.max(0)).unwrap_or(0)

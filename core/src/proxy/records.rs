@@ -2,24 +2,57 @@
 //! response path: a bounded channel and one worker thread. A full channel
 //! drops the record and counts it; the client's response never waits.
 //!
+//! The queue is bounded twice: by count ([`QUEUE`]) and by the bytes its
+//! events carry ([`QUEUE_BYTES`]), so request logs with large bodies cannot
+//! make it hold more than that. Bodies larger than [`SPOOL_THRESHOLD`] (and
+//! long streams, in pieces of that size) leave as [`RequestPart`]s while
+//! the request runs; the logs plugin spools them to disk, so neither side
+//! keeps a whole 64 MiB body or an hour-long stream for the log.
+//!
+//! Everything handed to a plugin is masked here (logs spec §3): client and
+//! upstream credential headers, secret query parameters in URLs, and the
+//! string values of credential fields in bodies.
+//!
 //! Sinks may buffer records (a plugin cannot run a timer), so the worker
 //! also calls their `flush`: at most [`FLUSH_AFTER`] after a sink received
 //! its first unflushed record, and once more when the server stops
 //! ([`Recorder::drain`]), after every record queued before the stop was
 //! delivered.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use abi_stable::std_types::RVec;
 use chrono::{DateTime, Local};
-use cliproxy_sdk::{AttemptRecord, Header, RequestRecord, UsageRecord};
+use cliproxy_sdk::redact;
+use cliproxy_sdk::{AttemptRecord, Header, RequestPart, RequestRecord, UsageRecord};
 
 use crate::plugin_host::{ActiveSet, LoadedPlugin};
 
-/// Records waiting for the worker; beyond this they are dropped.
-const QUEUE: usize = 8192;
+/// Calls `f` with the value for each sink that is not fused: clones for all
+/// but the last, which gets the value itself (bodies may be large).
+fn deliver<T: Clone>(sinks: &[Arc<LoadedPlugin>], value: T, f: impl Fn(&LoadedPlugin, T)) {
+    let live: Vec<&Arc<LoadedPlugin>> = sinks.iter().filter(|p| !p.is_fused()).collect();
+    let Some((last, rest)) = live.split_last() else {
+        return;
+    };
+    for p in rest {
+        f(p, value.clone());
+    }
+    f(last, value);
+}
+
+/// Events waiting for the worker; beyond this they are dropped.
+const QUEUE: usize = 16384;
+/// Bytes the waiting events may carry (bodies plus a fixed cost per event);
+/// beyond this, parts are dropped and a record's bodies become a note.
+pub const QUEUE_BYTES: usize = 128 * 1024 * 1024;
+/// What an event costs besides its bodies.
+const EVENT_COST: usize = 512;
+/// A logged body larger than this leaves as parts while the request runs.
+pub const SPOOL_THRESHOLD: usize = 64 * 1024;
 /// Pause between batches (records reach the sinks at most this much later).
 const BATCH_PAUSE: Duration = Duration::from_millis(20);
 /// A sink that received records is flushed at most this long afterwards
@@ -28,7 +61,8 @@ pub const FLUSH_AFTER: Duration = Duration::from_millis(500);
 
 enum Event {
     Usage(Vec<Arc<LoadedPlugin>>, UsageRecord),
-    Request(Vec<Arc<LoadedPlugin>>, RequestRecord),
+    Request(Vec<Arc<LoadedPlugin>>, RequestRecord, usize),
+    Part(Vec<Arc<LoadedPlugin>>, RequestPart, usize),
     /// Everything queued before this was delivered: flush these sinks (and
     /// any with unflushed records), then answer.
     Drain(Vec<Arc<LoadedPlugin>>, std::sync::mpsc::Sender<()>),
@@ -37,6 +71,8 @@ enum Event {
 pub struct Recorder {
     tx: Option<SyncSender<Event>>,
     dropped: AtomicU64,
+    /// Bytes carried by queued events (see [`QUEUE_BYTES`]).
+    queued: Arc<AtomicUsize>,
 }
 
 impl Default for Recorder {
@@ -53,47 +89,105 @@ pub fn sinks(active: &ActiveSet, capability: &str) -> Vec<Arc<LoadedPlugin>> {
 impl Recorder {
     pub fn new() -> Self {
         let (tx, rx) = sync_channel::<Event>(QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let worker = Worker {
+            queued: queued.clone(),
+            ..Worker::default()
+        };
         let spawned = std::thread::Builder::new()
             .name("proxy-records".into())
-            .spawn(move || Worker::default().run(rx));
-        match spawned {
-            Ok(_) => Recorder {
-                tx: Some(tx),
-                dropped: AtomicU64::new(0),
-            },
+            .spawn(move || worker.run(rx));
+        let tx = match spawned {
+            Ok(_) => Some(tx),
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the records worker; usage and request records are off");
-                Recorder {
-                    tx: None,
-                    dropped: AtomicU64::new(0),
-                }
+                None
+            }
+        };
+        Recorder {
+            tx,
+            dropped: AtomicU64::new(0),
+            queued,
+        }
+    }
+
+    /// Reserves `cost` bytes of the queue; false when they do not fit.
+    fn reserve(&self, cost: usize) -> bool {
+        self.queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                (q + cost <= QUEUE_BYTES).then_some(q + cost)
+            })
+            .is_ok()
+    }
+
+    /// Queues an event whose `cost` was reserved; false if it was dropped.
+    fn send(&self, event: Event, cost: usize) -> bool {
+        let Some(tx) = &self.tx else {
+            self.queued.fetch_sub(cost, Ordering::AcqRel);
+            return false;
+        };
+        match tx.try_send(event) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.queued.fetch_sub(cost, Ordering::AcqRel);
+                self.note_dropped();
+                false
             }
         }
     }
 
-    fn send(&self, event: Event) {
-        let Some(tx) = &self.tx else { return };
-        match tx.try_send(event) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_power_of_two() {
-                    tracing::warn!(dropped = n, "records queue full; records dropped");
-                }
-            }
+    fn note_dropped(&self) {
+        let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            tracing::warn!(dropped = n, "records queue full; records dropped");
         }
     }
 
     pub fn usage(&self, sinks: Vec<Arc<LoadedPlugin>>, record: UsageRecord) {
         if !sinks.is_empty() {
-            self.send(Event::Usage(sinks, record));
+            if self.reserve(EVENT_COST) {
+                self.send(Event::Usage(sinks, record), EVENT_COST);
+            } else {
+                self.note_dropped();
+            }
         }
     }
 
-    pub fn request(&self, sinks: Vec<Arc<LoadedPlugin>>, record: RequestRecord) {
-        if !sinks.is_empty() {
-            self.send(Event::Request(sinks, record));
+    /// Queues a request record. When its bodies do not fit in the queue's
+    /// byte budget they are replaced by a note (the record still goes out).
+    pub fn request(&self, sinks: Vec<Arc<LoadedPlugin>>, mut record: RequestRecord) {
+        if sinks.is_empty() {
+            return;
         }
+        let mut cost = record_cost(&record);
+        if !self.reserve(cost) {
+            strip_bodies(&mut record);
+            cost = record_cost(&record);
+            if !self.reserve(cost) {
+                self.note_dropped();
+                return;
+            }
+        }
+        self.send(Event::Request(sinks, record, cost), cost);
+    }
+
+    /// Queues a piece of a running request's log; false if it was dropped
+    /// (the queue is full), in which case the caller notes the gap.
+    pub fn part(&self, sinks: &[Arc<LoadedPlugin>], part: RequestPart) -> bool {
+        if sinks.is_empty() {
+            return true;
+        }
+        let cost = part.bytes.len() + EVENT_COST;
+        if !self.reserve(cost) {
+            self.note_dropped();
+            return false;
+        }
+        self.send(Event::Part(sinks.to_vec(), part, cost), cost)
+    }
+
+    /// Bytes currently waiting in the queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
     }
 
     /// Records dropped because the queue was full.
@@ -107,6 +201,7 @@ impl Recorder {
         let Some(tx) = &self.tx else { return true };
         let (ack, done) = std::sync::mpsc::channel();
         // Blocking send: the queue may be full, and the worker is emptying it.
+        self.queued.fetch_add(EVENT_COST, Ordering::AcqRel);
         if tx.send(Event::Drain(sinks, ack)).is_err() {
             return false;
         }
@@ -120,6 +215,7 @@ impl Recorder {
 struct Worker {
     dirty: Vec<Arc<LoadedPlugin>>,
     dirty_since: Option<Instant>,
+    queued: Arc<AtomicUsize>,
 }
 
 impl Worker {
@@ -162,26 +258,37 @@ impl Worker {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Usage(sinks, record) => {
-                for p in sinks.iter().filter(|p| !p.is_fused()) {
+                deliver(&sinks, record, |p, r| {
                     if let Some(i) = p.instance() {
-                        p.note(&i.on_usage(record.clone()));
+                        p.note(&i.on_usage(r));
                     }
-                }
+                });
                 self.mark(sinks);
             }
-            Event::Request(sinks, record) => {
-                for p in sinks.iter().filter(|p| !p.is_fused()) {
+            Event::Request(sinks, record, cost) => {
+                deliver(&sinks, record, |p, r| {
                     if let Some(i) = p.instance() {
-                        p.note(&i.on_request(record.clone()));
+                        p.note(&i.on_request(r));
                     }
-                }
+                });
                 self.mark(sinks);
+                self.queued.fetch_sub(cost - EVENT_COST, Ordering::AcqRel);
+            }
+            Event::Part(sinks, part, cost) => {
+                deliver(&sinks, part, |p, part| {
+                    if let Some(i) = p.instance() {
+                        p.note(&i.on_request_part(part));
+                    }
+                });
+                self.mark(sinks);
+                self.queued.fetch_sub(cost - EVENT_COST, Ordering::AcqRel);
             }
             Event::Drain(sinks, ack) => {
                 self.flush(&sinks);
                 let _ = ack.send(());
             }
         }
+        self.queued.fetch_sub(EVENT_COST, Ordering::AcqRel);
     }
 
     fn mark(&mut self, sinks: Vec<Arc<LoadedPlugin>>) {
@@ -224,65 +331,150 @@ pub fn timestamp(t: DateTime<Local>) -> String {
     s
 }
 
-/// The logs spec's mask: first/last characters kept depending on length.
-pub fn mask(value: &str) -> String {
-    let chars: Vec<char> = value.chars().collect();
-    let n = chars.len();
-    let keep = match n {
-        0..=2 => return value.to_string(),
-        3..=4 => 1,
-        5..=8 => 2,
-        _ => 4,
-    };
-    let head: String = chars[..keep].iter().collect();
-    let tail: String = chars[n - keep..].iter().collect();
-    format!("{head}...{tail}")
-}
-
-fn secret_param(name: &str) -> bool {
-    let n = name.trim_end_matches("[]").to_ascii_lowercase();
-    n == "key"
-        || ["api-key", "apikey", "api_key", "token", "secret"]
-            .iter()
-            .any(|s| n.contains(s))
-}
-
-/// A query string with secret-looking parameters masked.
-pub fn mask_query(query: &str) -> String {
-    query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) if secret_param(k) => format!("{k}={}", mask(v)),
-            _ => pair.to_string(),
+/// Header values as they may be logged (credentials masked).
+pub fn masked_headers(map: &http::HeaderMap) -> Vec<Header> {
+    map.iter()
+        .filter_map(|(k, v)| {
+            let v = v.to_str().ok()?;
+            Some(Header::new(k.as_str(), &redact::mask_header(k.as_str(), v)))
         })
-        .collect::<Vec<_>>()
-        .join("&")
+        .collect()
 }
 
-/// Request headers as SDK headers (values that are not text are skipped).
+/// SDK headers as they may be logged (credentials masked).
+pub fn mask_sdk_headers(headers: &[Header]) -> RVec<Header> {
+    headers
+        .iter()
+        .map(|h| Header::new(&h.name, &redact::mask_header(&h.name, &h.value)))
+        .collect()
+}
+
+/// Request headers as SDK headers, unmasked (for provider plugins; values
+/// that are not text are skipped).
 pub fn headers_of(map: &http::HeaderMap) -> Vec<Header> {
     map.iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| Header::new(k.as_str(), v)))
         .collect()
 }
 
-/// What a request record accumulates while the request runs.
-pub struct RequestLog {
+/// The text that stands in for bytes the queue could not take.
+pub fn dropped_note(bytes: usize) -> String {
+    format!("\n[cliproxy: {bytes} bytes not logged here: the records queue was full]\n")
+}
+
+/// Where one request's log goes: its id and the request-log sinks (none:
+/// nothing is logged, e.g. `commercial-mode`).
+#[derive(Clone, Default)]
+pub struct LogTap {
     pub request_id: String,
-    pub timestamp: String,
-    pub method: String,
-    pub url: String,
-    pub request_headers: Vec<Header>,
-    pub request_body: bytes::Bytes,
-    pub attempts: Vec<AttemptRecord>,
-    /// `request-log: true`: upstream and streamed bodies are captured too.
-    pub capture: bool,
     pub sinks: Vec<Arc<LoadedPlugin>>,
 }
 
+impl LogTap {
+    pub fn active(&self) -> bool {
+        !self.sinks.is_empty()
+    }
+
+    /// A body for a record field, masked. One larger than
+    /// [`SPOOL_THRESHOLD`] leaves now as a part of `section`, and the field
+    /// stays empty (or holds a note when the queue could not take it).
+    pub fn body(&self, recorder: &Recorder, section: &str, body: &[u8]) -> RVec<u8> {
+        if !self.active() {
+            return RVec::new();
+        }
+        if body.len() <= SPOOL_THRESHOLD {
+            return redact::mask_json_secrets(body).into_owned().into();
+        }
+        if self.part(recorder, section, body) {
+            RVec::new()
+        } else {
+            dropped_note(body.len()).into_bytes().into()
+        }
+    }
+
+    /// Sends a masked piece of `section`; false if it was dropped.
+    pub fn part(&self, recorder: &Recorder, section: &str, bytes: &[u8]) -> bool {
+        let part = RequestPart {
+            request_id: self.request_id.as_str().into(),
+            section: section.into(),
+            bytes: redact::mask_json_secrets(bytes).into_owned().into(),
+        };
+        recorder.part(&self.sinks, part)
+    }
+}
+
+/// One section of a request log that grows in pieces (a streamed answer):
+/// sent on as a part each time [`SPOOL_THRESHOLD`] bytes gathered, so at
+/// most that much is held per stream.
+pub struct Spool {
+    section: String,
+    buf: Vec<u8>,
+    dropped: usize,
+}
+
+impl Spool {
+    pub fn new(section: String) -> Self {
+        Spool {
+            section,
+            buf: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    pub fn push(&mut self, tap: &LogTap, recorder: &Recorder, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= SPOOL_THRESHOLD {
+            if !tap.part(recorder, &self.section, &self.buf) {
+                self.dropped += self.buf.len();
+            }
+            self.buf.clear();
+        }
+    }
+
+    /// The rest, for the record field (masked), with a note about pieces
+    /// the queue could not take.
+    pub fn finish(self) -> RVec<u8> {
+        let mut out = redact::mask_json_secrets(&self.buf).into_owned();
+        if self.dropped > 0 {
+            out.extend_from_slice(dropped_note(self.dropped).as_bytes());
+        }
+        out.into()
+    }
+}
+
+/// Section names of [`RequestPart`]s (1-based attempt numbers).
+pub fn api_request_section(attempt: usize) -> String {
+    format!("api-request-{attempt}")
+}
+
+pub fn api_response_section(attempt: usize) -> String {
+    format!("api-response-{attempt}")
+}
+
+/// What a request record accumulates while the request runs.
+pub struct RequestLog {
+    pub tap: LogTap,
+    pub timestamp: String,
+    pub method: String,
+    /// Path and masked query.
+    pub url: String,
+    /// Masked.
+    pub request_headers: Vec<Header>,
+    pub request_body: bytes::Bytes,
+    /// Masked as they are built (`attempt.rs`).
+    pub attempts: Vec<AttemptRecord>,
+    /// `request-log: true`: upstream and streamed bodies are captured too.
+    pub capture: bool,
+}
+
 impl RequestLog {
-    /// Sends the record; bodies are included when capturing, or when the
-    /// request failed (error logs need them).
+    /// Bodies go out when capturing, or when the request failed or an
+    /// attempt did (error logs need them).
+    fn keep_bodies(&self, status: u16) -> bool {
+        self.capture || status >= 400 || self.attempts.iter().any(|a| !a.error.is_empty())
+    }
+
+    /// Sends the record with the client's answer body.
     pub fn finish(
         self,
         recorder: &Recorder,
@@ -290,32 +482,88 @@ impl RequestLog {
         response_headers: &http::HeaderMap,
         response_body: &[u8],
     ) {
-        if self.sinks.is_empty() {
+        if !self.tap.active() {
             return;
         }
-        let keep = self.capture || status >= 400;
+        let body = if self.keep_bodies(status) {
+            self.tap.body(recorder, "response", response_body)
+        } else {
+            RVec::new()
+        };
+        self.finish_with(recorder, status, response_headers, body);
+    }
+
+    /// Sends the record; `response_body` is the record field as built (a
+    /// stream's [`Spool::finish`]).
+    pub fn finish_with(
+        self,
+        recorder: &Recorder,
+        status: u16,
+        response_headers: &http::HeaderMap,
+        response_body: RVec<u8>,
+    ) {
+        if !self.tap.active() {
+            return;
+        }
+        let request_body = if self.keep_bodies(status) {
+            self.tap.body(recorder, "request", &self.request_body)
+        } else {
+            RVec::new()
+        };
         let record = RequestRecord {
-            request_id: self.request_id.into(),
+            request_id: self.tap.request_id.as_str().into(),
             timestamp: self.timestamp.into(),
             method: self.method.into(),
             url: self.url.into(),
             request_headers: self.request_headers.into(),
-            request_body: if keep {
-                self.request_body.to_vec().into()
-            } else {
-                Default::default()
-            },
+            request_body,
             attempts: self.attempts.into(),
             status,
-            response_headers: headers_of(response_headers).into(),
-            response_body: if keep {
-                response_body.to_vec().into()
-            } else {
-                Default::default()
-            },
+            response_headers: masked_headers(response_headers).into(),
+            response_body,
         };
-        recorder.request(self.sinks, record);
+        recorder.request(self.tap.sinks, record);
     }
+}
+
+/// What a record costs in the queue.
+fn record_cost(r: &RequestRecord) -> usize {
+    let attempts: usize = r
+        .attempts
+        .iter()
+        .map(|a| a.request_body.len() + a.response_body.len() + 1024)
+        .sum();
+    EVENT_COST + r.request_body.len() + r.response_body.len() + attempts
+}
+
+/// Replaces every body of a record by a note naming its size.
+fn strip_bodies(r: &mut RequestRecord) {
+    let note = |b: &mut RVec<u8>| {
+        if !b.is_empty() {
+            *b = dropped_note(b.len()).into_bytes().into();
+        }
+    };
+    note(&mut r.request_body);
+    note(&mut r.response_body);
+    for a in r.attempts.iter_mut() {
+        note(&mut a.request_body);
+        note(&mut a.response_body);
+    }
+}
+
+/// A request id: the client's `X-Request-Id` when it is a safe short token
+/// (see [`redact::is_safe_request_id`]), else 16 random hex digits (64
+/// bits; the spec's 32-bit ids collide after ~65,000 requests).
+pub fn request_id(headers: &http::HeaderMap) -> String {
+    if let Some(id) = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|id| redact::is_safe_request_id(id))
+    {
+        return id.to_string();
+    }
+    format!("{:016x}", fastrand::u64(..))
 }
 
 #[cfg(test)]
@@ -324,15 +572,52 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
-    fn masks() {
-        assert_eq!(mask("abcdefghijkl"), "abcd...ijkl");
-        assert_eq!(mask("abcdef"), "ab...ef");
-        assert_eq!(mask("abc"), "a...c");
-        assert_eq!(mask("ab"), "ab");
-        assert_eq!(
-            mask_query("alt=sse&key=secretvalue1&x_token[]=abcdef"),
-            "alt=sse&key=secr...lue1&x_token[]=ab...ef"
+    fn request_ids() {
+        let mut h = http::HeaderMap::new();
+        let a = request_id(&h);
+        assert_eq!(a.len(), 16);
+        assert_ne!(a, request_id(&h));
+        h.insert(
+            "x-request-id",
+            http::HeaderValue::from_static("client-id_1"),
         );
+        assert_eq!(request_id(&h), "client-id_1");
+        h.insert(
+            "x-request-id",
+            http::HeaderValue::from_static("../etc/passwd"),
+        );
+        assert_eq!(request_id(&h).len(), 16);
+    }
+
+    #[test]
+    fn bodies_over_the_budget_become_notes() {
+        let recorder = Recorder::new();
+        let mut r = RequestRecord {
+            request_id: "x".into(),
+            timestamp: Default::default(),
+            method: Default::default(),
+            url: Default::default(),
+            request_headers: Default::default(),
+            request_body: vec![b'a'; 100].into(),
+            attempts: Default::default(),
+            status: 200,
+            response_headers: Default::default(),
+            response_body: Default::default(),
+        };
+        assert_eq!(record_cost(&r), EVENT_COST + 100);
+        strip_bodies(&mut r);
+        assert!(String::from_utf8_lossy(&r.request_body).contains("100 bytes not logged"));
+        assert!(r.response_body.is_empty());
+        // Nothing is queued without sinks.
+        assert!(recorder.part(
+            &[],
+            RequestPart {
+                request_id: "x".into(),
+                section: "response".into(),
+                bytes: Default::default(),
+            }
+        ));
+        assert_eq!(recorder.queued_bytes(), 0);
     }
 
     #[test]

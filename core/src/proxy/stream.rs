@@ -19,7 +19,7 @@ use tokio::time::{Instant, Sleep};
 use super::endpoints::ClientFormat;
 use super::errors::{in_band, ProxyError};
 use super::plugin_call;
-use super::records::RequestLog;
+use super::records::{LogTap, RequestLog, Spool};
 use super::usage::AttemptUsage;
 use crate::app::App;
 use crate::error::BoxError;
@@ -45,7 +45,11 @@ pub struct ProxyStream {
     usage: AttemptUsage,
     keepalive: Option<Keepalive>,
     log: Option<(RequestLog, http::HeaderMap)>,
-    captured: Option<Vec<u8>>,
+    /// request-log: the raw upstream answer and the bytes sent to the
+    /// client, passed on in pieces (see `records.rs`).
+    tap: LogTap,
+    upstream_spool: Option<Spool>,
+    client_spool: Option<Spool>,
     finished: bool,
 }
 
@@ -69,7 +73,9 @@ impl ProxyStream {
             usage,
             keepalive: None,
             log: None,
-            captured: None,
+            tap: LogTap::default(),
+            upstream_spool: None,
+            client_spool: None,
             finished: false,
         }
     }
@@ -83,13 +89,36 @@ impl ProxyStream {
         self
     }
 
+    /// request-log: the raw upstream bytes go to the log as `section`,
+    /// starting with those read before the stream began.
+    pub fn capture_upstream(mut self, tap: &LogTap, section: String, head: &[u8]) -> Self {
+        let mut spool = Spool::new(section);
+        spool.push(tap, &self.app.proxy.records, head);
+        self.upstream_spool = Some(spool);
+        self.tap = tap.clone();
+        self
+    }
+
     /// The request record is sent when the stream ends.
     pub fn with_log(mut self, log: RequestLog, headers: http::HeaderMap) -> Self {
-        if log.capture {
-            self.captured = Some(Vec::new());
+        if log.capture && log.tap.active() {
+            self.client_spool = Some(Spool::new("response".into()));
+            self.tap = log.tap.clone();
         }
         self.log = Some((log, headers));
         self
+    }
+
+    fn capture_client(&mut self, bytes: &[u8]) {
+        if let Some(s) = self.client_spool.as_mut() {
+            s.push(&self.tap, &self.app.proxy.records, bytes);
+        }
+    }
+
+    fn capture_upstream_bytes(&mut self, bytes: &[u8]) {
+        if let Some(s) = self.upstream_spool.as_mut() {
+            s.push(&self.tap, &self.app.proxy.records, bytes);
+        }
     }
 
     fn note_usage(&mut self, t: &Translated) {
@@ -101,9 +130,7 @@ impl ProxyStream {
     }
 
     fn emit(&mut self, bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if let Some(c) = self.captured.as_mut() {
-            c.extend_from_slice(&bytes);
-        }
+        self.capture_client(&bytes);
         if let Some(k) = self.keepalive.as_mut() {
             let at = Instant::now() + k.every;
             k.sleep.as_mut().reset(at);
@@ -119,17 +146,20 @@ impl ProxyStream {
         self.finished = true;
         self.upstream = None;
         self.usage.done(error.is_some());
+        let upstream = self.upstream_spool.take().map(Spool::finish);
         if let Some((mut log, headers)) = self.log.take() {
             if let (Some(e), Some(last)) = (error, log.attempts.last_mut()) {
                 last.error = e.to_string().into();
             }
-            let body = self.captured.take().unwrap_or_default();
-            if let Some(last) = log.attempts.last_mut() {
-                if log.capture {
-                    last.response_body = body.clone().into();
-                }
+            if let (Some(body), Some(last)) = (upstream, log.attempts.last_mut()) {
+                last.response_body = body;
             }
-            log.finish(&self.app.proxy.records, 200, &headers, &body);
+            let body = self
+                .client_spool
+                .take()
+                .map(Spool::finish)
+                .unwrap_or_default();
+            log.finish_with(&self.app.proxy.records, 200, &headers, body);
         }
     }
 
@@ -145,9 +175,7 @@ impl ProxyStream {
     fn fail(&mut self, e: ProxyError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         tracing::warn!(error = %e, "stream failed after its first byte");
         let bytes = in_band(self.format, &e);
-        if let Some(c) = self.captured.as_mut() {
-            c.extend_from_slice(&bytes);
-        }
+        self.capture_client(&bytes);
         self.end(Some(&e));
         Poll::Ready(Some(Ok(Frame::data(bytes))))
     }
@@ -177,6 +205,7 @@ impl Body for ProxyStream {
                     let Ok(data) = frame.into_data() else {
                         continue;
                     };
+                    this.capture_upstream_bytes(&data);
                     match this.translate(Some(&data)) {
                         Ok(t) => {
                             this.note_usage(&t);
@@ -193,9 +222,7 @@ impl Body for ProxyStream {
                     match this.translate(None) {
                         Ok(t) => {
                             this.note_usage(&t);
-                            if let Some(c) = this.captured.as_mut() {
-                                c.extend_from_slice(&t.bytes);
-                            }
+                            this.capture_client(&t.bytes);
                             this.end(None);
                             if !t.bytes.is_empty() {
                                 return Poll::Ready(Some(Ok(Frame::data(Bytes::from(

@@ -21,8 +21,24 @@ use crate::proxy;
 pub const MANAGEMENT_PREFIX: &str = "/v0/management";
 
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let target = crate::logging::access::target(req.uri());
     let mut resp = route(app, req, peer).await;
     super::cors::add_headers(resp.headers_mut());
+    // Until the answer's head; a stream's duration is in its request log.
+    let id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok());
+    crate::logging::access::log(
+        resp.status().as_u16(),
+        started.elapsed(),
+        peer.ip(),
+        &method,
+        &target,
+        id,
+    );
     resp
 }
 
