@@ -194,7 +194,12 @@ fn get_one(key: &str, value: Json) -> Response<Body> {
     error::json(StatusCode::OK, &Json::Object(obj))
 }
 
-pub async fn handle(app: &Arc<App>, method: &Method, sub: &str, body: &Bytes) -> Option<Response<Body>> {
+pub async fn handle(
+    app: &Arc<App>,
+    method: &Method,
+    sub: &str,
+    body: &Bytes,
+) -> Option<Response<Body>> {
     let rest = sub.strip_prefix("/ampcode")?;
     if !(rest.is_empty() || rest.starts_with('/')) {
         return None;
@@ -415,10 +420,14 @@ mod tests {
 
     #[test]
     fn edits_migrate_legacy_keys() {
-        let c = parse_text("amp-upstream-api-key: k\nampcode:\n  upstream-url: u\n").expect("parses");
+        let c =
+            parse_text("amp-upstream-api-key: k\nampcode:\n  upstream-url: u\n").expect("parses");
         let edits = edits_for(&c, "force-model-mappings", Some(json!(true)));
         assert!(edits.contains(&Edit::set(&["ampcode", "upstream-api-key"], json!("k"))));
-        assert!(edits.contains(&Edit::set(&["ampcode", "force-model-mappings"], json!(true))));
+        assert!(edits.contains(&Edit::set(
+            &["ampcode", "force-model-mappings"],
+            json!(true)
+        )));
         assert!(edits.contains(&Edit::remove(&["amp-upstream-api-key"])));
         let fresh = parse_text("debug: true\n").expect("parses");
         assert_eq!(

@@ -152,10 +152,7 @@ fn find_credential(app: &App, index: &str) -> Option<Picked> {
         if file_auth_index(&rec.name) != index {
             continue;
         }
-        let first = rec
-            .described
-            .as_ref()
-            .and_then(|d| d.credentials.first());
+        let first = rec.described.as_ref().and_then(|d| d.credentials.first());
         return Some(Picked::File {
             file_id: rec.id.clone(),
             cred_id: first.map(|c| c.id.to_string()),
@@ -245,8 +242,12 @@ pub async fn post(app: &Arc<App>, body: &Bytes) -> Response<Body> {
 }
 
 async fn call(app: &Arc<App>, body: &Bytes) -> Result<Json, CallError> {
-    let req: CallRequest = serde_json::from_slice(body)
-        .map_err(|_| CallError::BadRequest("invalid body".into()))?;
+    // An object only: serde would also read a JSON array positionally.
+    let req: CallRequest = serde_json::from_slice::<Json>(body)
+        .ok()
+        .filter(Json::is_object)
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| CallError::BadRequest("invalid body".into()))?;
     let (method, url) = validate(&req)?;
     let picked = match req.auth_index() {
         Some(index) => Some(
@@ -341,7 +342,9 @@ mod tests {
     #[test]
     fn validation() {
         assert_eq!(
-            validate(&req(" get ", "https://a.example/x")).expect("valid").0,
+            validate(&req(" get ", "https://a.example/x"))
+                .expect("valid")
+                .0,
             "GET"
         );
         let err = |m: &str, u: &str| validate(&req(m, u)).expect_err("invalid").to_string();
@@ -361,8 +364,8 @@ mod tests {
             serde_json::from_str(r#"{"authIndex":" ab ","method":"GET","url":"http://x"}"#)
                 .expect("parses");
         assert_eq!(r.auth_index().as_deref(), Some("ab"));
-        let r: CallRequest = serde_json::from_str(r#"{"auth_index":"","AuthIndex":"c"}"#)
-            .expect("parses");
+        let r: CallRequest =
+            serde_json::from_str(r#"{"auth_index":"","AuthIndex":"c"}"#).expect("parses");
         assert_eq!(r.auth_index().as_deref(), Some("c"));
         assert!(serde_json::from_str::<CallRequest>(r#"{"header":{"a":1}}"#).is_err());
         assert_eq!(canonical("content-type"), "Content-Type");
