@@ -21,7 +21,10 @@ async fn page_is_served_from_the_default_file_with_caching_headers() {
         Some("text/html; charset=utf-8")
     );
     assert_eq!(r.header("cache-control").as_deref(), Some("no-cache"));
-    assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(
+        r.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
     assert!(r.header("last-modified").is_some());
     let tag = r.header("etag").expect("etag");
     // Revalidation: unchanged file → 304 without a body.
@@ -55,7 +58,11 @@ async fn page_is_served_from_the_default_file_with_caching_headers() {
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
     for path in ["/static/management.html", "/management.htm", "/config.yaml"] {
-        assert_eq!(http("GET", &server.url(path), &[], "").await.status, 404, "{path}");
+        assert_eq!(
+            http("GET", &server.url(path), &[], "").await.status,
+            404,
+            "{path}"
+        );
     }
 }
 
@@ -94,9 +101,7 @@ async fn page_file_key_missing_file_and_the_off_switch() {
 
 #[tokio::test]
 async fn another_origin_can_call_the_api_and_read_the_version() {
-    let server = Server::builder("")
-        .env("MANAGEMENT_PASSWORD", "pw")
-        .start();
+    let server = Server::builder("").env("MANAGEMENT_PASSWORD", "pw").start();
     // The browser's preflight for a management call with a key.
     let pre = http(
         "OPTIONS",
@@ -104,13 +109,19 @@ async fn another_origin_can_call_the_api_and_read_the_version() {
         &[
             ("Origin", "http://ui.example:5173"),
             ("Access-Control-Request-Method", "PUT"),
-            ("Access-Control-Request-Headers", "authorization,content-type"),
+            (
+                "Access-Control-Request-Headers",
+                "authorization,content-type",
+            ),
         ],
         "",
     )
     .await;
     assert_eq!(pre.status, 204);
-    assert_eq!(pre.header("access-control-allow-origin").as_deref(), Some("*"));
+    assert_eq!(
+        pre.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
     let methods = pre.header("access-control-allow-methods").expect("methods");
     for m in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
         assert!(methods.contains(m), "{methods}");
@@ -127,12 +138,18 @@ async fn another_origin_can_call_the_api_and_read_the_version() {
     let r = http(
         "GET",
         &server.url("/v0/management/config"),
-        &[("Origin", "http://ui.example:5173"), ("Authorization", "Bearer pw")],
+        &[
+            ("Origin", "http://ui.example:5173"),
+            ("Authorization", "Bearer pw"),
+        ],
         "",
     )
     .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("*"));
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
     let exposed = r
         .header("access-control-expose-headers")
         .expect("expose")
@@ -150,6 +167,9 @@ async fn another_origin_can_call_the_api_and_read_the_version() {
     )
     .await;
     assert_eq!(r.status, 401);
-    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("*"));
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
     assert!(r.header("x-cpa-version").is_some());
 }
