@@ -46,6 +46,8 @@ pub struct RawConfig {
     pub plugins: PluginsConfig,
     /// Where `GET /latest-version` looks (configurable so tests stay offline).
     pub latest_version_url: String,
+    /// Limits of `POST /v0/management/api-call`.
+    pub api_call: ApiCall,
     /// Everything else, kept as read.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -82,6 +84,7 @@ impl Default for RawConfig {
             upstream_ca_file: String::new(),
             plugins: PluginsConfig::default(),
             latest_version_url: DEFAULT_LATEST_VERSION_URL.to_string(),
+            api_call: ApiCall::default(),
             extra: BTreeMap::new(),
         }
     }
@@ -110,6 +113,10 @@ pub struct RemoteManagement {
     pub panel_github_repository: String,
     /// How long a remote IP is locked out after 5 failed keys (seconds).
     pub ban_seconds: u64,
+    /// The web management center's page served as `/management.html`;
+    /// "" = `<config dir>/static/management.html`, relative = from the
+    /// config file's folder.
+    pub panel_file: String,
 }
 
 impl Default for RemoteManagement {
@@ -120,6 +127,7 @@ impl Default for RemoteManagement {
             disable_control_panel: false,
             panel_github_repository: DEFAULT_PANEL_REPOSITORY.to_string(),
             ban_seconds: DEFAULT_BAN_SECONDS,
+            panel_file: String::new(),
         }
     }
 }
@@ -215,6 +223,38 @@ impl UpstreamTimeouts {
 
     pub fn read(&self) -> std::time::Duration {
         std::time::Duration::from_secs(or_default(self.read_seconds, 600).min(86_400))
+    }
+}
+
+/// Limits of the management API's outbound tool call (`/api-call`), which
+/// the web management center uses for quota pages and model probes.
+/// 0 = the default.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct ApiCall {
+    /// The whole exchange (connect to last body byte) ends within this.
+    pub timeout_seconds: u64,
+    /// Upstream answers larger than this are refused (MiB).
+    pub max_response_mb: u64,
+}
+
+impl Default for ApiCall {
+    fn default() -> Self {
+        ApiCall {
+            timeout_seconds: 60,
+            max_response_mb: 10,
+        }
+    }
+}
+
+impl ApiCall {
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(or_default(self.timeout_seconds, 60).min(3600))
+    }
+
+    pub fn max_response_bytes(&self) -> usize {
+        let mb = or_default(self.max_response_mb, 10).min(1024);
+        usize::try_from(mb * 1024 * 1024).unwrap_or(10 * 1024 * 1024)
     }
 }
 

@@ -81,6 +81,10 @@ pub fn render(c: &RawConfig) -> Json {
         serde_json::to_value(&c.plugins).unwrap_or(Json::Null),
     );
     put("latest-version-url", json!(c.latest_version_url));
+    put(
+        "api-call",
+        serde_json::to_value(&c.api_call).unwrap_or(Json::Null),
+    );
     for (k, v) in &c.extra {
         if !HIDDEN_EXTRA.contains(&k.as_str()) {
             put(k, v.clone());

@@ -10,6 +10,8 @@
 //! Core writes go through [`crate::app::App::edit_config_with`]: one writer,
 //! lossless edits, atomic file replace, applied before the answer.
 
+pub mod ampcode;
+pub mod api_call;
 pub mod api_keys;
 pub mod auth;
 pub mod auth_files;

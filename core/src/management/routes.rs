@@ -8,7 +8,8 @@ use bytes::Bytes;
 use http::{request::Parts, Method, Response, StatusCode};
 
 use super::{
-    api_keys, auth_files, config_json, config_yaml, latest_version, oauth, oauth_models, settings,
+    ampcode, api_call, api_keys, auth_files, config_json, config_yaml, latest_version, oauth,
+    oauth_models, settings,
 };
 use crate::app::App;
 use crate::error::{self, Body};
@@ -31,6 +32,9 @@ pub async fn core_route(
     if let Some(resp) = oauth::handle(app, method, sub, parts.uri.query(), body).await {
         return Some(resp);
     }
+    if let Some(resp) = ampcode::handle(app, method, sub, body).await {
+        return Some(resp);
+    }
     let resp = match sub {
         "/plugins" if method == Method::GET => {
             let snap = app.config();
@@ -42,8 +46,11 @@ pub async fn core_route(
         "/config.yaml" if method == Method::GET => config_yaml::get(app).await,
         "/config.yaml" if method == Method::PUT => config_yaml::put(app, body.clone()).await,
         "/latest-version" if method == Method::GET => latest_version::get(app).await,
+        "/api-call" if method == Method::POST => api_call::post(app, body).await,
         "/api-keys" => api_keys::handle(app, method, parts.uri.query(), body).await,
-        "/plugins" | "/config" | "/config.yaml" | "/latest-version" => error::not_found(),
+        "/plugins" | "/config" | "/config.yaml" | "/latest-version" | "/api-call" => {
+            error::not_found()
+        }
         _ => settings::handle(app, settings::find(sub)?, method, body).await,
     };
     Some(resp)

@@ -24,7 +24,7 @@ pub mod cooldown;
 pub mod endpoints;
 pub mod errors;
 pub mod models;
-mod plugin_call;
+pub(crate) mod plugin_call;
 pub mod records;
 mod retry;
 pub mod routing;

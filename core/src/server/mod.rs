@@ -3,6 +3,7 @@
 //! timeout), and exactly one "ready" log line.
 
 pub mod body;
+pub mod control_panel;
 pub mod cors;
 mod deadline;
 pub mod router;

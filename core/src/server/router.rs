@@ -2,7 +2,8 @@
 //! 1. CORS headers on every answer; OPTIONS is answered 204 here, before auth.
 //! 2. `/v0/management/*` goes to the management stack (its own order is in
 //!    `management/mod.rs`).
-//! 3. `GET /` banner, and the public OAuth callback routes.
+//! 3. `GET /` banner, `GET /management.html` (the web management center,
+//!    `control_panel.rs`), and the public OAuth callback routes.
 //! 4. Proxy routes (client-key auth, then the pipeline).
 //! 5. Anything else: 404 JSON.
 
@@ -21,6 +22,9 @@ use crate::proxy;
 pub const MANAGEMENT_PREFIX: &str = "/v0/management";
 
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    if req.method() == Method::OPTIONS {
+        return super::cors::preflight(req.headers());
+    }
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let target = crate::logging::access::target(req.uri());
@@ -43,11 +47,6 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
 }
 
 async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    if req.method() == Method::OPTIONS {
-        let mut resp = Response::new(error::empty());
-        *resp.status_mut() = StatusCode::NO_CONTENT;
-        return resp;
-    }
     let path = req.uri().path();
     if path == MANAGEMENT_PREFIX || path.starts_with("/v0/management/") {
         return management::handle(app, req, peer).await;
@@ -60,6 +59,11 @@ async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Respo
                 "endpoints": ["POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models"],
             }),
         );
+    }
+    if path == super::control_panel::PATH
+        && (req.method() == Method::GET || req.method() == Method::HEAD)
+    {
+        return super::control_panel::serve(&app, req.headers()).await;
     }
     if req.method() == Method::GET {
         if let Some(provider) = crate::oauth_login::callback::provider_of_path(path) {
