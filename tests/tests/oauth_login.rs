@@ -4,13 +4,14 @@
 //! credential file with the spec's fields and mode 0600, and a proxied
 //! request that uses the new token. Also the state rules and errors.
 
-use std::collections::HashMap;
+#[path = "support/login.rs"]
+mod login;
+
 use std::time::Duration;
 
-use cliproxy_tests::{http, Recorded, Reply, Server, StandIn};
+use cliproxy_tests::{http, Reply, Server, StandIn};
+use login::*;
 use serde_json::{json, Value};
-
-const KEY: &str = "login-mgmt-key";
 
 /// Config with every provider's OAuth and API endpoints on the stand-ins.
 fn config(oauth: &StandIn, api: &StandIn) -> String {
@@ -37,81 +38,6 @@ plugins:
     )
 }
 
-async fn mgmt(server: &Server, method: &str, path: &str, body: &str) -> cliproxy_tests::Resp {
-    http(
-        method,
-        &server.url(&format!("/v0/management{path}")),
-        &[("authorization", &format!("Bearer {KEY}"))],
-        body.to_string(),
-    )
-    .await
-}
-
-/// The query parameters of a URL.
-fn params(url: &str) -> HashMap<String, String> {
-    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
-    query
-        .split('&')
-        .filter_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            Some((decode(k), decode(v)))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let s = s.replace('+', " ");
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-async fn start_login(server: &Server, path: &str) -> (String, String) {
-    let r = mgmt(server, "GET", path, "").await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let v = r.json();
-    assert_eq!(v["status"], "ok");
-    (
-        v["url"].as_str().expect("url").to_string(),
-        v["state"].as_str().expect("state").to_string(),
-    )
-}
-
-async fn auth_status(server: &Server, state: &str) -> Value {
-    mgmt(
-        server,
-        "GET",
-        &format!("/get-auth-status?state={state}"),
-        "",
-    )
-    .await
-    .json()
-}
-
-/// Polls the status until it leaves `wait`.
-async fn settle(server: &Server, state: &str) -> Value {
-    for _ in 0..200 {
-        let s = auth_status(server, state).await;
-        if s["status"] != "wait" {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("login {state} still pending");
-}
-
 fn read_file(server: &Server, name: &str) -> Value {
     let path = server.dir.path().join("auths").join(name);
     #[cfg(unix)]
@@ -124,14 +50,6 @@ fn read_file(server: &Server, name: &str) -> Value {
         assert_eq!(mode & 0o777, 0o600, "{name} is private");
     }
     serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json")
-}
-
-fn bearer(r: &Recorded) -> String {
-    r.header("authorization").unwrap_or_default()
-}
-
-fn form(r: &Recorded) -> HashMap<String, String> {
-    params(&format!("?{}", String::from_utf8_lossy(&r.body)))
 }
 
 fn claude_message() -> Value {
@@ -241,19 +159,6 @@ async fn claude_login_through_the_callback_route() {
         again.json(),
         json!({"status": "error", "error": "unknown or expired state"})
     );
-}
-
-fn s256(verifier: &str) -> String {
-    use base64::Engine;
-    use sha2::Digest;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()))
-}
-
-fn jwt(claims: Value) -> String {
-    use base64::Engine;
-    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    format!("{}.{}.sig", b.encode("{}"), b.encode(claims.to_string()))
 }
 
 #[tokio::test]

@@ -4,7 +4,10 @@
 //! completion, the bound on started sessions, and the command-line logins
 //! (`--claude-login`, `--vertex-import`).
 
-use std::collections::{BTreeSet, HashMap};
+#[path = "support/login.rs"]
+mod login;
+
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,9 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cliproxy_tests::{http, Recorded, Reply, Server, StandIn};
+use login::*;
 use serde_json::{json, Value};
 
-const KEY: &str = "login-more-mgmt-key";
 const TEST_KEY: &str = include_str!("../fixtures/keys/test-service-account.pem");
 
 /// A config with the management secret, `auth-dir: ./auths` and these
@@ -33,83 +36,6 @@ fn claude_section(oauth: &StandIn, api: &StandIn, extra: &str) -> String {
         o = oauth.url(),
         a = api.url()
     )
-}
-
-async fn mgmt(server: &Server, method: &str, path: &str, body: &str) -> cliproxy_tests::Resp {
-    http(
-        method,
-        &server.url(&format!("/v0/management{path}")),
-        &[("authorization", &format!("Bearer {KEY}"))],
-        body.to_string(),
-    )
-    .await
-}
-
-/// The query parameters of a URL.
-fn params(url: &str) -> HashMap<String, String> {
-    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
-    query
-        .split('&')
-        .filter_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            Some((decode(k), decode(v)))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let s = s.replace('+', " ");
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-async fn start_login(server: &Server, path: &str) -> (String, String) {
-    let r = mgmt(server, "GET", path, "").await;
-    assert_eq!(r.status, 200, "{path}: {}", r.text());
-    let v = r.json();
-    assert_eq!(v["status"], "ok", "{v}");
-    (
-        v["url"].as_str().expect("url").to_string(),
-        v["state"].as_str().expect("state").to_string(),
-    )
-}
-
-async fn auth_status(server: &Server, state: &str) -> Value {
-    let r = mgmt(
-        server,
-        "GET",
-        &format!("/get-auth-status?state={state}"),
-        "",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
-}
-
-/// Polls the status until it leaves `wait` (at most 10 s).
-async fn settle(server: &Server, state: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let s = auth_status(server, state).await;
-        if s["status"] != "wait" {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("login {state} still pending after 10 s");
 }
 
 /// Reads a credential file and checks that it is private (0600).
@@ -139,21 +65,6 @@ fn auth_files(dir: &Path) -> Vec<String> {
             .collect(),
         Err(_) => Vec::new(),
     }
-}
-
-fn bearer(r: &Recorded) -> String {
-    r.header("authorization").unwrap_or_default()
-}
-
-fn form(r: &Recorded) -> HashMap<String, String> {
-    params(&format!("?{}", String::from_utf8_lossy(&r.body)))
-}
-
-fn s256(verifier: &str) -> String {
-    use base64::Engine;
-    use sha2::Digest;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
 
 fn now_ms() -> i64 {
