@@ -25,19 +25,41 @@ use crate::app::App;
 /// How long in-flight requests get to finish after a stop signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Pending connections the kernel queues before `accept` (capped by
+/// `net.core.somaxconn`). The default of 128 overflows in bursts of new
+/// clients, and every dropped SYN costs that client a 1 s retransmit.
+const LISTEN_BACKLOG: u32 = 4096;
+
 pub async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
-    let addr = if host.trim().is_empty() {
-        // "" means every interface; [::] also takes IPv4 on Linux (dual stack).
-        match TcpListener::bind(("::", port)).await {
-            Ok(l) => return Ok(l),
-            Err(_) => format!("0.0.0.0:{port}"),
-        }
-    } else if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
+    let addrs: Vec<std::net::SocketAddr> = if host.trim().is_empty() {
+        // "" means every interface; [::] also takes IPv4 on Linux (dual
+        // stack), with 0.0.0.0 as the fallback where IPv6 is off.
+        vec![
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)),
+            SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)),
+        ]
     } else {
-        format!("{host}:{port}")
+        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+        tokio::net::lookup_host((host, port)).await?.collect()
     };
-    TcpListener::bind(addr).await
+    let mut last = std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address to bind");
+    for addr in addrs {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As std's bind does: a restarted server can take its port at once.
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(addr)
+            .and_then(|_| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// Serves `listener` until SIGINT/SIGTERM. With `tls`, every connection is
