@@ -104,6 +104,8 @@ pub struct RequestCtx<'a> {
     pub capture: bool,
     /// Where large captured bodies go while the request runs.
     pub tap: records::LogTap,
+    /// The client key whose policy counts this request's tokens.
+    pub limit_key: Option<String>,
 }
 
 /// Entry point from the router for a matched proxy endpoint. Every answer
@@ -128,7 +130,19 @@ async fn dispatch(
 ) -> Response<Body> {
     let snap = app.config();
     let query = req.uri().query().unwrap_or("").to_string();
-    let principal = match client_auth::authenticate(&snap.raw.api_keys, req.headers(), &query) {
+    let keys: std::borrow::Cow<'_, [String]> = if snap.raw.client_keys.is_empty() {
+        std::borrow::Cow::Borrowed(&snap.raw.api_keys)
+    } else {
+        let mut all = snap.raw.api_keys.clone();
+        all.extend(
+            snap.raw
+                .client_keys
+                .iter()
+                .map(|p| p.api_key.trim().to_string()),
+        );
+        std::borrow::Cow::Owned(all)
+    };
+    let principal = match client_auth::authenticate(&keys, req.headers(), &query) {
         Ok(p) => p,
         Err(e) => {
             let e = ProxyError::Auth(e);
@@ -140,28 +154,67 @@ async fn dispatch(
             return e.into_response();
         }
     };
+    let claude = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("claude-cli"));
+    let policy = principal
+        .as_deref()
+        .and_then(|k| crate::limits::policy(&snap, k))
+        .cloned();
+    if let Some(p) = policy.as_ref().filter(|p| crate::limits::expired(p)) {
+        let format = match &endpoint {
+            Endpoint::Call(ep) => ep.format,
+            Endpoint::GeminiModels | Endpoint::GeminiModel(_) => ClientFormat::Gemini,
+            Endpoint::Models if claude => ClientFormat::Claude,
+            Endpoint::Models => ClientFormat::OpenAiChat,
+        };
+        let e = ProxyError::Limited {
+            status: 401,
+            format,
+            code: "key_expired",
+            message: format!("this API key expired at {}", p.expires_at.trim()),
+            retry_after: None,
+        };
+        if matches!(endpoint, Endpoint::Call(_)) {
+            let (parts, _) = req.into_parts();
+            let log = new_log(&app, &snap, &parts, id, Bytes::new());
+            return finish_error(&app, log, e);
+        }
+        return e.into_response();
+    }
     match endpoint {
         Endpoint::Models => {
-            let claude = req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|ua| ua.starts_with("claude-cli"));
             let registry = app.proxy.registry.get(&app);
-            error::json(StatusCode::OK, &registry.openai_list(claude))
+            let mut list = registry.openai_list(claude);
+            if let Some(p) = &policy {
+                crate::limits::filter_models(p, &mut list);
+            }
+            error::json(StatusCode::OK, &list)
         }
         Endpoint::GeminiModels => {
             let registry = app.proxy.registry.get(&app);
-            error::json(StatusCode::OK, &registry.gemini_list())
+            let mut list = registry.gemini_list();
+            if let Some(p) = &policy {
+                crate::limits::filter_models(p, &mut list);
+            }
+            error::json(StatusCode::OK, &list)
         }
-        Endpoint::GeminiModel(id) => match app.proxy.registry.get(&app).gemini_one(&id) {
-            Some(v) => error::json(StatusCode::OK, &v),
-            None => error::json(
-                StatusCode::NOT_FOUND,
-                &json!({"error": {"message": "Not Found", "type": "not_found"}}),
-            ),
-        },
-        Endpoint::Call(ep) => call(app, snap, ep, req, query, principal, id).await,
+        Endpoint::GeminiModel(id) => {
+            match app.proxy.registry.get(&app).gemini_one(&id).filter(|_| {
+                policy
+                    .as_ref()
+                    .is_none_or(|p| crate::limits::model_allowed(p, &id))
+            }) {
+                Some(v) => error::json(StatusCode::OK, &v),
+                None => error::json(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": {"message": "Not Found", "type": "not_found"}}),
+                ),
+            }
+        }
+        Endpoint::Call(ep) => call(app, snap, ep, req, query, principal, policy, id).await,
     }
 }
 
@@ -217,6 +270,7 @@ async fn call(
     req: Request<Incoming>,
     query: String,
     principal: Option<String>,
+    policy: Option<crate::config::model::ClientKeyPolicy>,
     id: String,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
@@ -259,6 +313,42 @@ async fn call(
         Ok(r) => r,
         Err(e) => return finish_error(&app, log, e),
     };
+    // Client-key policy: the allow-list, then every limit (before any
+    // upstream call). The admission holds the key's concurrency slot until
+    // the answer (or its stream) ends.
+    let mut admission = None;
+    if let (Some(p), Some(key)) = (&policy, &principal) {
+        if !crate::limits::model_allowed(p, &routed.model) {
+            let e = ProxyError::Limited {
+                status: 403,
+                format,
+                code: "model_not_allowed",
+                message: format!("this API key may not use model {}", routed.model),
+                retry_after: None,
+            };
+            return finish_error(&app, log, e);
+        }
+        match crate::limits::admit(&app.limits, key, p) {
+            Ok(a) => admission = Some(a),
+            Err(r) => {
+                app.metrics.rate_limited(r.code);
+                let e = ProxyError::Limited {
+                    status: 429,
+                    format,
+                    code: r.code,
+                    message: r.message,
+                    retry_after: Some(r.retry_after),
+                };
+                return finish_error(&app, log, e);
+            }
+        }
+    }
+    let limit_key = policy
+        .as_ref()
+        .filter(|p| {
+            p.tokens_per_minute > 0 || p.daily_token_budget > 0 || p.monthly_token_budget > 0
+        })
+        .and(principal.clone());
     let client = ClientRequest {
         endpoint: ep,
         format,
@@ -284,6 +374,7 @@ async fn call(
         usage_sinks: records::sinks(&active, "usage-sink"),
         capture: snap.raw.request_log && log.tap.active(),
         tap: log.tap.clone(),
+        limit_key,
     };
     let bootstrap = if stream {
         u64::try_from(snap.raw.streaming.bootstrap_retries.max(0)).unwrap_or(0)
@@ -298,6 +389,10 @@ async fn call(
             other => break other,
         }
     };
+    let (limit_headers, slot) = match admission {
+        Some(a) => (a.headers, a.slot),
+        None => (http::HeaderMap::new(), None),
+    };
     match result {
         Err(e) => finish_error(&app, log, e),
         Ok(Success::Whole {
@@ -310,6 +405,8 @@ async fn call(
             if let Ok(v) = HeaderValue::from_str(&content_type) {
                 resp.headers_mut().insert(header::CONTENT_TYPE, v);
             }
+            resp.headers_mut().extend(limit_headers);
+            drop(slot);
             log.finish(&app.proxy.records, status.as_u16(), resp.headers(), &body);
             resp
         }
@@ -323,6 +420,7 @@ async fn call(
             };
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            headers.extend(limit_headers);
             let keepalive = snap.raw.streaming.keepalive_seconds;
             let mut s = s.with_log(log, headers.clone());
             if sse && keepalive > 0 {
@@ -330,7 +428,17 @@ async fn call(
                 // unbounded one would overflow the timer.
                 s = s.with_keepalive(Duration::from_secs(keepalive.unsigned_abs().min(86_400)));
             }
-            let mut resp = Response::new(s.boxed());
+            let body = match slot {
+                // The key's slot is held until the stream ends.
+                Some(slot) => s
+                    .map_frame(move |f| {
+                        let _held = &slot;
+                        f
+                    })
+                    .boxed(),
+                None => s.boxed(),
+            };
+            let mut resp = Response::new(body);
             *resp.headers_mut() = headers;
             resp
         }

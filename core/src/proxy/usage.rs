@@ -18,6 +18,8 @@ pub struct AttemptUsage {
     started: Instant,
     /// Tokens seen so far (streams report them before they end).
     pub tokens: Option<TokenUsage>,
+    /// The client key whose token limits count this attempt's tokens.
+    pub limit_key: Option<String>,
 }
 
 impl AttemptUsage {
@@ -30,6 +32,7 @@ impl AttemptUsage {
             record,
             started: Instant::now(),
             tokens: None,
+            limit_key: None,
         }
     }
 
@@ -39,6 +42,11 @@ impl AttemptUsage {
 
     /// Publishes the record (once).
     pub fn done(&mut self, failed: bool) {
+        if let Some(key) = self.limit_key.take() {
+            if let (false, Some(t)) = (failed, self.tokens) {
+                self.app.limits.record_tokens(&key, total_tokens(&t));
+            }
+        }
         let Some(mut record) = self.record.take() else {
             return;
         };
@@ -56,9 +64,19 @@ impl AttemptUsage {
 
 impl Drop for AttemptUsage {
     fn drop(&mut self) {
-        if self.record.is_some() {
+        if self.record.is_some() || self.limit_key.is_some() {
             let known = self.tokens.is_some();
             self.done(!known);
         }
     }
+}
+
+/// The tokens an answer used: its total, else input plus output.
+pub fn total_tokens(t: &TokenUsage) -> u64 {
+    let n = if t.total_tokens > 0 {
+        t.total_tokens
+    } else {
+        t.input_tokens.max(0).saturating_add(t.output_tokens.max(0))
+    };
+    u64::try_from(n).unwrap_or(0)
 }
