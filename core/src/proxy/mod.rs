@@ -214,7 +214,7 @@ async fn dispatch(
                 ),
             }
         }
-        Endpoint::Call(ep) => call(app, snap, ep, req, query, principal, policy, id).await,
+        Endpoint::Call(ep) => call(app, snap, ep, req, query, Caller { principal, policy }, id).await,
     }
 }
 
@@ -263,16 +263,22 @@ struct BodyHead {
     instructions: Option<serde::de::IgnoredAny>,
 }
 
+/// Who is calling: the matched client key and its policy, if any.
+struct Caller {
+    principal: Option<String>,
+    policy: Option<crate::config::model::ClientKeyPolicy>,
+}
+
 async fn call(
     app: Arc<App>,
     snap: Arc<Snapshot>,
     ep: CallEndpoint,
     req: Request<Incoming>,
     query: String,
-    principal: Option<String>,
-    policy: Option<crate::config::model::ClientKeyPolicy>,
+    caller: Caller,
     id: String,
 ) -> Response<Body> {
+    let Caller { principal, policy } = caller;
     let (parts, body) = req.into_parts();
     let limit = snap.raw.body_limits.proxy_bytes();
     let body = match read_limited(&parts.headers, body, limit).await {
