@@ -29,6 +29,7 @@ pub mod records;
 mod retry;
 pub mod routing;
 pub mod scheduler;
+pub mod slots;
 mod stream;
 mod usage;
 
@@ -66,6 +67,8 @@ pub struct Proxy {
     pub scheduler: scheduler::Scheduler,
     pub upstream: Upstream,
     pub records: records::Recorder,
+    /// Requests in flight per capped credential.
+    pub slots: slots::CredSlots,
 }
 
 impl Proxy {
@@ -214,7 +217,9 @@ async fn dispatch(
                 ),
             }
         }
-        Endpoint::Call(ep) => call(app, snap, ep, req, query, Caller { principal, policy }, id).await,
+        Endpoint::Call(ep) => {
+            call(app, snap, ep, req, query, Caller { principal, policy }, id).await
+        }
     }
 }
 
