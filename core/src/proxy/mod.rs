@@ -109,6 +109,8 @@ pub struct RequestCtx<'a> {
     pub tap: records::LogTap,
     /// The client key whose policy counts this request's tokens.
     pub limit_key: Option<String>,
+    /// Nanoseconds spent in upstream calls so far (metrics).
+    pub upstream_nanos: std::sync::atomic::AtomicU64,
 }
 
 /// Entry point from the router for a matched proxy endpoint. Every answer
@@ -117,8 +119,25 @@ pub struct RequestCtx<'a> {
 pub async fn handle(app: Arc<App>, endpoint: Endpoint, req: Request<Incoming>) -> Response<Body> {
     let id = records::request_id(req.headers());
     let span = tracing::info_span!("request", request_id = id.as_str());
+    let metered = app.config().raw.metrics.enabled.then(|| {
+        let label = match &endpoint {
+            Endpoint::Models => "/v1/models",
+            Endpoint::GeminiModels => "/v1beta/models",
+            Endpoint::GeminiModel(_) => "/v1beta/models/{model}",
+            Endpoint::Call(ep) => ep.pattern,
+        };
+        (label, std::time::Instant::now(), app.clone())
+    });
     let mut resp =
         tracing::Instrument::instrument(dispatch(app, endpoint, req, id.clone()), span).await;
+    if let Some((label, started, app)) = metered {
+        let outcome = resp
+            .extensions_mut()
+            .remove::<crate::metrics::Outcome>()
+            .unwrap_or_default();
+        app.metrics
+            .request(label, resp.status().as_u16(), started.elapsed(), &outcome);
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -386,6 +405,7 @@ async fn call(
         capture: snap.raw.request_log && log.tap.active(),
         tap: log.tap.clone(),
         limit_key,
+        upstream_nanos: Default::default(),
     };
     let bootstrap = if stream {
         u64::try_from(snap.raw.streaming.bootstrap_retries.max(0)).unwrap_or(0)
@@ -400,12 +420,30 @@ async fn call(
             other => break other,
         }
     };
+    let outcome =
+        |stream: bool, attempts: &[cliproxy_sdk::AttemptRecord]| crate::metrics::Outcome {
+            provider: attempts
+                .last()
+                .map(|a| a.provider.to_string())
+                .unwrap_or_default(),
+            model: routed.model.clone(),
+            upstream: Duration::from_nanos(
+                ctx.upstream_nanos
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            stream,
+        };
     let (limit_headers, slot) = match admission {
         Some(a) => (a.headers, a.slot),
         None => (http::HeaderMap::new(), None),
     };
     match result {
-        Err(e) => finish_error(&app, log, e),
+        Err(e) => {
+            let o = outcome(false, &log.attempts);
+            let mut resp = finish_error(&app, log, e);
+            resp.extensions_mut().insert(o);
+            resp
+        }
         Ok(Success::Whole {
             status,
             content_type,
@@ -418,6 +456,7 @@ async fn call(
             }
             resp.headers_mut().extend(limit_headers);
             drop(slot);
+            resp.extensions_mut().insert(outcome(false, &log.attempts));
             log.finish(&app.proxy.records, status.as_u16(), resp.headers(), &body);
             resp
         }
@@ -432,6 +471,7 @@ async fn call(
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             headers.extend(limit_headers);
+            let o = outcome(true, &log.attempts);
             let keepalive = snap.raw.streaming.keepalive_seconds;
             let mut s = s.with_log(log, headers.clone());
             if sse && keepalive > 0 {
@@ -451,6 +491,7 @@ async fn call(
             };
             let mut resp = Response::new(body);
             *resp.headers_mut() = headers;
+            resp.extensions_mut().insert(o);
             resp
         }
     }

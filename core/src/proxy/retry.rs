@@ -154,7 +154,7 @@ async fn pass(
             };
             tried.insert(route.cred.id());
             let started = std::time::Instant::now();
-            match held(attempt::run(ctx, route, attempts).await, slot) {
+            match held(timed(ctx, attempt::run(ctx, route, attempts)).await, slot) {
                 Ok(s) => return Ok(s),
                 Err(e)
                     if e.status() == http::StatusCode::UNAUTHORIZED
@@ -190,7 +190,7 @@ async fn pass(
                     let Some(slot) = proxy.slots.take(&route.cred) else {
                         continue;
                     };
-                    match held(attempt::run(ctx, route, attempts).await, slot) {
+                    match held(timed(ctx, attempt::run(ctx, route, attempts)).await, slot) {
                         Ok(s) => return Ok(s),
                         Err(e) => {
                             if e.status() == http::StatusCode::UNAUTHORIZED {
@@ -222,4 +222,17 @@ fn held(
         }
         (r, _) => r,
     }
+}
+
+/// Runs one attempt, adding its time to the request's upstream time.
+async fn timed<F: std::future::Future<Output = Result<Success, ProxyError>>>(
+    ctx: &RequestCtx<'_>,
+    f: F,
+) -> Result<Success, ProxyError> {
+    let started = std::time::Instant::now();
+    let r = f.await;
+    let n = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    ctx.upstream_nanos
+        .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    r
 }

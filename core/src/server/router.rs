@@ -68,7 +68,8 @@ async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Respo
         return super::health::readyz(&app);
     }
     if path == "/metrics" && req.method() == Method::GET {
-        return crate::metrics::serve(&app, req.headers(), peer).await;
+        let (parts, _) = req.into_parts();
+        return crate::metrics::serve(&app, &parts, peer).await;
     }
     if path == super::control_panel::PATH
         && (req.method() == Method::GET || req.method() == Method::HEAD)
