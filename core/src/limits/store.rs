@@ -234,7 +234,15 @@ impl LimitStore for MemoryStore {
         {
             let mut keys = self.lock_keys();
             let state = keys.entry(key.to_string()).or_default();
-            state.window.push_back((Instant::now(), tokens));
+            // One entry per second at most: the window stays small under
+            // any request rate.
+            let now = Instant::now();
+            match state.window.back_mut() {
+                Some((t, n)) if now.duration_since(*t) < Duration::from_secs(1) => {
+                    *n = n.saturating_add(tokens)
+                }
+                _ => state.window.push_back((now, tokens)),
+            }
         }
         let (day, month) = today();
         {
