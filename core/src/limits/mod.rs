@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use crate::config::model::ClientKeyPolicy;
 use crate::config::Snapshot;
 use crate::proxy::models::wildcard_match;
-use store::{LimitStore, MemoryStore, RateDecision};
+use store::{Admit, KeyLimits, Limit, LimitStore, MemoryStore};
 
 /// Where the budgets are saved, next to the config file.
 pub fn data_file(config_dir: &std::path::Path) -> PathBuf {
@@ -126,7 +126,7 @@ pub struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.store.leave(&self.key);
+        self.store.release(&self.key);
     }
 }
 
@@ -172,69 +172,79 @@ fn header(headers: &mut HeaderMap, name: &'static str, value: String) {
     }
 }
 
-fn rpm_of(p: &ClientKeyPolicy) -> u32 {
-    u32::try_from(p.requests_per_minute).unwrap_or(u32::MAX)
+fn limits_of(p: &ClientKeyPolicy) -> KeyLimits {
+    KeyLimits {
+        requests_per_minute: p.requests_per_minute,
+        tokens_per_minute: p.tokens_per_minute,
+        max_concurrency: p.max_concurrency,
+        daily_tokens: p.daily_token_budget,
+        monthly_tokens: p.monthly_token_budget,
+    }
 }
 
 /// Checks every limit of `p` for one more request of `key`; on success
 /// the request is counted (rate, concurrency).
 pub fn admit(limits: &Limits, key: &str, p: &ClientKeyPolicy) -> Result<Admission, Refused> {
     let store = limits.store();
-    let tokens = store.tokens(key);
-    if p.monthly_token_budget > 0 && tokens.month >= p.monthly_token_budget {
-        return Err(Refused {
-            code: "insufficient_quota",
-            message: format!(
-                "monthly token budget of this key is spent ({} of {})",
-                tokens.month, p.monthly_token_budget
-            ),
-            retry_after: until_next_month(),
-        });
-    }
-    if p.daily_token_budget > 0 && tokens.day >= p.daily_token_budget {
-        return Err(Refused {
-            code: "insufficient_quota",
-            message: format!(
-                "daily token budget of this key is spent ({} of {})",
-                tokens.day, p.daily_token_budget
-            ),
-            retry_after: until_tomorrow(),
-        });
-    }
-    if p.tokens_per_minute > 0 && tokens.minute >= p.tokens_per_minute {
-        return Err(Refused {
-            code: "rate_limit_exceeded",
-            message: format!(
-                "tokens per minute of this key are spent ({} of {})",
-                tokens.minute, p.tokens_per_minute
-            ),
-            retry_after: tokens.minute_reset.max(Duration::from_secs(1)),
-        });
-    }
-    let slot = if p.max_concurrency > 0 {
-        if !store.try_enter(key, p.max_concurrency) {
-            return Err(Refused {
+    match store.admit(key, &limits_of(p)) {
+        Admit::Refused {
+            limit,
+            retry_after,
+            tokens,
+        } => Err(match limit {
+            Limit::Monthly => Refused {
+                code: "insufficient_quota",
+                message: format!(
+                    "monthly token budget of this key is spent ({} of {})",
+                    tokens.month, p.monthly_token_budget
+                ),
+                retry_after: until_next_month(),
+            },
+            Limit::Daily => Refused {
+                code: "insufficient_quota",
+                message: format!(
+                    "daily token budget of this key is spent ({} of {})",
+                    tokens.day, p.daily_token_budget
+                ),
+                retry_after: until_tomorrow(),
+            },
+            Limit::Tokens => Refused {
+                code: "rate_limit_exceeded",
+                message: format!(
+                    "tokens per minute of this key are spent ({} of {})",
+                    tokens.minute, p.tokens_per_minute
+                ),
+                retry_after: retry_after.max(Duration::from_secs(1)),
+            },
+            Limit::Concurrency => Refused {
                 code: "rate_limit_exceeded",
                 message: format!(
                     "this key already has {} requests in flight",
                     p.max_concurrency
                 ),
                 retry_after: Duration::from_secs(1),
-            });
-        }
-        Some(InFlight {
-            store: store.clone(),
-            key: key.to_string(),
-        })
-    } else {
-        None
-    };
-    let mut headers = HeaderMap::new();
-    if p.requests_per_minute > 0 {
-        let rpm = rpm_of(p);
-        match store.take_request(key, rpm) {
-            RateDecision::Allowed { remaining, reset } => {
-                header(&mut headers, "x-ratelimit-limit-requests", rpm.to_string());
+            },
+            Limit::Requests => Refused {
+                code: "rate_limit_exceeded",
+                message: format!(
+                    "rate limit of this key reached ({} requests per minute)",
+                    p.requests_per_minute
+                ),
+                retry_after,
+            },
+        }),
+        Admit::Allowed {
+            requests,
+            tokens,
+            slot,
+        } => {
+            let mut headers = HeaderMap::new();
+            if let Some((remaining, reset)) = requests {
+                header(
+                    &mut headers,
+                    "x-ratelimit-limit-requests",
+                    p.requests_per_minute.to_string(),
+                );
                 header(
                     &mut headers,
                     "x-ratelimit-remaining-requests",
@@ -246,50 +256,39 @@ pub fn admit(limits: &Limits, key: &str, p: &ClientKeyPolicy) -> Result<Admissio
                     reset_text(reset),
                 );
             }
-            RateDecision::Refused { retry_after } => {
-                return Err(Refused {
-                    code: "rate_limit_exceeded",
-                    message: format!(
-                        "rate limit of this key reached ({} requests per minute)",
-                        p.requests_per_minute
-                    ),
-                    retry_after,
-                });
+            if p.tokens_per_minute > 0 {
+                header(
+                    &mut headers,
+                    "x-ratelimit-limit-tokens",
+                    p.tokens_per_minute.to_string(),
+                );
+                header(
+                    &mut headers,
+                    "x-ratelimit-remaining-tokens",
+                    p.tokens_per_minute
+                        .saturating_sub(tokens.minute)
+                        .to_string(),
+                );
+                header(
+                    &mut headers,
+                    "x-ratelimit-reset-tokens",
+                    reset_text(tokens.minute_reset),
+                );
             }
+            let slot = slot.then(|| InFlight {
+                store: store.clone(),
+                key: key.to_string(),
+            });
+            Ok(Admission { headers, slot })
         }
     }
-    if p.tokens_per_minute > 0 {
-        header(
-            &mut headers,
-            "x-ratelimit-limit-tokens",
-            p.tokens_per_minute.to_string(),
-        );
-        header(
-            &mut headers,
-            "x-ratelimit-remaining-tokens",
-            p.tokens_per_minute
-                .saturating_sub(tokens.minute)
-                .to_string(),
-        );
-        header(
-            &mut headers,
-            "x-ratelimit-reset-tokens",
-            reset_text(tokens.minute_reset),
-        );
-    }
-    Ok(Admission { headers, slot })
 }
 
 /// `GET /client-keys/usage?api-key=`: the key's counts against each limit.
 pub fn usage(limits: &Limits, p: &ClientKeyPolicy) -> Value {
     let key = p.api_key.trim();
-    let store = limits.store();
-    let t = store.tokens(key);
-    let (remaining, reset) = if p.requests_per_minute > 0 {
-        store.peek_requests(key, rpm_of(p))
-    } else {
-        (0, Duration::ZERO)
-    };
+    let u = limits.store().usage(key, &limits_of(p));
+    let t = u.tokens;
     let left = |limit: u64, used: u64| -> Value {
         if limit == 0 {
             Value::Null
@@ -304,11 +303,11 @@ pub fn usage(limits: &Limits, p: &ClientKeyPolicy) -> Value {
         "expires-at": p.expires_at,
         "requests-per-minute": {
             "limit": p.requests_per_minute,
-            "remaining": if p.requests_per_minute == 0 { Value::Null } else { json!(remaining) },
-            "reset-seconds": crate::proxy::cooldown::ceil_secs(reset),
+            "remaining": if p.requests_per_minute == 0 { Value::Null } else { json!(u.requests_remaining) },
+            "reset-seconds": crate::proxy::cooldown::ceil_secs(u.requests_reset),
         },
         "tokens-per-minute": {"limit": p.tokens_per_minute, "used": t.minute, "remaining": left(p.tokens_per_minute, t.minute)},
-        "max-concurrency": {"limit": p.max_concurrency, "in-flight": store.in_flight(key)},
+        "max-concurrency": {"limit": p.max_concurrency, "in-flight": u.in_flight},
         "daily-token-budget": {"limit": p.daily_token_budget, "used": t.day, "remaining": left(p.daily_token_budget, t.day)},
         "monthly-token-budget": {"limit": p.monthly_token_budget, "used": t.month, "remaining": left(p.monthly_token_budget, t.month)},
     })

@@ -1,12 +1,16 @@
 //! The counter and limiter state of client-key policies, behind one small
 //! interface ([`LimitStore`]) so that a shared store (Redis, ...) can serve
-//! several replicas later. [`MemoryStore`] keeps everything in this process
-//! and persists the token budgets (day and month counters) to a file.
+//! several replicas later: one call admits a request (every check and
+//! every count in one step, one round trip for a remote store), one frees
+//! its concurrency slot, one adds the tokens an answer used.
+//!
+//! [`MemoryStore`] keeps everything in this process (one lock per call)
+//! and saves the token budgets (day and month counters) to a file.
 
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,26 +21,22 @@ use governor::{Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The answer of [`LimitStore::take_request`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateDecision {
-    Allowed {
-        remaining: u64,
-        /// Until the limit is back to its full burst.
-        reset: Duration,
-    },
-    Refused {
-        retry_after: Duration,
-    },
+/// The limits of one key (0 = none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyLimits {
+    pub requests_per_minute: u64,
+    pub tokens_per_minute: u64,
+    pub max_concurrency: u64,
+    pub daily_tokens: u64,
+    pub monthly_tokens: u64,
 }
 
 /// Token counts of one key right now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TokenCounts {
     /// Tokens in the last 60 seconds.
     pub minute: u64,
     /// Until the oldest of them leaves the window.
-    #[serde(skip)]
     pub minute_reset: Duration,
     /// Tokens of the local calendar day.
     pub day: u64,
@@ -44,29 +44,61 @@ pub struct TokenCounts {
     pub month: u64,
 }
 
-/// The state of client-key limits. Keys are the client keys themselves;
-/// a store decides how it names them at rest.
+/// Which limit refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Requests,
+    Tokens,
+    Concurrency,
+    Daily,
+    Monthly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Allowed {
+        /// Requests left in the burst and until it is full again (when
+        /// the key has a request rate).
+        requests: Option<(u64, Duration)>,
+        tokens: TokenCounts,
+        /// A concurrency slot was taken: free it with [`LimitStore::release`].
+        slot: bool,
+    },
+    Refused {
+        limit: Limit,
+        /// The rate-limit wait; budgets compute theirs from the calendar.
+        retry_after: Duration,
+        tokens: TokenCounts,
+    },
+}
+
+/// What `GET /client-keys/usage` shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub requests_remaining: u64,
+    pub requests_reset: Duration,
+    pub tokens: TokenCounts,
+    pub in_flight: u64,
+}
+
 pub trait LimitStore: Send + Sync {
-    /// Takes one request from the key's GCRA limit of `rpm` per minute
-    /// (burst `rpm`).
-    fn take_request(&self, key: &str, rpm: u32) -> RateDecision;
-    /// The key's current rate state without taking a request.
-    fn peek_requests(&self, key: &str, rpm: u32) -> (u64, Duration);
+    /// Checks every limit for one more request of `key` and, when all
+    /// pass, counts it (request rate, concurrency).
+    fn admit(&self, key: &str, limits: &KeyLimits) -> Admit;
+    /// Frees a concurrency slot taken by `admit`.
+    fn release(&self, key: &str);
     /// Adds tokens the upstream reported for the key.
     fn add_tokens(&self, key: &str, tokens: u64);
-    fn tokens(&self, key: &str) -> TokenCounts;
-    /// One more request in flight unless `max` are already.
-    fn try_enter(&self, key: &str, max: u64) -> bool;
-    fn leave(&self, key: &str);
-    fn in_flight(&self, key: &str) -> u64;
-    /// Writes pending state (persisted counters) now.
+    fn usage(&self, key: &str, limits: &KeyLimits) -> KeyUsage;
+    /// Writes pending state now.
     fn flush(&self);
 }
 
 type Gcra = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
 
+/// Day and month counters as saved (by SHA-256 of the key).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-struct Budget {
+struct SavedBudget {
     day: String,
     day_tokens: u64,
     month: String,
@@ -75,20 +107,27 @@ struct Budget {
 
 #[derive(Default)]
 struct KeyState {
-    gcra: Option<(u32, Arc<Gcra>)>,
-    window: VecDeque<(Instant, u64)>,
-    in_flight: u64,
+    gcra: Option<(u64, Gcra)>,
     /// Burst left after the last request taken, and when.
     last: Option<(u64, Instant)>,
+    /// (start of a second, tokens in it), oldest first.
+    window: VecDeque<(Instant, u64)>,
+    in_flight: u64,
+    /// Local day as `yyyymmdd` and its tokens; month as `yyyymm`.
+    day: u32,
+    day_tokens: u64,
+    month: u32,
+    month_tokens: u64,
 }
 
-/// The in-process store. Day and month counters are saved (debounced, one
-/// second) to `file` by SHA-256 of the key, so the file holds no key.
+/// The in-process store. Budgets are saved (debounced, one second) to
+/// `file` by SHA-256 of the key, so the file holds no key.
 pub struct MemoryStore {
     keys: Mutex<HashMap<String, KeyState>>,
-    budgets: Mutex<HashMap<String, Budget>>,
+    /// Saved budgets of keys not seen since the start, by digest.
+    loaded: Mutex<HashMap<String, SavedBudget>>,
     file: Option<PathBuf>,
-    dirty: Arc<AtomicBool>,
+    dirty: AtomicBool,
     writer_started: AtomicBool,
     write_lock: Mutex<()>,
 }
@@ -100,54 +139,128 @@ fn digest(key: &str) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn today() -> (String, String) {
-    let now = chrono::Local::now();
-    (
-        now.format("%Y-%m-%d").to_string(),
-        now.format("%Y-%m").to_string(),
+/// The local day as `yyyymmdd`, from the clock's local time at most once
+/// per second (reading the local time zone costs more than a check).
+fn today() -> u32 {
+    static DAY: AtomicU64 = AtomicU64::new(0);
+    static CHECKED: AtomicU64 = AtomicU64::new(u64::MAX);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if CHECKED.load(Ordering::Acquire) != now {
+        use chrono::Datelike;
+        let local = chrono::Local::now();
+        let day =
+            u32::try_from(local.year()).unwrap_or(0) * 10_000 + local.month() * 100 + local.day();
+        DAY.store(u64::from(day), Ordering::Release);
+        CHECKED.store(now, Ordering::Release);
+    }
+    u32::try_from(DAY.load(Ordering::Acquire)).unwrap_or(0)
+}
+
+fn day_text(day: u32) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        day / 10_000,
+        day / 100 % 100,
+        day % 100
     )
+}
+
+fn month_text(month: u32) -> String {
+    format!("{:04}-{:02}", month / 100, month % 100)
+}
+
+fn parse_day(s: &str) -> u32 {
+    s.replace('-', "").parse().unwrap_or(0)
+}
+
+fn per_cell(rpm: u64) -> Duration {
+    Duration::from_secs(60) / u32::try_from(rpm.max(1)).unwrap_or(u32::MAX)
+}
+
+impl KeyState {
+    /// Rolls the day and month over and drops tokens older than a minute.
+    fn refresh(&mut self, now: Instant) {
+        let day = today();
+        if self.day != day {
+            self.day = day;
+            self.day_tokens = 0;
+        }
+        if self.month != day / 100 {
+            self.month = day / 100;
+            self.month_tokens = 0;
+        }
+        while self
+            .window
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) >= WINDOW)
+        {
+            self.window.pop_front();
+        }
+    }
+
+    fn tokens(&self, now: Instant) -> TokenCounts {
+        TokenCounts {
+            minute: self.window.iter().map(|(_, n)| *n).sum(),
+            minute_reset: self
+                .window
+                .front()
+                .map_or(Duration::ZERO, |(t, _)| WINDOW.saturating_sub(now - *t)),
+            day: self.day_tokens,
+            month: self.month_tokens,
+        }
+    }
+
+    fn peek_requests(&self, rpm: u64) -> (u64, Duration) {
+        let Some((remaining, at)) = self.last else {
+            return (rpm, Duration::ZERO);
+        };
+        let cell = per_cell(rpm);
+        let refilled =
+            u64::try_from(at.elapsed().as_nanos() / cell.as_nanos().max(1)).unwrap_or(u64::MAX);
+        let now = remaining.saturating_add(refilled).min(rpm);
+        let missing = u32::try_from(rpm - now).unwrap_or(u32::MAX);
+        (now, cell.saturating_mul(missing))
+    }
 }
 
 impl MemoryStore {
     pub fn new(file: Option<PathBuf>) -> Self {
-        let budgets = file
+        let loaded = file
             .as_ref()
             .and_then(|f| std::fs::read(f).ok())
-            .and_then(|b| serde_json::from_slice::<HashMap<String, Budget>>(&b).ok())
+            .and_then(|b| serde_json::from_slice::<HashMap<String, SavedBudget>>(&b).ok())
             .unwrap_or_default();
         MemoryStore {
             keys: Mutex::new(HashMap::new()),
-            budgets: Mutex::new(budgets),
+            loaded: Mutex::new(loaded),
             file,
-            dirty: Arc::new(AtomicBool::new(false)),
+            dirty: AtomicBool::new(false),
             writer_started: AtomicBool::new(false),
             write_lock: Mutex::new(()),
         }
     }
 
-    fn lock_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeyState>> {
-        self.keys.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn gcra(&self, key: &str, rpm: u32) -> Arc<Gcra> {
-        let mut keys = self.lock_keys();
-        let state = keys.entry(key.to_string()).or_default();
-        match &state.gcra {
-            Some((n, g)) if *n == rpm => g.clone(),
-            _ => {
-                let n = NonZeroU32::new(rpm).unwrap_or(NonZeroU32::MIN);
-                let g = Arc::new(
-                    RateLimiter::direct(Quota::per_minute(n))
-                        .with_middleware::<StateInformationMiddleware>(),
-                );
-                state.gcra = Some((rpm, g.clone()));
-                g
-            }
+    /// The key's state (created with its saved budgets on first use).
+    fn with_key<R>(&self, key: &str, f: impl FnOnce(&mut KeyState) -> R) -> R {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(state) = keys.get_mut(key) {
+            return f(state);
         }
-    }
-
-    fn schedule_write(&self) {
-        self.dirty.store(true, Ordering::Release);
+        let mut state = KeyState::default();
+        let saved = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&digest(key));
+        if let Some(s) = saved {
+            state.day = parse_day(&s.day);
+            state.day_tokens = s.day_tokens;
+            state.month = parse_day(&s.month);
+            state.month_tokens = s.month_tokens;
+        }
+        f(keys.entry(key.to_string()).or_insert(state))
     }
 
     fn write_now(&self) {
@@ -156,10 +269,28 @@ impl MemoryStore {
             return;
         }
         let _w = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let data = {
-            let b = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
-            serde_json::to_vec_pretty(&*b).unwrap_or_default()
-        };
+        let mut all: HashMap<String, SavedBudget> = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        {
+            let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, s) in keys.iter() {
+                if s.day_tokens > 0 || s.month_tokens > 0 {
+                    all.insert(
+                        digest(k),
+                        SavedBudget {
+                            day: day_text(s.day),
+                            day_tokens: s.day_tokens,
+                            month: month_text(s.month),
+                            month_tokens: s.month_tokens,
+                        },
+                    );
+                }
+            }
+        }
+        let data = serde_json::to_vec_pretty(&all).unwrap_or_default();
         if let Some(dir) = file.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -194,133 +325,108 @@ pub fn spawn_writer(store: Arc<MemoryStore>) {
 }
 
 impl LimitStore for MemoryStore {
-    fn take_request(&self, key: &str, rpm: u32) -> RateDecision {
-        let g = self.gcra(key, rpm);
-        match g.check() {
-            Ok(snap) => {
-                let remaining = u64::from(snap.remaining_burst_capacity());
-                if let Some(s) = self.lock_keys().get_mut(key) {
-                    s.last = Some((remaining, Instant::now()));
+    fn admit(&self, key: &str, l: &KeyLimits) -> Admit {
+        let now = Instant::now();
+        self.with_key(key, |s| {
+            s.refresh(now);
+            let tokens = s.tokens(now);
+            let refuse = |limit, retry_after| Admit::Refused {
+                limit,
+                retry_after,
+                tokens,
+            };
+            if l.monthly_tokens > 0 && tokens.month >= l.monthly_tokens {
+                return refuse(Limit::Monthly, Duration::ZERO);
+            }
+            if l.daily_tokens > 0 && tokens.day >= l.daily_tokens {
+                return refuse(Limit::Daily, Duration::ZERO);
+            }
+            if l.tokens_per_minute > 0 && tokens.minute >= l.tokens_per_minute {
+                return refuse(Limit::Tokens, tokens.minute_reset);
+            }
+            if l.max_concurrency > 0 && s.in_flight >= l.max_concurrency {
+                return refuse(Limit::Concurrency, Duration::from_secs(1));
+            }
+            let mut requests = None;
+            if l.requests_per_minute > 0 {
+                let rpm = l.requests_per_minute;
+                if s.gcra.as_ref().is_none_or(|(n, _)| *n != rpm) {
+                    let cells = NonZeroU32::new(u32::try_from(rpm).unwrap_or(u32::MAX))
+                        .unwrap_or(NonZeroU32::MIN);
+                    let g = RateLimiter::direct(Quota::per_minute(cells))
+                        .with_middleware::<StateInformationMiddleware>();
+                    s.gcra = Some((rpm, g));
+                    s.last = None;
                 }
-                let used = u64::from(rpm).saturating_sub(remaining);
-                RateDecision::Allowed {
-                    remaining,
-                    reset: per_cell(rpm).saturating_mul(u32::try_from(used).unwrap_or(u32::MAX)),
+                let Some((_, g)) = &s.gcra else {
+                    return refuse(Limit::Requests, Duration::from_secs(1));
+                };
+                match g.check() {
+                    Ok(snap) => {
+                        let remaining = u64::from(snap.remaining_burst_capacity());
+                        s.last = Some((remaining, now));
+                        let used = u32::try_from(rpm.saturating_sub(remaining)).unwrap_or(0);
+                        requests = Some((remaining, per_cell(rpm).saturating_mul(used)));
+                    }
+                    Err(not_until) => {
+                        let wait = not_until.wait_time_from(DefaultClock::default().now());
+                        return refuse(Limit::Requests, wait);
+                    }
                 }
             }
-            Err(not_until) => RateDecision::Refused {
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            },
-        }
+            let slot = l.max_concurrency > 0;
+            if slot {
+                s.in_flight += 1;
+            }
+            Admit::Allowed {
+                requests,
+                tokens,
+                slot,
+            }
+        })
     }
 
-    fn peek_requests(&self, key: &str, rpm: u32) -> (u64, Duration) {
-        let keys = self.lock_keys();
-        let Some((remaining, at)) = keys.get(key).and_then(|s| s.last) else {
-            return (u64::from(rpm), Duration::ZERO);
-        };
-        let cell = per_cell(rpm);
-        let refilled =
-            u64::try_from(at.elapsed().as_nanos() / cell.as_nanos().max(1)).unwrap_or(u64::MAX);
-        let now = remaining.saturating_add(refilled).min(u64::from(rpm));
-        let missing = u32::try_from(u64::from(rpm) - now).unwrap_or(u32::MAX);
-        (now, cell.saturating_mul(missing))
+    fn release(&self, key: &str) {
+        self.with_key(key, |s| s.in_flight = s.in_flight.saturating_sub(1));
     }
 
     fn add_tokens(&self, key: &str, tokens: u64) {
         if tokens == 0 {
             return;
         }
-        {
-            let mut keys = self.lock_keys();
-            let state = keys.entry(key.to_string()).or_default();
+        let now = Instant::now();
+        self.with_key(key, |s| {
+            s.refresh(now);
             // One entry per second at most: the window stays small under
             // any request rate.
-            let now = Instant::now();
-            match state.window.back_mut() {
+            match s.window.back_mut() {
                 Some((t, n)) if now.duration_since(*t) < Duration::from_secs(1) => {
                     *n = n.saturating_add(tokens)
                 }
-                _ => state.window.push_back((now, tokens)),
+                _ => s.window.push_back((now, tokens)),
             }
-        }
-        let (day, month) = today();
-        {
-            let mut b = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
-            let e = b.entry(digest(key)).or_default();
-            if e.day != day {
-                e.day = day;
-                e.day_tokens = 0;
-            }
-            if e.month != month {
-                e.month = month;
-                e.month_tokens = 0;
-            }
-            e.day_tokens = e.day_tokens.saturating_add(tokens);
-            e.month_tokens = e.month_tokens.saturating_add(tokens);
-        }
-        self.schedule_write();
+            s.day_tokens = s.day_tokens.saturating_add(tokens);
+            s.month_tokens = s.month_tokens.saturating_add(tokens);
+        });
+        self.dirty.store(true, Ordering::Release);
     }
 
-    fn tokens(&self, key: &str) -> TokenCounts {
+    fn usage(&self, key: &str, l: &KeyLimits) -> KeyUsage {
         let now = Instant::now();
-        let (minute, minute_reset) = {
-            let mut keys = self.lock_keys();
-            match keys.get_mut(key) {
-                Some(state) => {
-                    while state
-                        .window
-                        .front()
-                        .is_some_and(|(t, _)| now.duration_since(*t) >= WINDOW)
-                    {
-                        state.window.pop_front();
-                    }
-                    let sum = state.window.iter().map(|(_, n)| *n).sum::<u64>();
-                    let reset = state
-                        .window
-                        .front()
-                        .map_or(Duration::ZERO, |(t, _)| WINDOW.saturating_sub(now - *t));
-                    (sum, reset)
-                }
-                None => (0, Duration::ZERO),
+        self.with_key(key, |s| {
+            s.refresh(now);
+            let (requests_remaining, requests_reset) = if l.requests_per_minute > 0 {
+                s.peek_requests(l.requests_per_minute)
+            } else {
+                (0, Duration::ZERO)
+            };
+            KeyUsage {
+                requests_remaining,
+                requests_reset,
+                tokens: s.tokens(now),
+                in_flight: s.in_flight,
             }
-        };
-        let (day, month) = today();
-        let b = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
-        let (d, m) = match b.get(&digest(key)) {
-            Some(e) => (
-                if e.day == day { e.day_tokens } else { 0 },
-                if e.month == month { e.month_tokens } else { 0 },
-            ),
-            None => (0, 0),
-        };
-        TokenCounts {
-            minute,
-            minute_reset,
-            day: d,
-            month: m,
-        }
-    }
-
-    fn try_enter(&self, key: &str, max: u64) -> bool {
-        let mut keys = self.lock_keys();
-        let state = keys.entry(key.to_string()).or_default();
-        if max > 0 && state.in_flight >= max {
-            return false;
-        }
-        state.in_flight += 1;
-        true
-    }
-
-    fn leave(&self, key: &str) {
-        let mut keys = self.lock_keys();
-        if let Some(state) = keys.get_mut(key) {
-            state.in_flight = state.in_flight.saturating_sub(1);
-        }
-    }
-
-    fn in_flight(&self, key: &str) -> u64 {
-        self.lock_keys().get(key).map_or(0, |s| s.in_flight)
+        })
     }
 
     fn flush(&self) {
@@ -328,6 +434,55 @@ impl LimitStore for MemoryStore {
     }
 }
 
-fn per_cell(rpm: u32) -> Duration {
-    Duration::from_secs(60) / rpm.max(1)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcra_burst_then_refusal_and_budgets() {
+        let store = MemoryStore::new(None);
+        let l = KeyLimits {
+            requests_per_minute: 3,
+            daily_tokens: 10,
+            max_concurrency: 5,
+            ..Default::default()
+        };
+        for left in [2, 1, 0] {
+            match store.admit("k", &l) {
+                Admit::Allowed { requests, slot, .. } => {
+                    assert_eq!(requests.map(|r| r.0), Some(left));
+                    assert!(slot);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        match store.admit("k", &l) {
+            Admit::Refused {
+                limit, retry_after, ..
+            } => {
+                assert_eq!(limit, Limit::Requests);
+                assert!(retry_after <= Duration::from_secs(20));
+            }
+            other => panic!("{other:?}"),
+        }
+        store.add_tokens("k2", 10);
+        assert!(matches!(
+            store.admit("k2", &l),
+            Admit::Refused {
+                limit: Limit::Daily,
+                ..
+            }
+        ));
+        assert_eq!(store.usage("k", &l).in_flight, 3);
+        store.release("k");
+        assert_eq!(store.usage("k", &l).in_flight, 2);
+    }
+
+    #[test]
+    fn day_texts() {
+        assert_eq!(day_text(20261201), "2026-12-01");
+        assert_eq!(month_text(202612), "2026-12");
+        assert_eq!(parse_day("2026-12-01"), 20261201);
+        assert_eq!(parse_day("2026-12"), 202612);
+    }
 }
