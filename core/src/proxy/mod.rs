@@ -152,19 +152,12 @@ async fn dispatch(
 ) -> Response<Body> {
     let snap = app.config();
     let query = req.uri().query().unwrap_or("").to_string();
-    let keys: std::borrow::Cow<'_, [String]> = if snap.raw.client_keys.is_empty() {
-        std::borrow::Cow::Borrowed(&snap.raw.api_keys)
-    } else {
-        let mut all = snap.raw.api_keys.clone();
-        all.extend(
-            snap.raw
-                .client_keys
-                .iter()
-                .map(|p| p.api_key.trim().to_string()),
-        );
-        std::borrow::Cow::Owned(all)
-    };
-    let principal = match client_auth::authenticate(&keys, req.headers(), &query) {
+    let principal = match client_auth::authenticate_with(
+        &snap.raw.api_keys,
+        &snap.raw.client_keys,
+        req.headers(),
+        &query,
+    ) {
         Ok(p) => p,
         Err(e) => {
             let e = ProxyError::Auth(e);
