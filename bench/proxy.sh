@@ -8,6 +8,9 @@
 #
 #   bench/proxy.sh            # 64 connections, 15 s per run
 #   CONNS=128 DURATION=30s bench/proxy.sh
+#   POLICY=1 bench/proxy.sh   # the client key has a policy (every limit set,
+#                             # none reached): the cost of enforcement
+#   RUNS=proxy bench/proxy.sh # only the runs through cliproxy
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +20,8 @@ THREADS=${THREADS:-2}
 UP_PORT=${UP_PORT:-18081}
 PROXY_PORT=${PROXY_PORT:-18317}
 BIN="$ROOT/target/release/cliproxy"
+POLICY=${POLICY:-0}
+RUNS=${RUNS:-all}
 
 for tool in nginx wrk; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y nginx wrk)" >&2; exit 1; }
@@ -80,6 +85,20 @@ openai-compatibility:
     api-key-entries: [{api-key: sk-bench}]
     models: [{name: bench, alias: bench-sse}]
 YAML
+if [ "$POLICY" = 1 ]; then
+    cat >> "$WORK/config.yaml" <<YAML
+client-keys:
+  - api-key: bench-key
+    name: bench
+    requests-per-minute: 4000000000
+    tokens-per-minute: 1000000000000
+    max-concurrency: 100000
+    daily-token-budget: 1000000000000000
+    monthly-token-budget: 1000000000000000
+    models: ["bench-*"]
+    expires-at: "2999-01-01T00:00:00Z"
+YAML
+fi
 CLIPROXY_LOG=warn "$BIN" --config "$WORK/config.yaml" >"$WORK/cliproxy.log" 2>&1 &
 PIDS+=($!)
 
@@ -120,11 +139,11 @@ run() { # label url model stream
     printf '| %-22s | %10s | %8s | %s\n' "$1" "$rps" "$p99" "${errors:-}"
 }
 
-echo "cliproxy $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $CONNS connections, $DURATION per run"
+echo "cliproxy $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $CONNS connections, $DURATION per run, policy=$POLICY"
 echo
 printf '| %-22s | %10s | %8s |\n' "run" "req/s" "p99"
 printf '|%s|%s|%s|\n' "------------------------" "------------" "----------"
-run "direct, plain" "http://127.0.0.1:$UP_PORT/plain/v1/chat/completions" bench-plain 0
+[ "$RUNS" = proxy ] || run "direct, plain" "http://127.0.0.1:$UP_PORT/plain/v1/chat/completions" bench-plain 0
 run "via cliproxy, plain" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" bench-plain 0
-run "direct, stream" "http://127.0.0.1:$UP_PORT/sse/v1/chat/completions" bench-sse 1
+[ "$RUNS" = proxy ] || run "direct, stream" "http://127.0.0.1:$UP_PORT/sse/v1/chat/completions" bench-sse 1
 run "via cliproxy, stream" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" bench-sse 1

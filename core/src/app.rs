@@ -42,12 +42,19 @@ pub struct App {
     pub auth: AuthFiles,
     /// OAuth login sessions.
     pub logins: crate::oauth_login::Logins,
+    /// Client-key policy state (rates, tokens, budgets, in-flight counts).
+    pub limits: crate::limits::Limits,
+    /// `GET /metrics`.
+    pub metrics: crate::metrics::Metrics,
     self_ref: Weak<App>,
 }
 
 impl App {
     pub fn new(store: ConfigStore, plugins: PluginHost, env: EnvSettings) -> Arc<App> {
+        let budgets = crate::limits::data_file(&store.dir());
         let app = Arc::new_cyclic(|weak| App {
+            limits: crate::limits::Limits::new(Some(budgets)),
+            metrics: crate::metrics::Metrics::default(),
             store,
             plugins,
             env,

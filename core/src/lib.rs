@@ -11,8 +11,10 @@ pub mod build_info;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod limits;
 pub mod logging;
 pub mod management;
+pub mod metrics;
 pub mod net;
 pub mod oauth_login;
 #[cfg(test)]

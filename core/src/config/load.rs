@@ -115,6 +115,21 @@ fn validate(raw: &RawConfig) -> Result<(), ConfigError> {
             )));
         }
     }
+    for (i, k) in raw.client_keys.iter().enumerate() {
+        if k.api_key.trim().is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "client-keys[{i}]: api-key is required"
+            )));
+        }
+        if !k.expires_at.is_empty()
+            && chrono::DateTime::parse_from_rfc3339(k.expires_at.trim()).is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "client-keys[{i}]: expires-at {:?} is not an RFC 3339 time",
+                k.expires_at
+            )));
+        }
+    }
     Ok(())
 }
 

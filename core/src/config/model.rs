@@ -48,6 +48,10 @@ pub struct RawConfig {
     pub latest_version_url: String,
     /// Limits of `POST /v0/management/api-call`.
     pub api_call: ApiCall,
+    /// Per-client-key policies (limits, budgets, model allow-list, expiry).
+    pub client_keys: Vec<ClientKeyPolicy>,
+    /// `GET /metrics` (Prometheus text format).
+    pub metrics: MetricsConfig,
     /// Everything else, kept as read.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -85,9 +89,41 @@ impl Default for RawConfig {
             plugins: PluginsConfig::default(),
             latest_version_url: DEFAULT_LATEST_VERSION_URL.to_string(),
             api_call: ApiCall::default(),
+            client_keys: Vec::new(),
+            metrics: MetricsConfig::default(),
             extra: BTreeMap::new(),
         }
     }
+}
+
+/// One `client-keys` entry. Every limit is off when 0 or absent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct ClientKeyPolicy {
+    pub api_key: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    pub requests_per_minute: u64,
+    pub tokens_per_minute: u64,
+    pub max_concurrency: u64,
+    /// Tokens per local calendar day.
+    pub daily_token_budget: u64,
+    /// Tokens per local calendar month.
+    pub monthly_token_budget: u64,
+    /// Allow-list of model globs; `None` = every model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
+    /// RFC 3339; "" = never.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Remote callers may read `/metrics` with the management key.
+    pub allow_remote: bool,
 }
 
 pub const DEFAULT_LATEST_VERSION_URL: &str =

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod auth_files;
 pub mod bans;
 pub mod client_ip;
+pub mod client_keys;
 pub mod config_json;
 pub mod config_yaml;
 pub mod http_client;

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use http::{request::Parts, Method, Response, StatusCode};
 
 use super::{
-    ampcode, api_call, api_keys, auth_files, config_json, config_yaml, latest_version, oauth,
-    oauth_models, settings,
+    ampcode, api_call, api_keys, auth_files, client_keys, config_json, config_yaml, latest_version,
+    oauth, oauth_models, settings,
 };
 use crate::app::App;
 use crate::error::{self, Body};
@@ -48,9 +48,10 @@ pub async fn core_route(
         "/latest-version" if method == Method::GET => latest_version::get(app).await,
         "/api-call" if method == Method::POST => api_call::post(app, body).await,
         "/api-keys" => api_keys::handle(app, method, parts.uri.query(), body).await,
-        "/plugins" | "/config" | "/config.yaml" | "/latest-version" | "/api-call" => {
-            error::not_found()
-        }
+        "/client-keys" => client_keys::handle(app, method, parts.uri.query(), body).await,
+        "/client-keys/usage" if method == Method::GET => client_keys::usage(app, parts.uri.query()),
+        "/plugins" | "/config" | "/config.yaml" | "/latest-version" | "/api-call"
+        | "/client-keys/usage" => error::not_found(),
         _ => settings::handle(app, settings::find(sub)?, method, body).await,
     };
     Some(resp)

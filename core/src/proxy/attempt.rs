@@ -124,6 +124,9 @@ pub async fn run(
             tokens: Default::default(),
         },
     );
+    if !req.endpoint.count_tokens {
+        usage.limit_key = ctx.limit_key.clone();
+    }
     // Credential files: the freshest token, refreshed first if it expired.
     let credential = match &cred.file_id {
         Some(file_id) => {

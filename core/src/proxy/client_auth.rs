@@ -64,7 +64,18 @@ pub fn authenticate(
     headers: &HeaderMap,
     query: &str,
 ) -> Result<Option<String>, AuthError> {
-    if keys.is_empty() {
+    authenticate_with(keys, &[], headers, query)
+}
+
+/// [`authenticate`] over two key lists (`api-keys` and the keys of
+/// `client-keys`), without copying either.
+pub fn authenticate_with(
+    keys: &[String],
+    more: &[crate::config::model::ClientKeyPolicy],
+    headers: &HeaderMap,
+    query: &str,
+) -> Result<Option<String>, AuthError> {
+    if keys.is_empty() && more.is_empty() {
         return Ok(None);
     }
     let found = candidates(headers, query);
@@ -72,14 +83,18 @@ pub fn authenticate(
         return Err(AuthError::Missing);
     }
     for candidate in &found {
-        let mut matched: Option<&String> = None;
-        for key in keys {
+        let mut matched: Option<&str> = None;
+        let all = keys
+            .iter()
+            .map(String::as_str)
+            .chain(more.iter().map(|p| p.api_key.trim()));
+        for key in all {
             if bool::from(key.as_bytes().ct_eq(candidate.as_bytes())) && matched.is_none() {
                 matched = Some(key);
             }
         }
         if let Some(k) = matched {
-            return Ok(Some(k.clone()));
+            return Ok(Some(k.to_string()));
         }
     }
     Err(AuthError::Invalid)
@@ -132,6 +147,27 @@ mod tests {
         );
         assert_eq!(
             authenticate(&keys, &headers(&[("x-goog-api-key", "nope")]), ""),
+            Err(AuthError::Invalid)
+        );
+    }
+
+    #[test]
+    fn client_keys_are_keys_too() {
+        let more = vec![crate::config::model::ClientKeyPolicy {
+            api_key: " team ".into(),
+            ..Default::default()
+        }];
+        let h = headers(&[("x-api-key", "team")]);
+        assert_eq!(
+            authenticate_with(&[], &more, &h, ""),
+            Ok(Some("team".into()))
+        );
+        assert_eq!(
+            authenticate_with(&[], &more, &headers(&[]), ""),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            authenticate_with(&["k".into()], &more, &headers(&[("x-api-key", "no")]), ""),
             Err(AuthError::Invalid)
         );
     }

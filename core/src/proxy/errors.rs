@@ -56,6 +56,16 @@ pub enum ProxyError {
     /// failed, or it was removed since routing).
     #[error("{0}")]
     CredentialUnavailable(String),
+    /// A client-key policy refused the request (401 expired, 403 model
+    /// not allowed, 429 a limit); answered in the client's own format.
+    #[error("{message}")]
+    Limited {
+        status: u16,
+        format: ClientFormat,
+        code: &'static str,
+        message: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 /// `type` and `code` of a wrapped error body, by status.
@@ -95,6 +105,7 @@ impl ProxyError {
             ProxyError::Plugin(e) if (400..=599).contains(&e.status) => e.status,
             ProxyError::Plugin(_) => 500,
             ProxyError::CredentialUnavailable(_) => 503,
+            ProxyError::Limited { status, .. } => *status,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY)
     }
@@ -169,6 +180,21 @@ impl ProxyError {
                 };
                 wrapped(*status, &message)
             }
+            ProxyError::Limited {
+                format,
+                code,
+                message,
+                retry_after,
+                ..
+            } => {
+                if let Some(wait) = retry_after {
+                    let secs = ceil_secs(*wait).max(1);
+                    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                        headers.insert(header::RETRY_AFTER, v);
+                    }
+                }
+                limited_body(*format, status, code, message)
+            }
             _ => wrapped(status, &self.to_string()),
         };
         (
@@ -204,6 +230,23 @@ impl ProxyError {
             ProxyError::Plugin(e) if e.code.as_str() == "panic" => "plugin error".to_string(),
             other => other.to_string(),
         }
+    }
+}
+
+/// A policy refusal in the client's own error format.
+fn limited_body(format: ClientFormat, status: u16, code: &str, message: &str) -> Value {
+    let (t, _) = kind(status);
+    match format {
+        ClientFormat::Claude => json!({"type": "error", "error": {"type": t, "message": message}}),
+        ClientFormat::Gemini => {
+            let s = match status {
+                401 => "UNAUTHENTICATED",
+                403 => "PERMISSION_DENIED",
+                _ => "RESOURCE_EXHAUSTED",
+            };
+            json!({"error": {"code": status, "message": message, "status": s}})
+        }
+        _ => json!({"error": {"message": message, "type": t, "code": code}}),
     }
 }
 

@@ -29,6 +29,7 @@ pub mod records;
 mod retry;
 pub mod routing;
 pub mod scheduler;
+pub mod slots;
 mod stream;
 mod usage;
 
@@ -66,6 +67,8 @@ pub struct Proxy {
     pub scheduler: scheduler::Scheduler,
     pub upstream: Upstream,
     pub records: records::Recorder,
+    /// Requests in flight per capped credential.
+    pub slots: slots::CredSlots,
 }
 
 impl Proxy {
@@ -104,6 +107,10 @@ pub struct RequestCtx<'a> {
     pub capture: bool,
     /// Where large captured bodies go while the request runs.
     pub tap: records::LogTap,
+    /// The client key whose policy counts this request's tokens.
+    pub limit_key: Option<String>,
+    /// Nanoseconds spent in upstream calls so far (metrics).
+    pub upstream_nanos: std::sync::atomic::AtomicU64,
 }
 
 /// Entry point from the router for a matched proxy endpoint. Every answer
@@ -112,8 +119,25 @@ pub struct RequestCtx<'a> {
 pub async fn handle(app: Arc<App>, endpoint: Endpoint, req: Request<Incoming>) -> Response<Body> {
     let id = records::request_id(req.headers());
     let span = tracing::info_span!("request", request_id = id.as_str());
+    let metered = app.config().raw.metrics.enabled.then(|| {
+        let label = match &endpoint {
+            Endpoint::Models => "/v1/models",
+            Endpoint::GeminiModels => "/v1beta/models",
+            Endpoint::GeminiModel(_) => "/v1beta/models/{model}",
+            Endpoint::Call(ep) => ep.pattern,
+        };
+        (label, std::time::Instant::now(), app.clone())
+    });
     let mut resp =
         tracing::Instrument::instrument(dispatch(app, endpoint, req, id.clone()), span).await;
+    if let Some((label, started, app)) = metered {
+        let outcome = resp
+            .extensions_mut()
+            .remove::<crate::metrics::Outcome>()
+            .unwrap_or_default();
+        app.metrics
+            .request(label, resp.status().as_u16(), started.elapsed(), &outcome);
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -128,7 +152,12 @@ async fn dispatch(
 ) -> Response<Body> {
     let snap = app.config();
     let query = req.uri().query().unwrap_or("").to_string();
-    let principal = match client_auth::authenticate(&snap.raw.api_keys, req.headers(), &query) {
+    let principal = match client_auth::authenticate_with(
+        &snap.raw.api_keys,
+        &snap.raw.client_keys,
+        req.headers(),
+        &query,
+    ) {
         Ok(p) => p,
         Err(e) => {
             let e = ProxyError::Auth(e);
@@ -140,28 +169,69 @@ async fn dispatch(
             return e.into_response();
         }
     };
+    let claude = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("claude-cli"));
+    let policy = principal
+        .as_deref()
+        .and_then(|k| crate::limits::policy(&snap, k))
+        .cloned();
+    if let Some(p) = policy.as_ref().filter(|p| crate::limits::expired(p)) {
+        let format = match &endpoint {
+            Endpoint::Call(ep) => ep.format,
+            Endpoint::GeminiModels | Endpoint::GeminiModel(_) => ClientFormat::Gemini,
+            Endpoint::Models if claude => ClientFormat::Claude,
+            Endpoint::Models => ClientFormat::OpenAiChat,
+        };
+        let e = ProxyError::Limited {
+            status: 401,
+            format,
+            code: "key_expired",
+            message: format!("this API key expired at {}", p.expires_at.trim()),
+            retry_after: None,
+        };
+        if matches!(endpoint, Endpoint::Call(_)) {
+            let (parts, _) = req.into_parts();
+            let log = new_log(&app, &snap, &parts, id, Bytes::new());
+            return finish_error(&app, log, e);
+        }
+        return e.into_response();
+    }
     match endpoint {
         Endpoint::Models => {
-            let claude = req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|ua| ua.starts_with("claude-cli"));
             let registry = app.proxy.registry.get(&app);
-            error::json(StatusCode::OK, &registry.openai_list(claude))
+            let mut list = registry.openai_list(claude);
+            if let Some(p) = &policy {
+                crate::limits::filter_models(p, &mut list);
+            }
+            error::json(StatusCode::OK, &list)
         }
         Endpoint::GeminiModels => {
             let registry = app.proxy.registry.get(&app);
-            error::json(StatusCode::OK, &registry.gemini_list())
+            let mut list = registry.gemini_list();
+            if let Some(p) = &policy {
+                crate::limits::filter_models(p, &mut list);
+            }
+            error::json(StatusCode::OK, &list)
         }
-        Endpoint::GeminiModel(id) => match app.proxy.registry.get(&app).gemini_one(&id) {
-            Some(v) => error::json(StatusCode::OK, &v),
-            None => error::json(
-                StatusCode::NOT_FOUND,
-                &json!({"error": {"message": "Not Found", "type": "not_found"}}),
-            ),
-        },
-        Endpoint::Call(ep) => call(app, snap, ep, req, query, principal, id).await,
+        Endpoint::GeminiModel(id) => {
+            match app.proxy.registry.get(&app).gemini_one(&id).filter(|_| {
+                policy
+                    .as_ref()
+                    .is_none_or(|p| crate::limits::model_allowed(p, &id))
+            }) {
+                Some(v) => error::json(StatusCode::OK, &v),
+                None => error::json(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": {"message": "Not Found", "type": "not_found"}}),
+                ),
+            }
+        }
+        Endpoint::Call(ep) => {
+            call(app, snap, ep, req, query, Caller { principal, policy }, id).await
+        }
     }
 }
 
@@ -210,15 +280,22 @@ struct BodyHead {
     instructions: Option<serde::de::IgnoredAny>,
 }
 
+/// Who is calling: the matched client key and its policy, if any.
+struct Caller {
+    principal: Option<String>,
+    policy: Option<crate::config::model::ClientKeyPolicy>,
+}
+
 async fn call(
     app: Arc<App>,
     snap: Arc<Snapshot>,
     ep: CallEndpoint,
     req: Request<Incoming>,
     query: String,
-    principal: Option<String>,
+    caller: Caller,
     id: String,
 ) -> Response<Body> {
+    let Caller { principal, policy } = caller;
     let (parts, body) = req.into_parts();
     let limit = snap.raw.body_limits.proxy_bytes();
     let body = match read_limited(&parts.headers, body, limit).await {
@@ -259,6 +336,42 @@ async fn call(
         Ok(r) => r,
         Err(e) => return finish_error(&app, log, e),
     };
+    // Client-key policy: the allow-list, then every limit (before any
+    // upstream call). The admission holds the key's concurrency slot until
+    // the answer (or its stream) ends.
+    let mut admission = None;
+    if let (Some(p), Some(key)) = (&policy, &principal) {
+        if !crate::limits::model_allowed(p, &routed.model) {
+            let e = ProxyError::Limited {
+                status: 403,
+                format,
+                code: "model_not_allowed",
+                message: format!("this API key may not use model {}", routed.model),
+                retry_after: None,
+            };
+            return finish_error(&app, log, e);
+        }
+        match crate::limits::admit(&app.limits, key, p) {
+            Ok(a) => admission = Some(a),
+            Err(r) => {
+                app.metrics.rate_limited(r.code);
+                let e = ProxyError::Limited {
+                    status: 429,
+                    format,
+                    code: r.code,
+                    message: r.message,
+                    retry_after: Some(r.retry_after),
+                };
+                return finish_error(&app, log, e);
+            }
+        }
+    }
+    let limit_key = policy
+        .as_ref()
+        .filter(|p| {
+            p.tokens_per_minute > 0 || p.daily_token_budget > 0 || p.monthly_token_budget > 0
+        })
+        .and(principal.clone());
     let client = ClientRequest {
         endpoint: ep,
         format,
@@ -284,6 +397,8 @@ async fn call(
         usage_sinks: records::sinks(&active, "usage-sink"),
         capture: snap.raw.request_log && log.tap.active(),
         tap: log.tap.clone(),
+        limit_key,
+        upstream_nanos: Default::default(),
     };
     let bootstrap = if stream {
         u64::try_from(snap.raw.streaming.bootstrap_retries.max(0)).unwrap_or(0)
@@ -298,8 +413,30 @@ async fn call(
             other => break other,
         }
     };
+    let outcome =
+        |stream: bool, attempts: &[cliproxy_sdk::AttemptRecord]| crate::metrics::Outcome {
+            provider: attempts
+                .last()
+                .map(|a| a.provider.to_string())
+                .unwrap_or_default(),
+            model: routed.model.clone(),
+            upstream: Duration::from_nanos(
+                ctx.upstream_nanos
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            stream,
+        };
+    let (limit_headers, slot) = match admission {
+        Some(a) => (a.headers, a.slot),
+        None => (http::HeaderMap::new(), None),
+    };
     match result {
-        Err(e) => finish_error(&app, log, e),
+        Err(e) => {
+            let o = outcome(false, &log.attempts);
+            let mut resp = finish_error(&app, log, e);
+            resp.extensions_mut().insert(o);
+            resp
+        }
         Ok(Success::Whole {
             status,
             content_type,
@@ -310,6 +447,9 @@ async fn call(
             if let Ok(v) = HeaderValue::from_str(&content_type) {
                 resp.headers_mut().insert(header::CONTENT_TYPE, v);
             }
+            resp.headers_mut().extend(limit_headers);
+            drop(slot);
+            resp.extensions_mut().insert(outcome(false, &log.attempts));
             log.finish(&app.proxy.records, status.as_u16(), resp.headers(), &body);
             resp
         }
@@ -323,6 +463,8 @@ async fn call(
             };
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            headers.extend(limit_headers);
+            let o = outcome(true, &log.attempts);
             let keepalive = snap.raw.streaming.keepalive_seconds;
             let mut s = s.with_log(log, headers.clone());
             if sse && keepalive > 0 {
@@ -330,8 +472,19 @@ async fn call(
                 // unbounded one would overflow the timer.
                 s = s.with_keepalive(Duration::from_secs(keepalive.unsigned_abs().min(86_400)));
             }
-            let mut resp = Response::new(s.boxed());
+            let body = match slot {
+                // The key's slot is held until the stream ends.
+                Some(slot) => s
+                    .map_frame(move |f| {
+                        let _held = &slot;
+                        f
+                    })
+                    .boxed(),
+                None => s.boxed(),
+            };
+            let mut resp = Response::new(body);
             *resp.headers_mut() = headers;
+            resp.extensions_mut().insert(o);
             resp
         }
     }

@@ -79,6 +79,7 @@ async fn pass(
     let proxy = &ctx.app.proxy;
     let mut last_error: Option<ProxyError> = None;
     let mut selection_error: Option<ProxyError> = None;
+    let mut wait_started: Option<Instant> = None;
     for provider in providers {
         let mut tried: HashSet<&str> = HashSet::new();
         loop {
@@ -103,6 +104,34 @@ async fn pass(
                     None => open.push(r),
                 }
             }
+            // Concurrency caps: a credential at its cap is skipped; when
+            // every open one is, wait (bounded) for a slot.
+            if !open.is_empty() {
+                let free: Vec<&Route> = open
+                    .iter()
+                    .copied()
+                    .filter(|r| proxy.slots.has_room(&r.cred))
+                    .collect();
+                if free.is_empty() {
+                    let waited = wait_started.get_or_insert_with(Instant::now).elapsed();
+                    if waited >= super::slots::MAX_WAIT {
+                        selection_error = Some(ProxyError::Limited {
+                            status: 429,
+                            format: ctx.req.format,
+                            code: "concurrency_limit",
+                            message: format!(
+                                "every credential for model {} is at its max-concurrency",
+                                ctx.model
+                            ),
+                            retry_after: Some(Duration::from_secs(1)),
+                        });
+                        break;
+                    }
+                    proxy.slots.wait(super::slots::MAX_WAIT - waited).await;
+                    continue;
+                }
+                open = free;
+            }
             if open.is_empty() {
                 selection_error = Some(if all_quota {
                     ProxyError::Cooldown {
@@ -119,9 +148,13 @@ async fn pass(
                 .scheduler
                 .pick(strategy, &provider.provider, &ctx.model, open.len());
             let route = open[i];
+            let Some(slot) = proxy.slots.take(&route.cred) else {
+                // Taken meanwhile by another request: choose again.
+                continue;
+            };
             tried.insert(route.cred.id());
             let started = std::time::Instant::now();
-            match attempt::run(ctx, route, attempts).await {
+            match held(timed(ctx, attempt::run(ctx, route, attempts)).await, slot) {
                 Ok(s) => return Ok(s),
                 Err(e)
                     if e.status() == http::StatusCode::UNAUTHORIZED
@@ -154,7 +187,10 @@ async fn pass(
                         last_error = Some(e);
                         continue;
                     }
-                    match attempt::run(ctx, route, attempts).await {
+                    let Some(slot) = proxy.slots.take(&route.cred) else {
+                        continue;
+                    };
+                    match held(timed(ctx, attempt::run(ctx, route, attempts)).await, slot) {
                         Ok(s) => return Ok(s),
                         Err(e) => {
                             if e.status() == http::StatusCode::UNAUTHORIZED {
@@ -171,4 +207,32 @@ async fn pass(
     Err(last_error
         .or(selection_error)
         .unwrap_or(ProxyError::AuthNotFound))
+}
+
+/// A streamed answer keeps the credential's slot until it ends; a whole
+/// answer frees it here.
+fn held(
+    r: Result<Success, ProxyError>,
+    slot: Option<super::slots::CredSlot>,
+) -> Result<Success, ProxyError> {
+    match (r, slot) {
+        (Ok(Success::Stream(mut s)), Some(slot)) => {
+            s.hold(Box::new(slot));
+            Ok(Success::Stream(s))
+        }
+        (r, _) => r,
+    }
+}
+
+/// Runs one attempt, adding its time to the request's upstream time.
+async fn timed<F: std::future::Future<Output = Result<Success, ProxyError>>>(
+    ctx: &RequestCtx<'_>,
+    f: F,
+) -> Result<Success, ProxyError> {
+    let started = std::time::Instant::now();
+    let r = f.await;
+    let n = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    ctx.upstream_nanos
+        .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    r
 }

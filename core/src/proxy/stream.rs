@@ -51,9 +51,16 @@ pub struct ProxyStream {
     upstream_spool: Option<Spool>,
     client_spool: Option<Spool>,
     finished: bool,
+    /// Held until the stream is dropped (a credential's concurrency slot).
+    held: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl ProxyStream {
+    /// Keeps `x` alive as long as the stream.
+    pub fn hold(&mut self, x: Box<dyn std::any::Any + Send + Sync>) {
+        self.held.push(x);
+    }
+
     pub fn new(
         app: Arc<App>,
         first: Bytes,
@@ -77,6 +84,7 @@ impl ProxyStream {
             upstream_spool: None,
             client_spool: None,
             finished: false,
+            held: Vec::new(),
         }
     }
 

@@ -18,11 +18,16 @@ pub struct AttemptUsage {
     started: Instant,
     /// Tokens seen so far (streams report them before they end).
     pub tokens: Option<TokenUsage>,
+    /// The client key whose token limits count this attempt's tokens.
+    pub limit_key: Option<String>,
+    /// Provider and model, for the token metrics.
+    labels: (String, String),
 }
 
 impl AttemptUsage {
     /// `sinks` empty (or a count-tokens call) means nothing is recorded.
     pub fn new(app: Arc<App>, sinks: Vec<Arc<LoadedPlugin>>, record: UsageRecord) -> Self {
+        let labels = (record.provider.to_string(), record.model.to_string());
         let record = (!sinks.is_empty()).then_some(record);
         AttemptUsage {
             app,
@@ -30,6 +35,8 @@ impl AttemptUsage {
             record,
             started: Instant::now(),
             tokens: None,
+            limit_key: None,
+            labels,
         }
     }
 
@@ -39,6 +46,17 @@ impl AttemptUsage {
 
     /// Publishes the record (once).
     pub fn done(&mut self, failed: bool) {
+        if let (false, Some(t), false) = (failed, &self.tokens, self.labels.0.is_empty()) {
+            if self.app.config().raw.metrics.enabled {
+                self.app.metrics.tokens(&self.labels.0, &self.labels.1, t);
+            }
+            self.labels.0.clear();
+        }
+        if let Some(key) = self.limit_key.take() {
+            if let (false, Some(t)) = (failed, self.tokens) {
+                self.app.limits.record_tokens(&key, total_tokens(&t));
+            }
+        }
         let Some(mut record) = self.record.take() else {
             return;
         };
@@ -56,9 +74,19 @@ impl AttemptUsage {
 
 impl Drop for AttemptUsage {
     fn drop(&mut self) {
-        if self.record.is_some() {
+        if self.record.is_some() || self.limit_key.is_some() || !self.labels.0.is_empty() {
             let known = self.tokens.is_some();
             self.done(!known);
         }
     }
+}
+
+/// The tokens an answer used: its total, else input plus output.
+pub fn total_tokens(t: &TokenUsage) -> u64 {
+    let n = if t.total_tokens > 0 {
+        t.total_tokens
+    } else {
+        t.input_tokens.max(0).saturating_add(t.output_tokens.max(0))
+    };
+    u64::try_from(n).unwrap_or(0)
 }

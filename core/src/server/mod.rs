@@ -6,6 +6,7 @@ pub mod body;
 pub mod control_panel;
 pub mod cors;
 mod deadline;
+pub mod health;
 pub mod router;
 pub mod tls;
 
@@ -78,6 +79,7 @@ pub async fn serve(
     let signals = StopSignals::register()?;
     let mut shutdown = std::pin::pin!(signals.wait());
     app.logins.set_server(addr.port(), tls.is_some());
+    app.limits.start();
     let limits = app.config().raw.server_limits.clone();
     let header_timeout = limits.header_timeout();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections()));
@@ -173,6 +175,7 @@ pub async fn serve(
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timeout; closing remaining connections"),
     }
+    app.limits.flush();
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 //! 1. CORS headers on every answer; OPTIONS is answered 204 here, before auth.
 //! 2. `/v0/management/*` goes to the management stack (its own order is in
 //!    `management/mod.rs`).
-//! 3. `GET /` banner, `GET /management.html` (the web management center,
+//! 3. `GET`/`HEAD /healthz`, `GET /readyz`, `GET /metrics` (`health.rs`,
+//!    `crate::metrics`), `GET /` banner, `GET /management.html` (the web management center,
 //!    `control_panel.rs`), and the public OAuth callback routes.
 //! 4. Proxy routes (client-key auth, then the pipeline).
 //! 5. Anything else: 404 JSON.
@@ -59,6 +60,16 @@ async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Respo
                 "endpoints": ["POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models"],
             }),
         );
+    }
+    if path == "/healthz" && (req.method() == Method::GET || req.method() == Method::HEAD) {
+        return super::health::healthz(req.method());
+    }
+    if path == "/readyz" && req.method() == Method::GET {
+        return super::health::readyz(&app);
+    }
+    if path == "/metrics" && req.method() == Method::GET {
+        let (parts, _) = req.into_parts();
+        return crate::metrics::serve(&app, &parts, peer).await;
     }
     if path == super::control_panel::PATH
         && (req.method() == Method::GET || req.method() == Method::HEAD)

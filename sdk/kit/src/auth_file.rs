@@ -62,6 +62,12 @@ impl<'a> AuthFileCtx<'a> {
         if !email.is_empty() {
             attributes.push(Header::new("email", email));
         }
+        if let Some(n) = super::credentials::max_concurrency(&self.json) {
+            attributes.push(Header::new(
+                super::credentials::MAX_CONCURRENCY,
+                &n.to_string(),
+            ));
+        }
         Credential {
             id: format!("{}{suffix}", self.file.id).into(),
             provider: provider.into(),

@@ -8,6 +8,22 @@ use super::entries::{ApiKeyEntry, CompatProvider, KeyEntry, ModelEntry};
 use super::{auth_index, key_auth_index};
 use cliproxy_sdk::{Credential, Header, ModelAlias};
 
+/// The credential attribute the core reads as the credential's cap of
+/// requests in flight (set from an entry's or a credential file's
+/// `max-concurrency` / `max_concurrency`).
+pub const MAX_CONCURRENCY: &str = "max-concurrency";
+
+/// A positive `max-concurrency` (or `max_concurrency`) of an entry or file.
+pub fn max_concurrency<'a>(
+    fields: impl IntoIterator<Item = (&'a String, &'a serde_json::Value)>,
+) -> Option<u64> {
+    fields
+        .into_iter()
+        .find(|(k, _)| k.as_str() == "max-concurrency" || k.as_str() == "max_concurrency")
+        .and_then(|(_, v)| v.as_u64().or_else(|| v.as_str()?.trim().parse().ok()))
+        .filter(|n| *n > 0)
+}
+
 /// One credential per key entry, with a stable id unique within the list.
 /// `default_base_url` is used for entries without a `base-url`.
 pub fn credentials_from_keys(
@@ -41,7 +57,10 @@ pub fn credentials_from_keys(
                 headers: e.headers.iter().map(|(k, v)| Header::new(k, v)).collect(),
                 account_type: "api_key".into(),
                 access_token: Default::default(),
-                attributes: Default::default(),
+                attributes: max_concurrency(&e.extra)
+                    .map(|n| Header::new(MAX_CONCURRENCY, &n.to_string()))
+                    .into_iter()
+                    .collect(),
             }
         })
         .collect()
@@ -69,6 +88,7 @@ pub fn credentials_from_compat(providers: &[CompatProvider]) -> Vec<Credential> 
                 proxy_url: k.proxy_url.clone(),
                 models: p.models.clone(),
                 headers: p.headers.clone(),
+                extra: k.extra.clone(),
                 ..KeyEntry::default()
             })
             .collect();
