@@ -85,6 +85,10 @@ impl AuthFiles {
         file_id: &str,
         cred_id: &str,
     ) -> Result<Credential, Unavailable> {
+        // Taken before the record is read: a refresh (the scheduler's, or
+        // another call's) that ends after this point already gave this call
+        // a new token, so it must not start a second one.
+        let since = Instant::now();
         let rec = self
             .get(file_id)
             .ok_or_else(|| Unavailable("credential file removed".into()))?;
@@ -117,7 +121,7 @@ impl AuthFiles {
                 rec.status_message
             )));
         }
-        self.refresh(app, file_id, Instant::now())
+        self.refresh(app, file_id, since)
             .await
             .map_err(|e| Unavailable(format!("token refresh failed: {e}")))?;
         self.get(file_id)
@@ -183,13 +187,14 @@ impl AuthFiles {
                         tracing::error!(file = file_id, error = %e, "cannot write the refreshed credential file");
                     }
                 }
+                // The new token is in place before the try is marked done, so
+                // a reader never sees "refreshed" next to the old token.
+                self.replace_json(app, file_id, text);
                 self.update(file_id, |r| {
                     r.refresh.finished_at = Some((Instant::now(), true));
                     r.refresh.retry_after = None;
                     r.last_refresh = Some(SystemTime::now());
-                    r.status_message.clear();
                 });
-                self.replace_json(app, file_id, text);
                 tracing::info!(file = file_id, "credential refreshed");
                 Ok(())
             }
@@ -253,7 +258,9 @@ impl AuthFiles {
             let permits = self.refresh.permits.clone();
             tokio::spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                let _ = app.auth.refresh(&app, &rec.id, Instant::now()).await;
+                // `now` predates the snapshot this was chosen from: a refresh
+                // that ended since (by a call) makes this one unnecessary.
+                let _ = app.auth.refresh(&app, &rec.id, now).await;
                 app.auth
                     .refresh
                     .queued
