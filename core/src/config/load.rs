@@ -115,6 +115,14 @@ fn validate(raw: &RawConfig) -> Result<(), ConfigError> {
             )));
         }
     }
+    match raw.store.redis_failure.trim().to_ascii_lowercase().as_str() {
+        "" | "open" | "closed" => {}
+        other => {
+            return Err(ConfigError::Invalid(format!(
+                "store.redis-failure: {other:?} is not \"open\" or \"closed\""
+            )))
+        }
+    }
     for (i, k) in raw.client_keys.iter().enumerate() {
         if k.api_key.trim().is_empty() {
             return Err(ConfigError::Invalid(format!(

@@ -52,6 +52,8 @@ pub struct RawConfig {
     pub client_keys: Vec<ClientKeyPolicy>,
     /// `GET /metrics` (Prometheus text format).
     pub metrics: MetricsConfig,
+    /// Shared-state backends for running several replicas (issue 17).
+    pub store: StoreConfig,
     /// Everything else, kept as read.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -91,6 +93,7 @@ impl Default for RawConfig {
             api_call: ApiCall::default(),
             client_keys: Vec::new(),
             metrics: MetricsConfig::default(),
+            store: StoreConfig::default(),
             extra: BTreeMap::new(),
         }
     }
@@ -124,6 +127,46 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Remote callers may read `/metrics` with the management key.
     pub allow_remote: bool,
+}
+
+/// `store:`: where shared state lives. Both URLs empty = embedded (files and
+/// SQLite), the default. Each URL may instead come from the environment
+/// (`CLIPROXY_POSTGRES_URL`, `CLIPROXY_REDIS_URL`), so that secrets stay out
+/// of the file; a value in the file wins.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct StoreConfig {
+    pub postgres_url: String,
+    pub redis_url: String,
+    /// What client-key limits do while Redis is unreachable: "open" (serve
+    /// without limits, the default) or "closed" (refuse with 503).
+    pub redis_failure: String,
+}
+
+impl StoreConfig {
+    /// The PostgreSQL URL from the file, else from `CLIPROXY_POSTGRES_URL`.
+    pub fn postgres_url(&self) -> Option<String> {
+        non_empty(&self.postgres_url).or_else(|| env_url("CLIPROXY_POSTGRES_URL"))
+    }
+
+    /// The Redis URL from the file, else from `CLIPROXY_REDIS_URL`.
+    pub fn redis_url(&self) -> Option<String> {
+        non_empty(&self.redis_url).or_else(|| env_url("CLIPROXY_REDIS_URL"))
+    }
+
+    /// Limits refuse requests while Redis is unreachable.
+    pub fn redis_fails_closed(&self) -> bool {
+        self.redis_failure.trim().eq_ignore_ascii_case("closed")
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn env_url(name: &str) -> Option<String> {
+    std::env::var(name).ok().as_deref().and_then(non_empty)
 }
 
 pub const DEFAULT_LATEST_VERSION_URL: &str =
