@@ -46,6 +46,8 @@ pub struct App {
     pub limits: crate::limits::Limits,
     /// `GET /metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// The shared Redis (`store.redis-url`), connected when the server starts.
+    pub redis: std::sync::OnceLock<Arc<crate::store::redis::Redis>>,
     self_ref: Weak<App>,
 }
 
@@ -62,6 +64,7 @@ impl App {
             proxy: crate::proxy::Proxy::new(),
             auth: AuthFiles::default(),
             logins: Default::default(),
+            redis: Default::default(),
             self_ref: weak.clone(),
         });
         let snap = app.store.current();

@@ -10,7 +10,7 @@
 pub mod store;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{Datelike, Local, TimeZone};
@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use crate::config::model::ClientKeyPolicy;
 use crate::config::Snapshot;
 use crate::proxy::models::wildcard_match;
+use crate::store::redis::limits::RedisLimits;
 use store::{Admit, KeyLimits, Limit, LimitStore, MemoryStore};
 
 /// Where the budgets are saved, next to the config file.
@@ -30,6 +31,9 @@ pub fn data_file(config_dir: &std::path::Path) -> PathBuf {
 pub struct Limits {
     store: Arc<dyn LimitStore>,
     memory: Arc<MemoryStore>,
+    /// Set once at start-up when `store.redis-url` is configured; then every
+    /// decision is made in Redis and the memory store stays unused.
+    shared: OnceLock<(Arc<RedisLimits>, Arc<dyn LimitStore>)>,
 }
 
 impl Limits {
@@ -38,7 +42,13 @@ impl Limits {
         Limits {
             store: memory.clone(),
             memory,
+            shared: OnceLock::new(),
         }
+    }
+
+    /// Moves every limit decision to Redis (several replicas).
+    pub fn share(&self, redis: Arc<RedisLimits>) {
+        let _ = self.shared.set((redis.clone(), redis));
     }
 
     /// Starts the debounced budget writer (inside a Tokio runtime).
@@ -47,16 +57,19 @@ impl Limits {
     }
 
     pub fn flush(&self) {
-        self.store.flush();
+        self.store().flush();
     }
 
     pub fn store(&self) -> &Arc<dyn LimitStore> {
-        &self.store
+        match self.shared.get() {
+            Some((_, store)) => store,
+            None => &self.store,
+        }
     }
 
     /// Adds tokens for `key` when it has a policy.
     pub fn record_tokens(&self, key: &str, tokens: u64) {
-        self.store.add_tokens(key, tokens);
+        self.store().add_tokens(key, tokens);
     }
 }
 
@@ -116,6 +129,20 @@ pub struct Refused {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Duration,
+}
+
+/// The code of a refusal because the shared limit store is unreachable.
+pub const UNAVAILABLE: &str = "limits_unavailable";
+
+impl Refused {
+    /// 503 when the limits could not be checked, else 429.
+    pub fn status(&self) -> u16 {
+        if self.code == UNAVAILABLE {
+            503
+        } else {
+            429
+        }
+    }
 }
 
 /// One request of a key in flight; leaves on drop.
@@ -184,9 +211,13 @@ fn limits_of(p: &ClientKeyPolicy) -> KeyLimits {
 
 /// Checks every limit of `p` for one more request of `key`; on success
 /// the request is counted (rate, concurrency).
-pub fn admit(limits: &Limits, key: &str, p: &ClientKeyPolicy) -> Result<Admission, Refused> {
+pub async fn admit(limits: &Limits, key: &str, p: &ClientKeyPolicy) -> Result<Admission, Refused> {
     let store = limits.store();
-    match store.admit(key, &limits_of(p)) {
+    let decided = match limits.shared.get() {
+        Some((redis, _)) => redis.admit(key, &limits_of(p)).await,
+        None => store.admit(key, &limits_of(p)),
+    };
+    match decided {
         Admit::Refused {
             limit,
             retry_after,
@@ -223,6 +254,11 @@ pub fn admit(limits: &Limits, key: &str, p: &ClientKeyPolicy) -> Result<Admissio
                     p.max_concurrency
                 ),
                 retry_after: Duration::from_secs(1),
+            },
+            Limit::Unavailable => Refused {
+                code: UNAVAILABLE,
+                message: "the shared limit store is unavailable; try again shortly".into(),
+                retry_after,
             },
             Limit::Requests => Refused {
                 code: "rate_limit_exceeded",
@@ -285,9 +321,15 @@ pub fn admit(limits: &Limits, key: &str, p: &ClientKeyPolicy) -> Result<Admissio
 }
 
 /// `GET /client-keys/usage?api-key=`: the key's counts against each limit.
-pub fn usage(limits: &Limits, p: &ClientKeyPolicy) -> Value {
+pub async fn usage(limits: &Limits, p: &ClientKeyPolicy) -> Value {
     let key = p.api_key.trim();
-    let u = limits.store().usage(key, &limits_of(p));
+    // From Redis when shared; while it is down, this replica's (empty)
+    // local view rather than an error, so the page keeps working.
+    let shared = match limits.shared.get() {
+        Some((redis, _)) => redis.usage(key, &limits_of(p)).await,
+        None => None,
+    };
+    let u = shared.unwrap_or_else(|| limits.memory.usage(key, &limits_of(p)));
     let t = u.tokens;
     let left = |limit: u64, used: u64| -> Value {
         if limit == 0 {

@@ -5,7 +5,10 @@
 //! its concurrency slot, one adds the tokens an answer used.
 //!
 //! [`MemoryStore`] keeps everything in this process (one lock per call)
-//! and saves the token budgets (day and month counters) to a file.
+//! and saves the token budgets (day and month counters) to a file. The
+//! Redis store (`crate::store::redis::limits`) takes over the decisions when
+//! `store.redis-url` is set; its admit is async, so the pipeline calls it
+//! directly and this trait carries its release and token updates.
 
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
@@ -52,6 +55,9 @@ pub enum Limit {
     Concurrency,
     Daily,
     Monthly,
+    /// The shared store (Redis) cannot be reached and the operator chose
+    /// `store.redis-failure: closed`.
+    Unavailable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

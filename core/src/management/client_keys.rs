@@ -172,13 +172,13 @@ pub async fn handle(
 }
 
 /// `GET /client-keys/usage?api-key=`.
-pub fn usage(app: &App, query: Option<&str>) -> Response<Body> {
+pub async fn usage(app: &App, query: Option<&str>) -> Response<Body> {
     let Some(key) = query_param(query, "api-key").map(|k| k.trim().to_string()) else {
         return reply::bad_request("missing api-key");
     };
     let snap = app.config();
     match crate::limits::policy(&snap, &key) {
-        Some(p) => error::json(StatusCode::OK, &crate::limits::usage(&app.limits, p)),
+        Some(p) => error::json(StatusCode::OK, &crate::limits::usage(&app.limits, p).await),
         None => error::error(StatusCode::NOT_FOUND, "item not found"),
     }
 }

@@ -36,8 +36,8 @@ pub async fn handle(
         (Some(Provider::Iflow), &Method::POST) => iflow_cookie(app, body).await,
         (Some(_), _) => error::not_found(),
         (None, _) => match (sub, method) {
-            ("/oauth-callback", &Method::POST) => oauth_callback(app, body),
-            ("/get-auth-status", &Method::GET) => status(app, query),
+            ("/oauth-callback", &Method::POST) => oauth_callback(app, body).await,
+            ("/get-auth-status", &Method::GET) => status(app, query).await,
             ("/oauth-callback" | "/get-auth-status", _) => error::not_found(),
             _ => return None,
         },
@@ -74,7 +74,7 @@ fn refuse(status: StatusCode, message: &str) -> Response<Body> {
     error::json(status, &json!({"status": "error", "error": message}))
 }
 
-fn status(app: &App, query: Option<&str>) -> Response<Body> {
+async fn status(app: &App, query: Option<&str>) -> Response<Body> {
     let state = query_param(query, "state").unwrap_or_default();
     let state = state.trim();
     if state.is_empty() {
@@ -83,7 +83,7 @@ fn status(app: &App, query: Option<&str>) -> Response<Body> {
     if !sessions::valid_state(state) {
         return refuse(StatusCode::BAD_REQUEST, "invalid state");
     }
-    match app.logins.sessions.status(state) {
+    match oauth_login::status(app, state).await {
         sessions::Status::Pending => error::json(StatusCode::OK, &json!({"status": "wait"})),
         sessions::Status::Failed(m) => {
             error::json(StatusCode::OK, &json!({"status": "error", "error": m}))
@@ -93,7 +93,7 @@ fn status(app: &App, query: Option<&str>) -> Response<Body> {
 }
 
 /// `POST /oauth-callback`: checks in the spec's order (oauth spec §3).
-fn oauth_callback(app: &App, body: &Bytes) -> Response<Body> {
+async fn oauth_callback(app: &Arc<App>, body: &Bytes) -> Response<Body> {
     let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(body) else {
         return refuse(StatusCode::BAD_REQUEST, "invalid body");
     };
@@ -132,7 +132,14 @@ fn oauth_callback(app: &App, body: &Bytes) -> Response<Body> {
     if cb.code.is_empty() && cb.error.is_empty() {
         return refuse(StatusCode::BAD_REQUEST, "code or error is required");
     }
-    match app.logins.sessions.deliver(provider, cb) {
+    let delivered = match app.logins.sessions.deliver(provider, cb.clone()) {
+        // With Redis the login may have started on another replica.
+        Err(sessions::Refused::Unknown) if app.redis.get().is_some() => {
+            oauth_login::take_over(app, provider, cb).await
+        }
+        other => other,
+    };
+    match delivered {
         Ok(()) => error::json(StatusCode::OK, &json!({"status": "ok"})),
         Err(sessions::Refused::Unknown) => {
             refuse(StatusCode::NOT_FOUND, "unknown or expired state")

@@ -49,7 +49,9 @@ pub async fn core_route(
         "/api-call" if method == Method::POST => api_call::post(app, body).await,
         "/api-keys" => api_keys::handle(app, method, parts.uri.query(), body).await,
         "/client-keys" => client_keys::handle(app, method, parts.uri.query(), body).await,
-        "/client-keys/usage" if method == Method::GET => client_keys::usage(app, parts.uri.query()),
+        "/client-keys/usage" if method == Method::GET => {
+            client_keys::usage(app, parts.uri.query()).await
+        }
         "/plugins" | "/config" | "/config.yaml" | "/latest-version" | "/api-call"
         | "/client-keys/usage" => error::not_found(),
         _ => settings::handle(app, settings::find(sub)?, method, body).await,

@@ -8,6 +8,8 @@ use cliproxy_login::{Callback, Provider};
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
+use std::sync::Arc;
+
 use crate::app::App;
 
 const PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Authentication successful</title></head>\
@@ -40,14 +42,22 @@ pub fn from_query(query: &str) -> Callback {
     cb
 }
 
-/// Delivers a callback query to its session, if one is pending.
-pub fn deliver_from_query(app: &App, provider: Provider, query: &str) {
+/// Delivers a callback query to its session, if one is pending: here, or
+/// (with Redis) one started on another replica, finished in the background.
+pub fn deliver_from_query(app: &Arc<App>, provider: Provider, query: &str) {
     let cb = from_query(query);
     if cb.state.is_empty() || !super::sessions::valid_state(&cb.state) {
         return;
     }
-    if app.logins.sessions.deliver(provider, cb).is_ok() {
-        tracing::info!(provider = provider.id(), "login callback received");
+    match app.logins.sessions.deliver(provider, cb.clone()) {
+        Ok(()) => tracing::info!(provider = provider.id(), "login callback received"),
+        Err(super::sessions::Refused::Unknown) if app.redis.get().is_some() => {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let _ = super::take_over(&app, provider, cb).await;
+            });
+        }
+        Err(_) => {}
     }
 }
 

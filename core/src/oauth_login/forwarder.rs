@@ -94,7 +94,7 @@ impl Drop for Closed {
 }
 
 fn answer(
-    app: &App,
+    app: &Arc<App>,
     provider: Provider,
     mode: &Mode,
     req: &Request<Incoming>,

@@ -250,6 +250,9 @@ pub async fn start(
         stop = Some((port, tx));
     }
     let rx = app.logins.sessions.insert(&state, provider);
+    if let Some(redis) = app.redis.get() {
+        crate::store::redis::sessions::put(redis, &state, provider, pkce.as_ref(), &opts).await;
+    }
     if let Some((port, tx)) = stop {
         app.logins
             .forwarders
@@ -258,15 +261,46 @@ pub async fn start(
             .insert(port, (state.clone(), tx));
     }
     tracing::info!(provider = provider.id(), "login started");
+    let waiting = match device {
+        Some(d) => Waiting::Device(d),
+        None => Waiting::Callback(rx),
+    };
+    spawn_waiter(app, provider, ep, state.clone(), waiting, pkce, opts);
+    Ok((url, state))
+}
+
+/// What a login's waiter waits for.
+enum Waiting {
+    Callback(oneshot::Receiver<cliproxy_login::Callback>),
+    Device(cliproxy_login::DeviceCode),
+}
+
+/// Runs a login to its end in the background: the exchange, the file, and
+/// the outcome in the session (and in Redis, for the other replicas).
+fn spawn_waiter(
+    app: &Arc<App>,
+    provider: Provider,
+    ep: Endpoints,
+    state: String,
+    waiting: Waiting,
+    pkce: Option<Pkce>,
+    opts: StartOptions,
+) {
     let app2 = app.clone();
-    let state2 = state.clone();
     tokio::spawn(async move {
-        let result = match device {
-            Some(d) => run_device(&app2, &ep, &state2, d, pkce).await,
-            None => wait_and_finish(&app2, provider, &ep, &state2, rx, pkce, opts).await,
+        let result = match waiting {
+            Waiting::Device(d) => run_device(&app2, &ep, &state, d, pkce).await,
+            Waiting::Callback(rx) => {
+                wait_and_finish(&app2, provider, &ep, &state, rx, pkce, opts).await
+            }
         };
+        let shared = app2.redis.get();
         match result {
-            Ok(()) => {}
+            Ok(()) => {
+                if let Some(redis) = shared {
+                    crate::store::redis::sessions::done(redis, &state).await;
+                }
+            }
             Err(None) => {} // the session ended without us
             Err(Some(message)) => {
                 tracing::warn!(
@@ -274,12 +308,66 @@ pub async fn start(
                     reason = message.as_str(),
                     "login failed"
                 );
-                app2.logins.sessions.fail(&state2, &message);
+                app2.logins.sessions.fail(&state, &message);
+                if let Some(redis) = shared {
+                    crate::store::redis::sessions::failed(redis, &state, &message).await;
+                }
             }
         }
-        app2.logins.stop_forwarder_of(&state2).await;
+        app2.logins.stop_forwarder_of(&state).await;
     });
-    Ok((url, state))
+}
+
+/// A callback for a session this replica does not hold: with Redis, the
+/// session may have started on another replica. This one claims it (only
+/// one replica can), then finishes the login as if it had started it.
+pub async fn take_over(
+    app: &Arc<App>,
+    provider: Provider,
+    cb: cliproxy_login::Callback,
+) -> Result<(), sessions::Refused> {
+    let Some(redis) = app.redis.get() else {
+        return Err(sessions::Refused::Unknown);
+    };
+    let claimed = crate::store::redis::sessions::claim(redis, provider, &cb.state)
+        .await
+        .unwrap_or(Err(sessions::Refused::Unknown))?;
+    let state = cb.state.clone();
+    let rx = app.logins.sessions.insert(&state, provider);
+    app.logins.sessions.deliver(provider, cb)?;
+    tracing::info!(
+        provider = provider.id(),
+        "login callback received for a login started on another replica"
+    );
+    let ep = endpoints(app, provider);
+    spawn_waiter(
+        app,
+        provider,
+        ep,
+        state,
+        Waiting::Callback(rx),
+        claimed.pkce,
+        claimed.opts,
+    );
+    Ok(())
+}
+
+/// A session's status here, else (with Redis) as another replica left it.
+pub async fn status(app: &App, state: &str) -> sessions::Status {
+    let local = app.logins.sessions.status(state);
+    let Some(redis) = app.redis.get() else {
+        return local;
+    };
+    match (
+        crate::store::redis::sessions::status(redis, state).await,
+        local,
+    ) {
+        // Finished or failed elsewhere: the shared copy knows better.
+        (Some(shared @ (sessions::Status::Gone | sessions::Status::Failed(_))), _) => shared,
+        (_, sessions::Status::Failed(m)) => sessions::Status::Failed(m),
+        (Some(sessions::Status::Pending), _) => sessions::Status::Pending,
+        (None, local) => local,
+    }
 }
 
 /// The message when no callback came in time.

@@ -10,9 +10,14 @@
 //! | other, transport errors | none |
 //!
 //! A success clears the state (and the 429 back-off level) for that model.
+//!
+//! With several replicas a [`CooldownSink`] (the Redis mirror) is told of
+//! every new cool-down and of every one a success ends, and the other
+//! replicas' changes arrive through [`Cooldowns::apply_remote`]: checks stay
+//! local, so the hot path never waits on the network.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
@@ -35,15 +40,51 @@ pub struct Block {
     pub quota: bool,
 }
 
+/// Where this replica's cool-down changes go (other replicas).
+pub trait CooldownSink: Send + Sync {
+    fn cooled(&self, cred: &str, model: &str, wait: Duration, quota: bool);
+    fn cleared(&self, cred: &str, model: &str);
+}
+
 #[derive(Default)]
 pub struct Cooldowns {
     /// credential id -> model -> state.
     blocks: Mutex<HashMap<String, HashMap<String, State>>>,
     /// credential id -> model -> consecutive 429 back-off level.
     levels: Mutex<HashMap<String, HashMap<String, u32>>>,
+    /// Set once at start-up with a shared store; unset in the embedded setup.
+    sink: OnceLock<Arc<dyn CooldownSink>>,
 }
 
 impl Cooldowns {
+    pub fn set_sink(&self, sink: Arc<dyn CooldownSink>) {
+        let _ = self.sink.set(sink);
+    }
+
+    /// Another replica's cool-down (never sent on again). A longer local
+    /// block is kept.
+    pub fn apply_remote(&self, cred: &str, model: &str, wait: Duration, quota: bool) {
+        let now = Instant::now();
+        let until = now.checked_add(wait.min(QUOTA_CAP)).unwrap_or(now);
+        let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = blocks
+            .entry(cred.to_string())
+            .or_default()
+            .entry(model.to_string())
+            .or_insert(State { until, quota });
+        if slot.until <= until {
+            *slot = State { until, quota };
+        }
+    }
+
+    /// Another replica saw the credential succeed for the model.
+    pub fn clear_remote(&self, cred: &str, model: &str) {
+        let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(models) = blocks.get_mut(cred) {
+            models.remove(model);
+        }
+    }
+
     pub fn blocked(&self, cred: &str, model: &str, now: Instant) -> Option<Block> {
         let blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
         let s = blocks.get(cred)?.get(model)?;
@@ -68,10 +109,17 @@ impl Cooldowns {
 
     pub fn on_success(&self, cred: &str, model: &str) {
         let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(models) = blocks.get_mut(cred) {
-            models.remove(model);
-        }
+        let ended = blocks
+            .get_mut(cred)
+            .is_some_and(|models| models.remove(model).is_some());
         drop(blocks);
+        // Only an ended block is news for the others: a success without
+        // one (nearly every request) costs no Redis call.
+        if ended {
+            if let Some(sink) = self.sink.get() {
+                sink.cleared(cred, model);
+            }
+        }
         let mut levels = self.levels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(models) = levels.get_mut(cred) {
             models.remove(model);
@@ -121,6 +169,10 @@ impl Cooldowns {
             .entry(cred.to_string())
             .or_default()
             .insert(model.to_string(), State { until, quota });
+        drop(blocks);
+        if let Some(sink) = self.sink.get() {
+            sink.cooled(cred, model, wait.min(QUOTA_CAP), quota);
+        }
     }
 }
 

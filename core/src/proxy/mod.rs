@@ -351,12 +351,12 @@ async fn call(
             };
             return finish_error(&app, log, e);
         }
-        match crate::limits::admit(&app.limits, key, p) {
+        match crate::limits::admit(&app.limits, key, p).await {
             Ok(a) => admission = Some(a),
             Err(r) => {
                 app.metrics.rate_limited(r.code);
                 let e = ProxyError::Limited {
-                    status: 429,
+                    status: r.status(),
                     format,
                     code: r.code,
                     message: r.message,

@@ -80,6 +80,7 @@ pub async fn serve(
     let mut shutdown = std::pin::pin!(signals.wait());
     app.logins.set_server(addr.port(), tls.is_some());
     app.limits.start();
+    crate::store::redis::start(&app).await;
     let limits = app.config().raw.server_limits.clone();
     let header_timeout = limits.header_timeout();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections()));
