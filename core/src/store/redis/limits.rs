@@ -15,6 +15,7 @@
 //! the budgets undercount by what was served meanwhile).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +32,11 @@ pub struct RedisLimits {
     redis: Arc<Redis>,
     /// Lease ids this replica holds, per client key.
     leases: Mutex<HashMap<String, Vec<String>>>,
+    /// Releases that could not be sent (Redis was down): (set, lease),
+    /// sent again after the next successful admit, so a short outage does
+    /// not hold a key's slots for the whole lease TTL.
+    orphans: Arc<Mutex<Vec<(String, String)>>>,
+    has_orphans: Arc<AtomicBool>,
 }
 
 /// The Redis keys of one client key (see the layout in `scripts.rs`).
@@ -80,6 +86,8 @@ impl RedisLimits {
         RedisLimits {
             redis,
             leases: Mutex::default(),
+            orphans: Arc::default(),
+            has_orphans: Arc::default(),
         }
     }
 
@@ -118,6 +126,9 @@ impl RedisLimits {
         let Some(r) = reply.filter(|r| r.len() == 9) else {
             return self.unavailable();
         };
+        if self.has_orphans.load(Ordering::Acquire) {
+            self.resend_orphans();
+        }
         let tokens = tokens_of(r[4], r[5], r[6], r[7]);
         let limit = match r[0] {
             0 => None,
@@ -148,6 +159,48 @@ impl RedisLimits {
             tokens,
             slot,
         }
+    }
+
+    fn resend_orphans(&self) {
+        let pending = {
+            let mut o = self.orphans.lock().unwrap_or_else(|e| e.into_inner());
+            self.has_orphans.store(false, Ordering::Release);
+            std::mem::take(&mut *o)
+        };
+        for (set, lease) in pending {
+            self.send_release(set, lease);
+        }
+    }
+
+    /// `ZREM` of one lease in the background; kept for later on failure.
+    fn send_release(&self, set: String, lease: String) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let redis = self.redis.clone();
+        let (orphans, has_orphans) = (self.orphans.clone(), self.has_orphans.clone());
+        rt.spawn(async move {
+            let done: Option<i64> = redis
+                .call(|mut c| {
+                    let (set, lease) = (set.clone(), lease.clone());
+                    async move {
+                        redis::cmd("ZREM")
+                            .arg(&set)
+                            .arg(&lease)
+                            .query_async(&mut c)
+                            .await
+                    }
+                })
+                .await;
+            if done.is_none() {
+                let mut o = orphans.lock().unwrap_or_else(|e| e.into_inner());
+                // Bounded: past this the lease TTL frees the rest.
+                if o.len() < 100_000 {
+                    o.push((set, lease));
+                    has_orphans.store(true, Ordering::Release);
+                }
+            }
+        });
     }
 
     /// Redis is down or refused the script: the operator's choice.
@@ -212,22 +265,7 @@ impl LimitStore for RedisLimits {
             lease
         };
         let Some(lease) = lease else { return };
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let redis = self.redis.clone();
-        let inflight = Keys::of(key).inflight;
-        rt.spawn(async move {
-            let _: Option<i64> = redis
-                .call(|mut c| async move {
-                    redis::cmd("ZREM")
-                        .arg(&inflight)
-                        .arg(&lease)
-                        .query_async(&mut c)
-                        .await
-                })
-                .await;
-        });
+        self.send_release(Keys::of(key).inflight, lease);
     }
 
     fn add_tokens(&self, key: &str, tokens: u64) {
