@@ -129,3 +129,79 @@ pub async fn catch_up(app: &App, redis: &Redis) {
         cursor = next;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::proxy::cooldown::Cooldowns;
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<String>>);
+
+    impl CooldownSink for Seen {
+        fn cooled(&self, cred: &str, model: &str, wait: Duration, quota: bool) {
+            let mut v = self.0.lock().expect("lock");
+            v.push(format!("cooled {cred} {model} {} {quota}", wait.as_secs()));
+        }
+        fn cleared(&self, cred: &str, model: &str) {
+            self.0
+                .lock()
+                .expect("lock")
+                .push(format!("cleared {cred} {model}"));
+        }
+    }
+
+    #[test]
+    fn local_changes_reach_the_sink_and_remote_ones_do_not() {
+        let c = Cooldowns::default();
+        let seen = Arc::new(Seen::default());
+        c.set_sink(seen.clone());
+        c.on_success("a", "m"); // nothing was cooling: no message
+        c.on_status("a", "m", 429, Some(Duration::from_secs(60)), false);
+        c.on_success("a", "m");
+        c.apply_remote("b", "m", Duration::from_secs(30), true);
+        c.clear_remote("b", "m");
+        assert_eq!(
+            *seen.0.lock().expect("lock"),
+            vec!["cooled a m 60 true".to_string(), "cleared a m".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_remote_cool_down_blocks_and_never_shortens_a_local_one() {
+        let c = Cooldowns::default();
+        let now = tokio::time::Instant::now();
+        c.apply_remote("b", "m", Duration::from_secs(30), true);
+        let b = c
+            .blocked("b", "m", now)
+            .expect("blocked by the remote event");
+        assert!(b.quota);
+        c.on_status("a", "m", 500, None, false); // 1 min
+        c.apply_remote("a", "m", Duration::from_secs(5), false);
+        let a = c.blocked("a", "m", now).expect("blocked");
+        assert!(a.until >= now + Duration::from_secs(50));
+        c.clear_remote("b", "m");
+        assert!(c.blocked("b", "m", now).is_none());
+    }
+
+    #[test]
+    fn events_keep_their_wire_shape() {
+        let e = Event::Cooled {
+            origin: "r1".into(),
+            cred: "c".into(),
+            model: "m".into(),
+            until_ms: 5,
+            quota: true,
+        };
+        let text = serde_json::to_string(&e).expect("json");
+        assert_eq!(
+            text,
+            r#"{"kind":"cooled","origin":"r1","cred":"c","model":"m","until_ms":5,"quota":true}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&text).expect("back"), e);
+        assert_ne!(key("c", "m"), key("c", "m2"));
+        assert!(key("c", "m").starts_with("cliproxy:cooldown:"));
+    }
+}
