@@ -48,6 +48,9 @@ pub struct Redis {
     client: redis::Client,
     conn: ConnectionManager,
     up: AtomicBool,
+    /// Redis answers but refuses commands (out of memory, a read-only
+    /// replica): logged once until a command succeeds again.
+    refusing: AtomicBool,
     fail_closed: bool,
     /// Random per process: names this replica's concurrency leases and
     /// lets it ignore its own pub/sub messages.
@@ -99,6 +102,7 @@ impl Redis {
             client,
             conn,
             up: AtomicBool::new(false),
+            refusing: AtomicBool::new(false),
             fail_closed,
             replica: random_id(),
             seq: AtomicU64::new(0),
@@ -166,7 +170,13 @@ impl Redis {
         Fut: Future<Output = RedisResult<T>>,
     {
         match tokio::time::timeout(OP_TIMEOUT, op(self.conn.clone())).await {
-            Ok(Ok(v)) => Some(v),
+            Ok(Ok(v)) => {
+                if self.refusing.load(Ordering::Relaxed) {
+                    self.refusing.store(false, Ordering::Relaxed);
+                    tracing::info!("redis accepts commands again");
+                }
+                Some(v)
+            }
             Ok(Err(e)) if is_connection_error(&e) => {
                 self.mark_down(&format!("{:?}", e.kind()));
                 None
@@ -174,7 +184,9 @@ impl Redis {
             Ok(Err(e)) => {
                 // A refused command (a script error, a full server): the
                 // caller falls back as if down, but health stays as it is.
-                tracing::warn!(error = ?e.kind(), code = e.code().unwrap_or(""), "redis command failed");
+                if !self.refusing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = ?e.kind(), code = e.code().unwrap_or(""), "redis refuses commands; limits act as if it were down");
+                }
                 None
             }
             Err(_) => {
