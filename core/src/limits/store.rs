@@ -147,7 +147,7 @@ fn digest(key: &str) -> String {
 
 /// The local day as `yyyymmdd`, from the clock's local time at most once
 /// per second (reading the local time zone costs more than a check).
-fn today() -> u32 {
+pub(crate) fn today() -> u32 {
     static DAY: AtomicU64 = AtomicU64::new(0);
     static CHECKED: AtomicU64 = AtomicU64::new(u64::MAX);
     let now = std::time::SystemTime::now()

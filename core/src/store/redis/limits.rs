@@ -19,8 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Datelike;
-
 use super::{digest, scripts, Redis, PREFIX};
 use crate::limits::store::{Admit, KeyLimits, KeyUsage, Limit, LimitStore, TokenCounts};
 
@@ -51,16 +49,20 @@ struct Keys {
 impl Keys {
     fn of(key: &str) -> Keys {
         let base = format!("{PREFIX}ck:{}", digest(key));
-        // The local calendar, as the embedded store counts budgets.
-        let now = chrono::Local::now();
-        let (y, m, d) = (now.year(), now.month(), now.day());
+        // The local calendar, as the embedded store counts budgets (and
+        // read through its once-a-second cache: the time zone is costly).
+        let day = crate::limits::store::today();
         Keys {
             rpm: format!("{base}:rpm"),
             tpm: format!("{base}:tpm"),
-            day: format!("{base}:day:{y:04}{m:02}{d:02}"),
-            month: format!("{base}:month:{y:04}{m:02}"),
+            day: format!("{base}:day:{day:08}"),
+            month: format!("{base}:month:{:06}", day / 100),
             inflight: format!("{base}:inflight"),
         }
+    }
+
+    fn inflight(key: &str) -> String {
+        format!("{PREFIX}ck:{}:inflight", digest(key))
     }
 }
 
@@ -265,7 +267,7 @@ impl LimitStore for RedisLimits {
             lease
         };
         let Some(lease) = lease else { return };
-        self.send_release(Keys::of(key).inflight, lease);
+        self.send_release(Keys::inflight(key), lease);
     }
 
     fn add_tokens(&self, key: &str, tokens: u64) {
