@@ -46,6 +46,9 @@ pub struct App {
     pub limits: crate::limits::Limits,
     /// `GET /metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// The shared store of several replicas (`store.postgres-url`); unset
+    /// in the embedded default.
+    pub postgres: std::sync::OnceLock<Arc<crate::store::postgres::Postgres>>,
     self_ref: Weak<App>,
 }
 
@@ -62,12 +65,19 @@ impl App {
             proxy: crate::proxy::Proxy::new(),
             auth: AuthFiles::default(),
             logins: Default::default(),
+            postgres: std::sync::OnceLock::new(),
             self_ref: weak.clone(),
         });
         let snap = app.store.current();
         app.apply(&snap);
         app.warn_unknown_keys(&snap);
         app
+    }
+
+    /// True while a configured shared store cannot be reached: writes
+    /// that must be shared answer 503 then.
+    pub fn shared_store_down(&self) -> bool {
+        self.postgres.get().is_some_and(|pg| !pg.is_up())
     }
 
     pub fn config(&self) -> Arc<Snapshot> {

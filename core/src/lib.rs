@@ -22,4 +22,5 @@ mod parser_props;
 pub mod plugin_host;
 pub mod proxy;
 pub mod server;
+pub mod store;
 pub mod upstream;
