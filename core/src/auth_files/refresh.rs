@@ -178,7 +178,7 @@ impl AuthFiles {
         let mut lease = None;
         if let Some(pg) = app.postgres.get() {
             use crate::store::postgres::auth_files::Lease;
-            match pg.refresh_lease(file_id, self.dir()).await {
+            match pg.refresh_lease(file_id, self.dir(), &rec.json).await {
                 Ok(Lease::Newer(text)) => {
                     self.replace_json(app, file_id, text);
                     self.update(file_id, |r| {

@@ -14,8 +14,68 @@ use serde_yaml::{Mapping, Value};
 
 use super::load::ConfigError;
 
-/// Top-level keys that stay local to each replica.
-pub const BOOTSTRAP_KEYS: &[&str] = &["host", "port", "tls", "store", "plugins", "auth-dir"];
+/// Keys (as paths) that stay local to each replica: where it listens, how
+/// it reaches the store, where its plugin libraries and its credential
+/// cache folder are. `plugins.configs` (the plugins' settings) is shared.
+pub const BOOTSTRAP_KEYS: &[&[&str]] = &[
+    &["host"],
+    &["port"],
+    &["tls"],
+    &["store"],
+    &["auth-dir"],
+    &["plugins", "dir"],
+    &["plugins", "enabled"],
+];
+
+/// Removes `path` from `map`, dropping a parent mapping left empty.
+fn remove_path(map: &mut Mapping, path: &[&str]) {
+    match path {
+        [] => {}
+        [key] => {
+            map.remove(*key);
+        }
+        [key, rest @ ..] => {
+            if let Some(Value::Mapping(child)) = map.get_mut(*key) {
+                remove_path(child, rest);
+                if child.is_empty() {
+                    map.remove(*key);
+                }
+            }
+        }
+    }
+}
+
+fn get_path<'a>(map: &'a Mapping, path: &[&str]) -> Option<&'a Value> {
+    let (last, parents) = path.split_last()?;
+    let mut cur = map;
+    for key in parents {
+        match cur.get(*key) {
+            Some(Value::Mapping(m)) => cur = m,
+            _ => return None,
+        }
+    }
+    cur.get(*last)
+}
+
+fn set_path(map: &mut Mapping, path: &[&str], value: Value) {
+    match path {
+        [] => {}
+        [key] => {
+            map.insert(Value::from(*key), value);
+        }
+        [key, rest @ ..] => {
+            let child = map
+                .entry(Value::from(*key))
+                .or_insert_with(|| Value::Mapping(Mapping::new()));
+            if !child.is_mapping() {
+                *child = Value::Mapping(Mapping::new());
+            }
+            if let Value::Mapping(m) = child {
+                set_path(m, rest, value);
+            }
+        }
+    }
+}
 
 /// Why the shared store did not take or give a config.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,8 +122,8 @@ fn render(map: Mapping) -> Result<String, ConfigError> {
 /// The local file without its bootstrap keys: the first shared document.
 pub fn strip_bootstrap(local: &str) -> Result<String, ConfigError> {
     let mut map = mapping(local, "the config file")?;
-    for key in BOOTSTRAP_KEYS {
-        map.remove(*key);
+    for path in BOOTSTRAP_KEYS {
+        remove_path(&mut map, path);
     }
     render(map)
 }
@@ -74,11 +134,11 @@ pub fn strip_bootstrap(local: &str) -> Result<String, ConfigError> {
 pub fn overlay(local: &str, shared: &str) -> Result<String, ConfigError> {
     let local = mapping(local, "the config file")?;
     let mut map = mapping(shared, "the shared config")?;
-    for key in BOOTSTRAP_KEYS {
-        match local.get(*key) {
-            Some(v) => map.insert(Value::from(*key), v.clone()),
-            None => map.remove(*key),
-        };
+    for path in BOOTSTRAP_KEYS {
+        match get_path(&local, path) {
+            Some(v) => set_path(&mut map, path, v.clone()),
+            None => remove_path(&mut map, path),
+        }
     }
     render(map)
 }
@@ -89,10 +149,15 @@ mod tests {
 
     #[test]
     fn bootstrap_keys_stay_local() {
-        let local = "port: 9000\nstore:\n  postgres-url: x\ndebug: true\n";
+        let local = "port: 9000\nstore:\n  postgres-url: x\ndebug: true\n\
+                     plugins:\n  dir: /p\n  configs:\n    claude: {token-url: t}\n";
         let seed = strip_bootstrap(local).expect("strip");
-        assert!(!seed.contains("port"));
-        assert!(seed.contains("debug: true"));
+        assert!(!seed.contains("port") && !seed.contains("/p"));
+        assert!(seed.contains("debug: true") && seed.contains("token-url"));
+        let merged = overlay(local, "plugins:\n  dir: /q\n  configs: {}\n").expect("overlay");
+        let v: Value = serde_yaml::from_str(&merged).expect("yaml");
+        assert_eq!(v["plugins"]["dir"], Value::from("/p"));
+        assert!(!merged.contains("token-url"), "plugin settings are shared");
         let merged = overlay(local, "port: 1\nhost: h\ndebug: false\n").expect("overlay");
         let v: Value = serde_yaml::from_str(&merged).expect("yaml");
         assert_eq!(v["port"], Value::from(9000));

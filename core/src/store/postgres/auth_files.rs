@@ -239,6 +239,7 @@ pub async fn lease(
     handle: tokio::runtime::Handle,
     name: String,
     dir: std::path::PathBuf,
+    current: String,
 ) -> Result<Lease, PgError> {
     let client = inner.client().await?;
     let mut guard = LeaseGuard {
@@ -278,13 +279,23 @@ pub async fn lease(
     let mut st = inner.auth.state.lock().await;
     let known = st.known.get(&name).copied();
     let hash = digest(&content);
+    let path = dir.join(&name);
+    let on_disk = std::fs::read(&path).ok().map(|b| digest(&b));
+    // Another replica refreshed when the row differs from what this refresh
+    // started from and is not older than this replica's own state: either
+    // a rev this replica has not pulled yet, or one the sync already
+    // pulled into the folder while this caller waited for the lock. (A row
+    // behind an unshared local write-back is neither.)
     let newer = !deleted
-        && known.is_some_and(|k| rev > k.rev && k.hash != hash)
+        && hash != digest(current.as_bytes())
+        && (known.is_none_or(|k| rev > k.rev) || on_disk == Some(hash))
         && std::str::from_utf8(&content).is_ok();
     if !newer {
         return Ok(Lease::Held(guard));
     }
-    write_private(&dir.join(&name), &content).map_err(|e| PgError::Unreachable(e.to_string()))?;
+    if on_disk != Some(hash) {
+        write_private(&path, &content).map_err(|e| PgError::Unreachable(e.to_string()))?;
+    }
     st.known.insert(name, Known { rev, hash, deleted: false });
     drop(st);
     let text = String::from_utf8_lossy(&content).into_owned();

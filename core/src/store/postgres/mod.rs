@@ -190,18 +190,20 @@ impl Postgres {
         self.handle.spawn(fut).await.map_err(|_| PgError::Stopped)
     }
 
-    /// Waits for the refresh lock of credential file `name` (see
-    /// `auth_files::lease`).
+    /// Waits for the refresh lock of credential file `name`, whose content
+    /// the caller holds as `current` (see `auth_files::lease`).
     pub async fn refresh_lease(
         &self,
         name: &str,
         dir: std::path::PathBuf,
+        current: &str,
     ) -> Result<auth_files::Lease, PgError> {
         let fut = auth_files::lease(
             self.inner.clone(),
             self.handle.clone(),
             name.to_string(),
             dir,
+            current.to_string(),
         );
         self.run(fut).await?
     }
