@@ -17,8 +17,8 @@ pub mod server;
 pub mod stream_client;
 pub mod upstream;
 
-pub use postgres::PgServer;
 pub use client::{answer_to_declared_body, http, http_from, Resp};
+pub use postgres::PgServer;
 pub use server::{build_out_of_tree, ensure_built, workspace_root, Server, ServerBuilder};
 pub use stream_client::{http_stream, StreamResp};
 pub use upstream::{End, Recorded, Reply, StandIn};

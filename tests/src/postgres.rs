@@ -87,10 +87,15 @@ impl PgServer {
             run(chown, "chown of the PostgreSQL folder");
         }
         let mut initdb = as_owner(&bin.join("initdb"));
-        initdb
-            .arg("-D")
-            .arg(base.path().join("data"))
-            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
+        initdb.arg("-D").arg(base.path().join("data")).args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ]);
         run(initdb, "initdb");
         let mut server = PgServer {
             port: free_port(),

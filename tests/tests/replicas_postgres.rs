@@ -126,16 +126,19 @@ async fn a_management_write_on_a_is_live_on_b_within_a_second() {
 
     let r = mgmt(&a, "PUT", "/debug", r#"{"value":true}"#).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let took = within(Duration::from_secs(1), || async { debug_of(&b).await == json!(true) })
-        .await
-        .expect("B applies A's write within a second (NOTIFY, not the 5 s poll)");
+    let took = within(Duration::from_secs(1), || async {
+        debug_of(&b).await == json!(true)
+    })
+    .await
+    .expect("B applies A's write within a second (NOTIFY, not the 5 s poll)");
     eprintln!("config write on A live on B after {took:?}");
 
     // A list write goes the same way, and both replicas agree on it.
     let r = mgmt(&b, "PUT", "/api-keys", r#"["client-key","second-key"]"#).await;
     assert_eq!(r.status, 200, "{}", r.text());
     within(Duration::from_secs(1), || async {
-        mgmt(&a, "GET", "/api-keys", "").await.json()["api-keys"] == json!(["client-key", "second-key"])
+        mgmt(&a, "GET", "/api-keys", "").await.json()["api-keys"]
+            == json!(["client-key", "second-key"])
     })
     .await
     .expect("B's write live on A");
@@ -143,8 +146,14 @@ async fn a_management_write_on_a_is_live_on_b_within_a_second() {
     // The shared document is what GET /config.yaml shows; the local files
     // keep only what they had (the bootstrap is never rewritten).
     let shared = mgmt(&b, "GET", "/config.yaml", "").await.text();
-    assert!(shared.contains("debug: true") && shared.contains("second-key"), "{shared}");
-    assert!(!shared.contains("postgres-url"), "bootstrap keys stay local: {shared}");
+    assert!(
+        shared.contains("debug: true") && shared.contains("second-key"),
+        "{shared}"
+    );
+    assert!(
+        !shared.contains("postgres-url"),
+        "bootstrap keys stay local: {shared}"
+    );
     for server in [&a, &b] {
         let local = server.read_config();
         assert!(!local.contains("debug: true") && !local.contains("second-key"));
@@ -158,7 +167,13 @@ async fn credential_files_are_shared() {
     let Pair { a, b } = replicas(&pg, &up, &tokens);
     let file = json!({"type": "claude", "email": "u@x.y", "access_token": "tok-1",
         "expired": "2099-01-01T00:00:00Z"});
-    let r = mgmt(&a, "POST", "/auth-files?name=claude-u.json", &file.to_string()).await;
+    let r = mgmt(
+        &a,
+        "POST",
+        "/auth-files?name=claude-u.json",
+        &file.to_string(),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
 
     within(Duration::from_secs(10), || async {
@@ -172,20 +187,32 @@ async fn credential_files_are_shared() {
 
     // B serves with it: the upstream sees A's token.
     up.respond_with(|_| {
-        Reply::json(200, json!({"id": "m", "type": "message", "role": "assistant", "model": CLAUDE,
+        Reply::json(
+            200,
+            json!({"id": "m", "type": "message", "role": "assistant", "model": CLAUDE,
             "content": [{"type": "text", "text": "Hi"}], "stop_reason": "end_turn",
-            "usage": {"input_tokens": 3, "output_tokens": 1}}))
+            "usage": {"input_tokens": 3, "output_tokens": 1}}),
+        )
     });
-    let body = json!({"model": CLAUDE, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
-    let r = http("POST", &b.url("/v1/messages"), &[("authorization", "Bearer client-key")], body.to_string()).await;
+    let body =
+        json!({"model": CLAUDE, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+    let r = http(
+        "POST",
+        &b.url("/v1/messages"),
+        &[("authorization", "Bearer client-key")],
+        body.to_string(),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(bearer(&up.requests()[0]), "Bearer tok-1");
 
     let r = mgmt(&b, "DELETE", "/auth-files?name=claude-u.json", "").await;
     assert_eq!(r.status, 200, "{}", r.text());
-    within(Duration::from_secs(10), || async { file_names(&a).await.is_empty() })
-        .await
-        .expect("the delete on B reaches A");
+    within(Duration::from_secs(10), || async {
+        file_names(&a).await.is_empty()
+    })
+    .await
+    .expect("the delete on B reaches A");
 }
 
 fn bearer(r: &Recorded) -> String {
@@ -208,9 +235,12 @@ async fn an_expiring_shared_token_is_refreshed_exactly_once() {
     });
     up.respond_with(|r| {
         if bearer(r) == "Bearer fresh-token" {
-            Reply::json(200, json!({"id": "m", "type": "message", "role": "assistant", "model": CLAUDE,
+            Reply::json(
+                200,
+                json!({"id": "m", "type": "message", "role": "assistant", "model": CLAUDE,
                 "content": [{"type": "text", "text": "Hi"}], "stop_reason": "end_turn",
-                "usage": {"input_tokens": 3, "output_tokens": 1}}))
+                "usage": {"input_tokens": 3, "output_tokens": 1}}),
+            )
         } else {
             Reply::json(401, json!({"error": {"type": "authentication_error"}}))
         }
@@ -218,16 +248,25 @@ async fn an_expiring_shared_token_is_refreshed_exactly_once() {
     let Pair { a, b } = replicas(&pg, &up, &tokens);
     let file = json!({"type": "claude", "email": "rt-1@x.y", "access_token": "stale-token",
         "refresh_token": "rt-1", "expired": "2020-01-01T00:00:00Z"});
-    let r = mgmt(&a, "POST", "/auth-files?name=claude-rt-1.json", &file.to_string()).await;
+    let r = mgmt(
+        &a,
+        "POST",
+        "/auth-files?name=claude-rt-1.json",
+        &file.to_string(),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     within(Duration::from_secs(10), || async {
-        file_names(&b).await.contains(&"claude-rt-1.json".to_string())
+        file_names(&b)
+            .await
+            .contains(&"claude-rt-1.json".to_string())
     })
     .await
     .expect("B has the credential");
 
     // Both replicas need the token at once.
-    let body = json!({"model": CLAUDE, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+    let body =
+        json!({"model": CLAUDE, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
     let (url_a, url_b) = (a.url("/v1/messages"), b.url("/v1/messages"));
     let client = [("authorization", "Bearer client-key")];
     let (ra, rb) = tokio::join!(
@@ -236,11 +275,20 @@ async fn an_expiring_shared_token_is_refreshed_exactly_once() {
     );
     assert_eq!(ra.status, 200, "{}", ra.text());
     assert_eq!(rb.status, 200, "{}", rb.text());
-    assert_eq!(tokens.count(), 1, "one replica refreshed, the other took its token");
-    assert!(up.requests().iter().all(|r| bearer(r) == "Bearer fresh-token"));
+    assert_eq!(
+        tokens.count(),
+        1,
+        "one replica refreshed, the other took its token"
+    );
+    assert!(up
+        .requests()
+        .iter()
+        .all(|r| bearer(r) == "Bearer fresh-token"));
     // Later scheduler rounds find the token fresh on both.
     for s in [&a, &b] {
-        let saved = mgmt(s, "GET", "/auth-files/download?name=claude-rt-1.json", "").await.json();
+        let saved = mgmt(s, "GET", "/auth-files/download?name=claude-rt-1.json", "")
+            .await
+            .json();
         assert_eq!(saved["access_token"], "fresh-token");
     }
     assert_eq!(tokens.count(), 1);
@@ -254,9 +302,11 @@ async fn postgres_down_keeps_serving_refuses_writes_and_converges() {
     let Pair { a, b } = replicas(&pg, &up, &tokens);
     let r = mgmt(&a, "PUT", "/debug", r#"{"value":true}"#).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    within(Duration::from_secs(1), || async { debug_of(&b).await == json!(true) })
-        .await
-        .expect("B has the write before the outage");
+    within(Duration::from_secs(1), || async {
+        debug_of(&b).await == json!(true)
+    })
+    .await
+    .expect("B has the write before the outage");
 
     pg.stop();
     // Management writes answer 503 with a clear JSON error.
@@ -265,14 +315,23 @@ async fn postgres_down_keeps_serving_refuses_writes_and_converges() {
         r.status == 503 && r.json() == json!({"error": "shared store unavailable"})
     })
     .await;
-    assert!(refused.is_some(), "config write refused while PostgreSQL is down");
+    assert!(
+        refused.is_some(),
+        "config write refused while PostgreSQL is down"
+    );
     within(Duration::from_secs(10), || async {
-        mgmt(&b, "POST", "/auth-files?name=x.json", "{}").await.status == 503
+        mgmt(&b, "POST", "/auth-files?name=x.json", "{}")
+            .await
+            .status
+            == 503
     })
     .await
     .expect("credential upload refused while PostgreSQL is down");
-    a.wait_for_log("shared store (PostgreSQL) unreachable", Duration::from_secs(10))
-        .expect("one log line for the outage");
+    a.wait_for_log(
+        "shared store (PostgreSQL) unreachable",
+        Duration::from_secs(10),
+    )
+    .expect("one log line for the outage");
     // Serving goes on from the last state, config included.
     for s in [&a, &b] {
         let r = chat(s).await;
@@ -282,7 +341,10 @@ async fn postgres_down_keeps_serving_refuses_writes_and_converges() {
 
     pg.resume();
     within(Duration::from_secs(15), || async {
-        mgmt(&a, "PUT", "/request-retry", r#"{"value":5}"#).await.status == 200
+        mgmt(&a, "PUT", "/request-retry", r#"{"value":5}"#)
+            .await
+            .status
+            == 200
     })
     .await
     .expect("writes work again after the restart");
@@ -291,8 +353,15 @@ async fn postgres_down_keeps_serving_refuses_writes_and_converges() {
     })
     .await
     .expect("B converges");
-    b.wait_for_log("shared store (PostgreSQL) reachable again", Duration::from_secs(10))
-        .expect("one log line for the recovery");
+    b.wait_for_log(
+        "shared store (PostgreSQL) reachable again",
+        Duration::from_secs(10),
+    )
+    .expect("one log line for the recovery");
     assert_eq!(a.count_log("shared store (PostgreSQL) unreachable"), 1);
-    assert_eq!(debug_of(&b).await, json!(true), "nothing written before the outage was lost");
+    assert_eq!(
+        debug_of(&b).await,
+        json!(true),
+        "nothing written before the outage was lost"
+    );
 }

@@ -192,7 +192,9 @@ impl AuthFiles {
                 Ok(Lease::Held(guard)) => lease = Some((pg, guard)),
                 // The token still has to be fresh; the write-back is shared
                 // once the store is back.
-                Err(e) => tracing::warn!(file = file_id, error = %e, "refreshing without the shared refresh lock"),
+                Err(e) => {
+                    tracing::warn!(file = file_id, error = %e, "refreshing without the shared refresh lock")
+                }
             }
         }
         match send_refresh(app, &rec, &described).await {

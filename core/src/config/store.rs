@@ -90,11 +90,8 @@ impl ConfigStore {
         let (version, text) = backend.load_or_seed(&seed)?;
         let merged = shared::overlay(&local, &text)?;
         let raw = load::parse_text(&merged)?;
-        self.current = ArcSwap::from_pointee(load::snapshot(
-            raw,
-            Some(load::hash(merged.as_bytes())),
-            1,
-        ));
+        self.current =
+            ArcSwap::from_pointee(load::snapshot(raw, Some(load::hash(merged.as_bytes())), 1));
         self.shared = Some(Shared {
             backend,
             cached: Mutex::new((version, text)),

@@ -108,7 +108,9 @@ async fn pull(inner: &Inner, st: &mut SyncState, dir: &Path) -> Result<bool, PgE
             match std::fs::remove_file(&path) {
                 Ok(()) => changed = true,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(file = name.as_str(), error = %e, "cannot remove a credential file deleted on another replica"),
+                Err(e) => {
+                    tracing::warn!(file = name.as_str(), error = %e, "cannot remove a credential file deleted on another replica")
+                }
             }
         } else if std::fs::read(&path).ok().map(|b| digest(&b)) != Some(hash) {
             let written = crate::auth_files::store::create_private_dir(dir)
@@ -164,7 +166,14 @@ async fn push(inner: &Inner, st: &mut SyncState, dir: &Path) -> Result<(), PgErr
             )
             .await?;
         let rev: i64 = row.get(0);
-        updates.push((name, Known { rev, hash, deleted: false }));
+        updates.push((
+            name,
+            Known {
+                rev,
+                hash,
+                deleted: false,
+            },
+        ));
     }
     for name in gone {
         let row = tx
@@ -178,7 +187,14 @@ async fn push(inner: &Inner, st: &mut SyncState, dir: &Path) -> Result<(), PgErr
         // A row another replica already removed needs nothing more.
         if let Ok(row) = row {
             let rev: i64 = row.get(0);
-            updates.push((name, Known { rev, hash: digest(b""), deleted: true }));
+            updates.push((
+                name,
+                Known {
+                    rev,
+                    hash: digest(b""),
+                    deleted: true,
+                },
+            ));
         }
     }
     let top = updates.iter().map(|(_, k)| k.rev).max().unwrap_or(0);
@@ -187,7 +203,11 @@ async fn push(inner: &Inner, st: &mut SyncState, dir: &Path) -> Result<(), PgErr
     tx.commit().await?;
     // Only after the commit: a failed push is retried whole next time.
     for (name, known) in updates {
-        tracing::debug!(file = name.as_str(), rev = known.rev, "credential file shared");
+        tracing::debug!(
+            file = name.as_str(),
+            rev = known.rev,
+            "credential file shared"
+        );
         st.known.insert(name, known);
     }
     Ok(())
@@ -207,7 +227,7 @@ pub enum Lease {
     /// the folder): use it instead of refreshing.
     Newer(String),
     /// This replica refreshes; hand the result to [`LeaseGuard::finish`].
-    Held(LeaseGuard),
+    Held(Box<LeaseGuard>),
 }
 
 /// An open transaction holding the file's advisory lock. Dropped without
@@ -271,7 +291,7 @@ pub async fn lease(
         )
         .await?;
     let Some(row) = row else {
-        return Ok(Lease::Held(guard));
+        return Ok(Lease::Held(Box::new(guard)));
     };
     let content: Vec<u8> = row.get(0);
     let deleted: bool = row.get(1);
@@ -291,26 +311,34 @@ pub async fn lease(
         && (known.is_none_or(|k| rev > k.rev) || on_disk == Some(hash))
         && std::str::from_utf8(&content).is_ok();
     if !newer {
-        return Ok(Lease::Held(guard));
+        return Ok(Lease::Held(Box::new(guard)));
     }
     if on_disk != Some(hash) {
         write_private(&path, &content).map_err(|e| PgError::Unreachable(e.to_string()))?;
     }
-    st.known.insert(name, Known { rev, hash, deleted: false });
+    st.known.insert(
+        name,
+        Known {
+            rev,
+            hash,
+            deleted: false,
+        },
+    );
     drop(st);
     let text = String::from_utf8_lossy(&content).into_owned();
-    if let Some(client) = guard.client.take() {
+    if let Some(client) = guard.client.as_ref() {
         client.batch_execute("COMMIT").await?;
     }
+    guard.client = None;
     Ok(Lease::Newer(text))
 }
 
 impl LeaseGuard {
     /// Stores the refreshed content, tells every replica, frees the lock.
-    pub async fn finish(mut self, text: String) -> Result<(), PgError> {
-        let Some(client) = self.client.take() else {
-            return Err(PgError::Stopped);
-        };
+    pub async fn finish(mut self: Box<Self>, text: String) -> Result<(), PgError> {
+        // Stays in the guard until the commit: on an error the guard's
+        // drop rolls the transaction back instead of pooling it half done.
+        let client = self.client.as_ref().ok_or(PgError::Stopped)?;
         let bytes = text.into_bytes();
         let row = client
             .query_one(
@@ -327,6 +355,7 @@ impl LeaseGuard {
             .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &rev.to_string()])
             .await?;
         client.batch_execute("COMMIT").await?;
+        self.client = None;
         let mut st = self.inner.auth.state.lock().await;
         st.known.insert(
             self.name.clone(),

@@ -24,7 +24,10 @@ fn unavailable(e: PgError) -> SharedError {
 async fn fetch(inner: Arc<Inner>) -> Result<(i64, String), PgError> {
     let client = inner.client().await?;
     let row = client
-        .query_one("SELECT version, body FROM cliproxy_config WHERE id = 1", &[])
+        .query_one(
+            "SELECT version, body FROM cliproxy_config WHERE id = 1",
+            &[],
+        )
         .await?;
     Ok((row.get(0), row.get(1)))
 }

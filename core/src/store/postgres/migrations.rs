@@ -9,10 +9,9 @@ use tokio_postgres::Client;
 /// Advisory lock key of the migration run ("cliproxy" in ASCII).
 const MIGRATION_LOCK: i64 = 0x636c_6970_726f_7879;
 
-const MIGRATIONS: &[(i32, &str)] = &[
-    (
-        1,
-        "CREATE TABLE cliproxy_config (
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "CREATE TABLE cliproxy_config (
              id integer PRIMARY KEY CHECK (id = 1),
              version bigint NOT NULL,
              body text NOT NULL,
@@ -27,8 +26,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
              updated_at timestamptz NOT NULL DEFAULT now()
          );
          CREATE INDEX cliproxy_auth_files_rev ON cliproxy_auth_files (rev);",
-    ),
-];
+)];
 
 /// Applies every migration this build knows and the database lacks.
 pub async fn run(client: &mut Client) -> Result<u32, tokio_postgres::Error> {

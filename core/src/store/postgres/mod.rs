@@ -113,8 +113,9 @@ impl Postgres {
     /// Connects, runs the migrations and returns the store. Start-up only:
     /// without its shared state a replica has nothing to serve.
     pub fn connect(url: &str) -> Result<Arc<Postgres>, PgError> {
-        let mut pg_config: tokio_postgres::Config =
-            url.parse().map_err(|e: tokio_postgres::Error| PgError::BadUrl(e.to_string()))?;
+        let mut pg_config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| PgError::BadUrl(e.to_string()))?;
         pg_config.connect_timeout(CONNECT_TIMEOUT);
         if pg_config.get_application_name().is_none() {
             pg_config.application_name("cliproxy");
@@ -161,7 +162,10 @@ impl Postgres {
             let client: &mut tokio_postgres::Client = &mut client;
             Ok::<_, PgError>(migrations::run(client).await?)
         })??;
-        tracing::info!(applied, "shared store (PostgreSQL) connected, schema up to date");
+        tracing::info!(
+            applied,
+            "shared store (PostgreSQL) connected, schema up to date"
+        );
         Ok(Arc::new(pg))
     }
 
@@ -211,7 +215,7 @@ impl Postgres {
     /// Stores a refreshed credential and frees its refresh lock.
     pub async fn finish_lease(
         &self,
-        lease: auth_files::LeaseGuard,
+        lease: Box<auth_files::LeaseGuard>,
         text: String,
     ) -> Result<(), PgError> {
         self.run(lease.finish(text)).await?
