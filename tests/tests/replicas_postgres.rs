@@ -1,9 +1,10 @@
 //! Several replicas on one real PostgreSQL (`store.postgres-url`): config
 //! writes on one replica go live on the other through LISTEN/NOTIFY,
 //! credential files uploaded on one are listed and used on the other, an
-//! expiring shared credential is refreshed exactly once, and with the
-//! database stopped the replicas keep serving, refuse management writes with
-//! 503 and converge once it is back.
+//! expiring shared credential is refreshed exactly once, usage totals read
+//! through either replica agree, and with the database stopped the replicas
+//! keep serving, refuse management writes with 503, hold their usage records
+//! and converge once it is back.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ auth-dir: ./auths
 {store}remote-management:
   secret-key: "{KEY}"
 api-keys: [client-key]
+usage-statistics-enabled: true
 openai-compatibility:
   - name: Acme
     base-url: {u}/v1/
@@ -104,6 +106,31 @@ fn completion() -> Value {
     json!({"id": "c1", "object": "chat.completion", "created": 1, "model": "up-model",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}})
+}
+
+async fn usage_total(server: &Server) -> i64 {
+    let r = mgmt(server, "GET", "/usage", "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["usage"]["total_requests"].as_i64().unwrap_or(-1)
+}
+
+/// `apis` with every details list in timestamp order: each replica lists
+/// details in the order it learnt of them (its own first).
+fn sorted(apis: &Value) -> Value {
+    let mut apis = apis.clone();
+    if let Some(apis) = apis.as_object_mut() {
+        for api in apis.values_mut() {
+            let Some(models) = api["models"].as_object_mut() else {
+                continue;
+            };
+            for model in models.values_mut() {
+                if let Some(details) = model["details"].as_array_mut() {
+                    details.sort_by_key(|d| d["timestamp"].as_str().unwrap_or("").to_string());
+                }
+            }
+        }
+    }
+    apis
 }
 
 async fn chat(server: &Server) -> cliproxy_tests::Resp {
@@ -295,6 +322,45 @@ async fn an_expiring_shared_token_is_refreshed_exactly_once() {
 }
 
 #[tokio::test]
+async fn usage_totals_agree_across_replicas() {
+    let pg = PgServer::start();
+    let (up, tokens) = (StandIn::start().await, StandIn::start().await);
+    up.respond_with(|_| Reply::json(200, completion()));
+    let Pair { a, b } = replicas(&pg, &up, &tokens);
+    for s in [&a, &a, &b] {
+        assert_eq!(chat(s).await.status, 200);
+    }
+    let agreed = within(Duration::from_secs(10), || async {
+        usage_total(&a).await == 3 && usage_total(&b).await == 3
+    })
+    .await;
+    assert!(
+        agreed.is_some(),
+        "totals: A {} B {}",
+        usage_total(&a).await,
+        usage_total(&b).await
+    );
+    let tokens_of = |v: Value| v["usage"]["total_tokens"].clone();
+    let (ua, ub) = (
+        mgmt(&a, "GET", "/usage", "").await.json(),
+        mgmt(&b, "GET", "/usage", "").await.json(),
+    );
+    assert_eq!(tokens_of(ua.clone()), json!(21));
+    assert_eq!(sorted(&ua["usage"]["apis"]), sorted(&ub["usage"]["apis"]));
+    // Exports agree too (every detail, from the shared log).
+    let (ea, eb) = (
+        mgmt(&a, "GET", "/usage/export", "").await.json(),
+        mgmt(&b, "GET", "/usage/export", "").await.json(),
+    );
+    assert_eq!(ea["usage"]["total_requests"], json!(3));
+    assert_eq!(sorted(&ea["usage"]["apis"]), sorted(&eb["usage"]["apis"]));
+    // Nothing of it went to a local SQLite file.
+    for s in [&a, &b] {
+        assert!(!s.dir.path().join("auths/usage/usage.db").exists());
+    }
+}
+
+#[tokio::test]
 async fn postgres_down_keeps_serving_refuses_writes_and_converges() {
     let mut pg = PgServer::start();
     let (up, tokens) = (StandIn::start().await, StandIn::start().await);
@@ -307,6 +373,13 @@ async fn postgres_down_keeps_serving_refuses_writes_and_converges() {
     })
     .await
     .expect("B has the write before the outage");
+
+    assert_eq!(chat(&a).await.status, 200);
+    within(Duration::from_secs(10), || async {
+        usage_total(&b).await == 1
+    })
+    .await
+    .expect("usage shared before the outage");
 
     pg.stop();
     // Management writes answer 503 with a clear JSON error.

@@ -9,9 +9,10 @@ use tokio_postgres::Client;
 /// Advisory lock key of the migration run ("cliproxy" in ASCII).
 const MIGRATION_LOCK: i64 = 0x636c_6970_726f_7879;
 
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE cliproxy_config (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE cliproxy_config (
              id integer PRIMARY KEY CHECK (id = 1),
              version bigint NOT NULL,
              body text NOT NULL,
@@ -26,7 +27,19 @@ const MIGRATIONS: &[(i32, &str)] = &[(
              updated_at timestamptz NOT NULL DEFAULT now()
          );
          CREATE INDEX cliproxy_auth_files_rev ON cliproxy_auth_files (rev);",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE cliproxy_shared_log (
+             id bigserial PRIMARY KEY,
+             stream text NOT NULL,
+             replica text NOT NULL,
+             body text NOT NULL,
+             created_at timestamptz NOT NULL DEFAULT now()
+         );
+         CREATE INDEX cliproxy_shared_log_stream ON cliproxy_shared_log (stream, id);",
+    ),
+];
 
 /// Applies every migration this build knows and the database lacks.
 pub async fn run(client: &mut Client) -> Result<u32, tokio_postgres::Error> {

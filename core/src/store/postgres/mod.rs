@@ -1,7 +1,8 @@
 //! PostgreSQL as the shared store of several replicas (`store.postgres-url`).
 //!
-//! What lives here: the config document (`config.rs`) and the credential
-//! files (`auth_files.rs`). The tables come from
+//! What lives here: the config document (`config.rs`), the credential
+//! files (`auth_files.rs`) and the plugins' shared logs (`shared_log.rs`,
+//! the usage records). The tables come from
 //! the versioned migrations in `migrations.rs`, run at start-up.
 //!
 //! The store has its own small tokio runtime. The config writer and the
@@ -19,6 +20,7 @@ pub mod auth_files;
 pub mod config;
 pub mod listen;
 pub mod migrations;
+pub mod shared_log;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,6 +100,9 @@ pub struct Postgres {
     rt: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     pub(crate) inner: Arc<Inner>,
+    /// This process among the replicas (random per start), so a reader of
+    /// a shared log can tell its own entries.
+    replica: String,
 }
 
 impl Drop for Postgres {
@@ -151,10 +156,20 @@ impl Postgres {
             auth: auth_files::AuthSync::default(),
         });
         let handle = rt.handle().clone();
+        let mut id = [0u8; 8];
+        // A clash only makes two processes count each other's entries as
+        // their own; the time keeps that apart even without randomness.
+        let _ = getrandom::fill(&mut id);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let replica = format!("{:016x}-{now:x}", u64::from_le_bytes(id));
         let pg = Postgres {
             rt: Some(rt),
             handle,
             inner,
+            replica,
         };
         let inner = pg.inner.clone();
         let applied = pg.block(async move {
@@ -219,6 +234,29 @@ impl Postgres {
         text: String,
     ) -> Result<(), PgError> {
         self.run(lease.finish(text)).await?
+    }
+
+    /// Appends to a plugin's shared log (blocking; plugin calls are).
+    pub fn log_append(&self, stream: String, bodies: Vec<String>) -> Result<(), PgError> {
+        let fut = shared_log::append(self.inner.clone(), self.replica.clone(), stream, bodies);
+        self.block(fut)?
+    }
+
+    /// Reads a plugin's shared log (blocking).
+    pub fn log_read(
+        &self,
+        stream: String,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, bool, String)>, PgError> {
+        let fut = shared_log::read(
+            self.inner.clone(),
+            self.replica.clone(),
+            stream,
+            after,
+            limit,
+        );
+        self.block(fut)?
     }
 
     /// Shares local credential changes now (after an upload or delete)
