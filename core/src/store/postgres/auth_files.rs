@@ -46,6 +46,8 @@ struct SyncState {
     last_rev: i64,
     /// What the folder and the table last agreed on, per file name.
     known: HashMap<String, Known>,
+    /// Hashes of the local files by size and modification time.
+    stamps: HashMap<String, (Stamp, [u8; 32])>,
 }
 
 #[derive(Default)]
@@ -57,10 +59,18 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// `*.json` files directly in `dir` with their content. The folder is small
-/// (one file per credential), and this runs on the store's own runtime, so
-/// plain blocking reads are fine here.
-fn local_files(dir: &Path) -> HashMap<String, Vec<u8>> {
+/// Size and modification time of a file as last hashed.
+type Stamp = (u64, std::time::SystemTime);
+
+/// `*.json` files directly in `dir` with the hash of their content. A file
+/// whose size and modification time did not change since the last look is
+/// not read again (a read is an inotify event for the credential watcher).
+/// The folder is small and this runs on the store's own runtime, so plain
+/// blocking I/O is fine here.
+fn local_files(
+    dir: &Path,
+    seen: &mut HashMap<String, (Stamp, [u8; 32])>,
+) -> HashMap<String, [u8; 32]> {
     let mut out = HashMap::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;
@@ -74,10 +84,21 @@ fn local_files(dir: &Path) -> HashMap<String, Vec<u8>> {
         if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
             continue;
         }
-        if let Ok(bytes) = std::fs::read(entry.path()) {
-            out.insert(name, bytes);
+        let stamp = (meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH));
+        match seen.get(&name) {
+            Some((s, hash)) if *s == stamp => {
+                out.insert(name, *hash);
+            }
+            _ => {
+                if let Ok(bytes) = std::fs::read(entry.path()) {
+                    let hash = digest(&bytes);
+                    seen.insert(name.clone(), (stamp, hash));
+                    out.insert(name, hash);
+                }
+            }
         }
     }
+    seen.retain(|name, _| out.contains_key(name));
     out
 }
 
@@ -130,16 +151,21 @@ async fn pull(inner: &Inner, st: &mut SyncState, dir: &Path) -> Result<bool, PgE
 
 /// Sends local changes to the table; one notice for all of them.
 async fn push(inner: &Inner, st: &mut SyncState, dir: &Path) -> Result<(), PgError> {
-    let files = local_files(dir);
+    let files = local_files(dir, &mut st.stamps);
     let mut upserts = Vec::new();
-    for (name, bytes) in &files {
-        let hash = digest(bytes);
+    for (name, hash) in &files {
         let same = st
             .known
             .get(name)
-            .is_some_and(|k| !k.deleted && k.hash == hash);
-        if !same {
-            upserts.push((name.clone(), bytes.clone(), hash));
+            .is_some_and(|k| !k.deleted && k.hash == *hash);
+        if same {
+            continue;
+        }
+        // Read again for the bytes: the hash above may be from a look
+        // just before a write; what is sent is what is hashed now.
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            let hash = digest(&bytes);
+            upserts.push((name.clone(), bytes, hash));
         }
     }
     let gone: Vec<String> = st
