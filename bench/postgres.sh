@@ -117,7 +117,7 @@ print(f"load: {n} requests in {s1 - s0:.1f} s ({n / (s1 - s0):.0f}/s through 2 r
 print(f"per proxied request: {load[0] / n:.4f} transactions, {load[1] / n:.3f} rows inserted, {load[2] / n:.4f} rows updated")
 PY
 curl -s -H "Authorization: Bearer x" "http://127.0.0.1:18501/v0/management/usage" >/dev/null || true
-echo "usage rows: $(psql -c 'SELECT count(*) FROM cliproxy_shared_log')"
+echo "usage rows: $(psql -c 'SELECT count(*) FROM cliproxy_shared_log'), bytes per row with index: $(psql -c 'SELECT pg_total_relation_size($$cliproxy_shared_log$$) / count(*) FROM cliproxy_shared_log')"
 
 # 2. What one PostgreSQL carries: the same statements, as fast as it goes.
 cat >"$WORK/append.sql" <<'SQL'
