@@ -48,6 +48,9 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// The shared Redis (`store.redis-url`), connected when the server starts.
     pub redis: std::sync::OnceLock<Arc<crate::store::redis::Redis>>,
+    /// The shared store of several replicas (`store.postgres-url`); unset
+    /// in the embedded default.
+    pub postgres: std::sync::OnceLock<Arc<crate::store::postgres::Postgres>>,
     self_ref: Weak<App>,
 }
 
@@ -65,12 +68,19 @@ impl App {
             auth: AuthFiles::default(),
             logins: Default::default(),
             redis: Default::default(),
+            postgres: std::sync::OnceLock::new(),
             self_ref: weak.clone(),
         });
         let snap = app.store.current();
         app.apply(&snap);
         app.warn_unknown_keys(&snap);
         app
+    }
+
+    /// True while a configured shared store cannot be reached: writes
+    /// that must be shared answer 503 then.
+    pub fn shared_store_down(&self) -> bool {
+        self.postgres.get().is_some_and(|pg| !pg.is_up())
     }
 
     pub fn config(&self) -> Arc<Snapshot> {

@@ -48,6 +48,31 @@ fn main() -> ExitCode {
     } else {
         tracing::warn!(path = %config_path.display(), "config file not found; starting on built-in defaults");
     }
+    // Several replicas: the config (and credentials) live in PostgreSQL;
+    // the file is the bootstrap. Unreachable at start = no state to serve.
+    let mut postgres = None;
+    let store = match store.current().raw.store.postgres_url() {
+        None => store,
+        Some(url) => {
+            let shared = cliproxy_core::store::postgres::Postgres::connect(&url)
+                .map_err(|e| e.to_string())
+                .and_then(|pg| {
+                    let backend = cliproxy_core::store::postgres::config::PgConfig(pg.clone());
+                    postgres = Some(pg);
+                    store
+                        .with_shared(std::sync::Arc::new(backend))
+                        .map_err(|e| e.to_string())
+                });
+            match shared {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start on the shared store (PostgreSQL)");
+                    eprintln!("cliproxy: cannot start on the shared store (PostgreSQL): {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
     let raw = store.current().raw.clone();
     let plugin_dir = plugin_dir(&raw.plugins.dir, &store.dir());
     let plugins = plugin_host::PluginHost::load(plugin_dir, raw.plugins.enabled);
@@ -64,6 +89,10 @@ fn main() -> ExitCode {
     let app = app::App::new(store, plugins, app::EnvSettings::from_env());
     if command != cli::Command::Serve {
         return runtime.block_on(cli::run(app, command));
+    }
+    if let Some(pg) = postgres {
+        pg.start(std::sync::Arc::downgrade(&app));
+        let _ = app.postgres.set(pg);
     }
     let watched = {
         let weak = std::sync::Arc::downgrade(&app);

@@ -46,6 +46,47 @@ pub trait HostObj: Send + Sync {
     fn config_dir(&self) -> RString {
         RString::new()
     }
+
+    /// Whether the host keeps a store shared by several replicas (then
+    /// [`HostObj::shared_append`] and [`HostObj::shared_read`] work). The
+    /// plugin never learns where or what it is: the host owns every
+    /// connection. Added in 0.3: an older host answers false.
+    fn shared_enabled(&self) -> bool {
+        false
+    }
+
+    /// Appends `records` (opaque text, JSON by convention) to the plugin's
+    /// shared log `stream`, all or none. Fails fast while the store is
+    /// unreachable, so the plugin keeps them and tries again later.
+    fn shared_append(
+        &self,
+        _stream: RStr<'_>,
+        _records: RVec<RString>,
+    ) -> RResult<(), PluginError> {
+        RResult::RErr(PluginError::internal("no shared store"))
+    }
+
+    /// Up to `limit` entries of the plugin's shared log `stream` with an id
+    /// above `after`, in id order (ids only grow, so the last id read is
+    /// the next cursor). `own` marks entries this process appended.
+    fn shared_read(
+        &self,
+        _stream: RStr<'_>,
+        _after: i64,
+        _limit: u32,
+    ) -> RResult<RVec<SharedEntry>, PluginError> {
+        RResult::RErr(PluginError::internal("no shared store"))
+    }
+}
+
+/// One entry of a shared log (see [`HostObj::shared_read`]).
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct SharedEntry {
+    pub id: i64,
+    /// Appended by this process (its own records are already counted).
+    pub own: bool,
+    pub body: RString,
 }
 
 /// The owned, type-erased host object that crosses the boundary.
@@ -104,6 +145,30 @@ impl Host {
 
     pub fn now_unix_ms(&self) -> i64 {
         self.0.now_unix_ms()
+    }
+
+    /// See [`HostObj::shared_enabled`].
+    pub fn shared_enabled(&self) -> bool {
+        self.0.shared_enabled()
+    }
+
+    /// See [`HostObj::shared_append`].
+    pub fn shared_append(&self, stream: &str, records: Vec<String>) -> Result<(), PluginError> {
+        let records: RVec<RString> = records.into_iter().map(RString::from).collect();
+        self.0.shared_append(stream.into(), records).into_result()
+    }
+
+    /// See [`HostObj::shared_read`].
+    pub fn shared_read(
+        &self,
+        stream: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<SharedEntry>, PluginError> {
+        self.0
+            .shared_read(stream.into(), after, limit)
+            .into_result()
+            .map(RVec::into_vec)
     }
 
     /// See [`HostObj::config_dir`]; `.` when the host does not say.

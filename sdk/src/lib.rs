@@ -46,7 +46,7 @@ pub mod redact;
 pub mod types;
 
 pub use export::{GuardedPlugin, PluginFactory};
-pub use host::{Host, HostBox, HostObj, HostObj_TO, LogLevel};
+pub use host::{Host, HostBox, HostObj, HostObj_TO, LogLevel, SharedEntry};
 pub use manifest::{manifest, ManifestBuilder};
 pub use plugin::{
     Plugin, PluginBox, PluginObj, PluginObj_TO, StreamBox, StreamObj, StreamObj_TO,

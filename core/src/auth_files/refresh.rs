@@ -174,6 +174,29 @@ impl AuthFiles {
             r.status = Status::Refreshing;
             r.refresh.tried_at = Some(Instant::now());
         });
+        // Several replicas: one refreshes, the others take its token.
+        let mut lease = None;
+        if let Some(pg) = app.postgres.get() {
+            use crate::store::postgres::auth_files::Lease;
+            match pg.refresh_lease(file_id, self.dir(), &rec.json).await {
+                Ok(Lease::Newer(text)) => {
+                    self.replace_json(app, file_id, text);
+                    self.update(file_id, |r| {
+                        r.refresh.finished_at = Some((Instant::now(), true));
+                        r.refresh.retry_after = None;
+                        r.last_refresh = Some(SystemTime::now());
+                    });
+                    tracing::info!(file = file_id, "credential refreshed by another replica");
+                    return Ok(());
+                }
+                Ok(Lease::Held(guard)) => lease = Some((pg, guard)),
+                // The token still has to be fresh; the write-back is shared
+                // once the store is back.
+                Err(e) => {
+                    tracing::warn!(file = file_id, error = %e, "refreshing without the shared refresh lock")
+                }
+            }
+        }
         match send_refresh(app, &rec, &described).await {
             Ok(refreshed) => {
                 let text = refreshed.json.to_string();
@@ -185,6 +208,11 @@ impl AuthFiles {
                     if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
                         // The new token still serves from memory.
                         tracing::error!(file = file_id, error = %e, "cannot write the refreshed credential file");
+                    }
+                }
+                if let Some((pg, guard)) = lease.take().filter(|_| refreshed.persist) {
+                    if let Err(e) = pg.finish_lease(guard, text.clone()).await {
+                        tracing::warn!(file = file_id, error = %e, "cannot share the refreshed credential now; the sync retries");
                     }
                 }
                 // The new token is in place before the try is marked done, so

@@ -37,6 +37,11 @@ fn spawn(dir: &std::path::Path, app: Weak<App>) -> notify::Result<notify::Recomm
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(event) = res {
+            // Reads (inotify OPEN) change nothing; the shared-store sync
+            // reads files and must not cause rescans.
+            if matches!(event.kind, notify::EventKind::Access(_)) {
+                return;
+            }
             let relevant = event.paths.iter().any(|p| {
                 p.extension()
                     .is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case("json"))

@@ -29,6 +29,9 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The shared store (several replicas) refused or could not be reached.
+    #[error(transparent)]
+    Shared(#[from] super::shared::SharedError),
 }
 
 /// One loaded, validated config, shared read-only by everything.

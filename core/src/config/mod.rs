@@ -5,6 +5,7 @@ pub mod edit;
 pub mod load;
 pub mod model;
 pub mod secret;
+pub mod shared;
 pub mod store;
 pub mod watch;
 

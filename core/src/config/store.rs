@@ -8,6 +8,11 @@
 //!
 //! Every load also replaces a plaintext `remote-management.secret-key` by its
 //! bcrypt hash in the file (see `secret.rs`).
+//!
+//! With a shared store ([`ConfigStore::with_shared`]) the same commit path
+//! validates the same way, but persists the shared document through the
+//! [`ConfigBackend`] (versioned, every replica told) instead of the file,
+//! which then only holds the bootstrap (see `shared.rs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,11 +23,27 @@ use arc_swap::ArcSwap;
 use super::load::{self, ConfigError, Snapshot};
 use super::model::RawConfig;
 use super::secret;
+use super::shared::{self, ConfigBackend, SharedError};
 
 pub struct ConfigStore {
     path: PathBuf,
     current: ArcSwap<Snapshot>,
     write_lock: Mutex<()>,
+    /// Set when the config lives in a shared store.
+    shared: Option<Shared>,
+}
+
+struct Shared {
+    backend: std::sync::Arc<dyn ConfigBackend>,
+    /// The last shared document seen (version, text): served while the
+    /// store is unreachable.
+    cached: Mutex<(i64, String)>,
+}
+
+impl Shared {
+    fn cached(&self) -> MutexGuard<'_, (i64, String)> {
+        self.cached.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Held while a write (or reload) is being validated, written and applied.
@@ -55,8 +76,43 @@ impl ConfigStore {
             path,
             current: ArcSwap::from_pointee(load::snapshot(raw, hash, 1)),
             write_lock: Mutex::new(()),
+            shared: None,
         };
         Ok((store, found))
+    }
+
+    /// Moves the config into a shared store: seeds it from this file (minus
+    /// the bootstrap keys) when the store has none yet, then loads the
+    /// shared document over the bootstrap. Start-up only.
+    pub fn with_shared(mut self, backend: Arc<dyn ConfigBackend>) -> Result<Self, ConfigError> {
+        let local = self.local_text()?;
+        let seed = shared::strip_bootstrap(&local)?;
+        let (version, text) = backend.load_or_seed(&seed)?;
+        let merged = shared::overlay(&local, &text)?;
+        let raw = load::parse_text(&merged)?;
+        self.current =
+            ArcSwap::from_pointee(load::snapshot(raw, Some(load::hash(merged.as_bytes())), 1));
+        self.shared = Some(Shared {
+            backend,
+            cached: Mutex::new((version, text)),
+        });
+        Ok(self)
+    }
+
+    /// The version of the shared document applied last (None: no shared store).
+    pub fn shared_version(&self) -> Option<i64> {
+        self.shared.as_ref().map(|s| s.cached().0)
+    }
+
+    /// The shared document as last seen (None: no shared store).
+    pub fn shared_text(&self) -> Option<String> {
+        self.shared.as_ref().map(|s| s.cached().1.clone())
+    }
+
+    fn local_text(&self) -> Result<String, ConfigError> {
+        Ok(load::read_file(&self.path)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default())
     }
 
     pub fn path(&self) -> &Path {
@@ -82,11 +138,16 @@ impl ConfigStore {
         WriteGuard { _guard: guard }
     }
 
-    /// Current file text ("" when there is no file).
+    /// Current file text ("" when there is no file); with a shared store,
+    /// the shared document as the store holds it now (edits start from the
+    /// newest version, and an unreachable store fails the write early).
     pub fn read_text(&self, _guard: &WriteGuard<'_>) -> Result<String, ConfigError> {
-        Ok(load::read_file(&self.path)?
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default())
+        if let Some(shared) = &self.shared {
+            let (version, text) = shared.backend.fetch()?;
+            *shared.cached() = (version, text.clone());
+            return Ok(text);
+        }
+        self.local_text()
     }
 
     /// Validates `text`, writes it atomically and publishes it. Nothing on disk
@@ -98,6 +159,9 @@ impl ConfigStore {
     ) -> Result<Arc<Snapshot>, ConfigError> {
         let hashed = secret::hash_plaintext_secret(text)?;
         let text = hashed.as_deref().unwrap_or(text);
+        if let Some(shared) = &self.shared {
+            return self.commit_shared(shared, text);
+        }
         let raw = load::parse_text(text)?;
         atomic_write(&self.path, text.as_bytes())?;
         Ok(self.publish(raw, Some(load::hash(text.as_bytes()))))
@@ -106,6 +170,9 @@ impl ConfigStore {
     /// Re-reads the file after an outside change. `Ok(None)` when the content
     /// is unchanged (our own writes) or the file is empty or gone.
     pub fn reload(&self, _guard: &WriteGuard<'_>) -> Result<Option<Arc<Snapshot>>, ConfigError> {
+        if let Some(shared) = &self.shared {
+            return self.reload_shared(shared);
+        }
         let Some(bytes) = load::read_file(&self.path)? else {
             return Ok(None);
         };
@@ -126,6 +193,47 @@ impl ConfigStore {
         let raw = load::parse_text(&hashed)?;
         atomic_write(&self.path, hashed.as_bytes())?;
         Ok(Some(self.publish(raw, Some(load::hash(hashed.as_bytes())))))
+    }
+
+    /// Validates the document over the bootstrap, then stores it as the
+    /// next version (only if nobody wrote since it was read).
+    fn commit_shared(&self, shared: &Shared, text: &str) -> Result<Arc<Snapshot>, ConfigError> {
+        let merged = shared::overlay(&self.local_text()?, text)?;
+        let raw = load::parse_text(&merged)?;
+        let expected = shared.cached().0;
+        let version = match shared.backend.save(expected, text) {
+            Ok(v) => v,
+            Err(SharedError::Conflict) => {
+                // Next read starts from the winner's version.
+                if let Ok(latest) = shared.backend.fetch() {
+                    *shared.cached() = latest;
+                }
+                return Err(SharedError::Conflict.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        *shared.cached() = (version, text.to_string());
+        Ok(self.publish(raw, Some(load::hash(merged.as_bytes()))))
+    }
+
+    /// After a change notice (or a local bootstrap edit): the newest shared
+    /// document over the current bootstrap. An unreachable store keeps the
+    /// last document. `Ok(None)` when the effective config is unchanged.
+    fn reload_shared(&self, shared: &Shared) -> Result<Option<Arc<Snapshot>>, ConfigError> {
+        let local = self.local_text()?;
+        let (version, text) = match shared.backend.fetch() {
+            Ok(latest) => latest,
+            Err(_) => shared.cached().clone(),
+        };
+        let merged = shared::overlay(&local, &text)?;
+        let hash = load::hash(merged.as_bytes());
+        if self.current.load().file_hash == Some(hash) {
+            *shared.cached() = (version, text);
+            return Ok(None);
+        }
+        let raw = load::parse_text(&merged)?;
+        *shared.cached() = (version, text);
+        Ok(Some(self.publish(raw, Some(hash))))
     }
 
     fn publish(&self, raw: RawConfig, hash: Option<[u8; 32]>) -> Arc<Snapshot> {

@@ -21,6 +21,12 @@ pub fn spawn(
     let file_name = path.file_name().map(|n| n.to_os_string());
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(event) = res {
+            // Opening the file for reading is an event too (inotify OPEN):
+            // without this, every reload's own read would start the next
+            // one, every debounce period, forever.
+            if matches!(event.kind, notify::EventKind::Access(_)) {
+                return;
+            }
             let ours = event
                 .paths
                 .iter()

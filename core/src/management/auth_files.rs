@@ -23,6 +23,18 @@ pub async fn handle(
     body: &Bytes,
 ) -> Option<Response<Body>> {
     let query = parts.uri.query();
+    let writes = matches!(
+        (sub, &parts.method),
+        ("/auth-files" | "/vertex/import", &Method::POST) | ("/auth-files", &Method::DELETE)
+    );
+    if writes && app.shared_store_down() {
+        // Several replicas: a change only this replica saw would be undone
+        // by the next sync, so refuse it clearly instead.
+        return Some(error::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shared store unavailable",
+        ));
+    }
     let resp = match (sub, &parts.method) {
         ("/auth-files", &Method::GET) => {
             let app = app.clone();
@@ -47,6 +59,11 @@ pub async fn handle(
         }
         _ => return None,
     };
+    if writes && resp.status().is_success() {
+        if let Some(pg) = app.postgres.get() {
+            pg.sync_auth_now(Arc::downgrade(app));
+        }
+    }
     Some(resp)
 }
 

@@ -17,7 +17,12 @@ fn failure(status: StatusCode, error: &str, message: &str) -> Response<Body> {
 }
 
 pub async fn get(app: &App) -> Response<Body> {
-    match tokio::fs::read(app.store.path()).await {
+    // Several replicas: the shared document, not the local bootstrap file.
+    let read = match app.store.shared_text() {
+        Some(text) => Ok(text.into_bytes()),
+        None => tokio::fs::read(app.store.path()).await,
+    };
+    match read {
         Ok(bytes) => {
             let mut resp = Response::new(error::full(bytes));
             let headers = resp.headers_mut();
@@ -66,6 +71,7 @@ pub async fn put(app: &Arc<App>, body: Bytes) -> Response<Body> {
         Ok(Err(ConfigError::Invalid(m))) => {
             failure(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", &m)
         }
+        Ok(Err(ConfigError::Shared(e))) => super::reply::shared_error(&e),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "PUT /config.yaml: write failed");
             failure(

@@ -53,6 +53,7 @@ where
     match joined {
         Ok(Ok(Ok(_))) => ok(),
         Ok(Err(refusal)) => error::error(refusal.status, refusal.message),
+        Ok(Ok(Err(crate::config::ConfigError::Shared(e)))) => shared_error(&e),
         Ok(Ok(Err(e))) => {
             tracing::error!(error = %e, "management write failed");
             error::error(
@@ -64,5 +65,17 @@ where
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("failed to save config: {e}"),
         ),
+    }
+}
+
+/// A write the shared store (several replicas) did not take: 503 while it
+/// is unreachable, 409 when another replica wrote first.
+pub fn shared_error(e: &crate::config::shared::SharedError) -> Response<Body> {
+    use crate::config::shared::SharedError;
+    match e {
+        SharedError::Unavailable => {
+            error::error(StatusCode::SERVICE_UNAVAILABLE, "shared store unavailable")
+        }
+        SharedError::Conflict => error::error(StatusCode::CONFLICT, &e.to_string()),
     }
 }

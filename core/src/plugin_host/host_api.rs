@@ -65,9 +65,86 @@ impl HostObj for CoreHost {
     fn config_dir(&self) -> RString {
         guarded("config_dir", RString::new, || self.config_dir_inner())
     }
+
+    fn shared_enabled(&self) -> bool {
+        // The config store turns shared before the app (and its PostgreSQL
+        // handle) exists, and plugins are configured in between.
+        guarded(
+            "shared_enabled",
+            || false,
+            || {
+                self.app
+                    .upgrade()
+                    .is_some_and(|a| a.store.shared_version().is_some())
+            },
+        )
+    }
+
+    fn shared_append(&self, stream: RStr<'_>, records: RVec<RString>) -> RResult<(), PluginError> {
+        guarded(
+            "shared_append",
+            || RErr(PluginError::internal("host error")),
+            || {
+                let bodies = records.into_iter().map(RString::into_string).collect();
+                self.with_postgres(|pg, stream| pg.log_append(stream, bodies), stream)
+            },
+        )
+    }
+
+    fn shared_read(
+        &self,
+        stream: RStr<'_>,
+        after: i64,
+        limit: u32,
+    ) -> RResult<RVec<cliproxy_sdk::SharedEntry>, PluginError> {
+        guarded(
+            "shared_read",
+            || RErr(PluginError::internal("host error")),
+            || {
+                self.with_postgres(
+                    |pg, stream| {
+                        pg.log_read(stream, after, limit).map(|rows| {
+                            rows.into_iter()
+                                .map(|(id, own, body)| cliproxy_sdk::SharedEntry {
+                                    id,
+                                    own,
+                                    body: body.into(),
+                                })
+                                .collect()
+                        })
+                    },
+                    stream,
+                )
+            },
+        )
+    }
 }
 
 impl CoreHost {
+    /// Runs `f` on the shared store with the plugin's stream name (the
+    /// plugin id keeps plugins apart); an error the plugin can retry on.
+    fn with_postgres<T>(
+        &self,
+        f: impl FnOnce(
+            &crate::store::postgres::Postgres,
+            String,
+        ) -> Result<T, crate::store::postgres::PgError>,
+        stream: RStr<'_>,
+    ) -> RResult<T, PluginError> {
+        let Some(app) = self.app.upgrade() else {
+            return RErr(PluginError::internal("host stopping"));
+        };
+        let Some(pg) = app.postgres.get() else {
+            return RErr(PluginError::internal("shared store not connected yet"));
+        };
+        match f(pg, format!("{}/{}", self.plugin_id, stream.as_str())) {
+            Ok(v) => ROk(v),
+            Err(e) => RErr(PluginError::internal(format!(
+                "shared store unavailable: {e}"
+            ))),
+        }
+    }
+
     fn config_json_inner(&self) -> RString {
         match self.app.upgrade() {
             Some(app) => RString::from(super::config_view::for_plugin_text(

@@ -6,14 +6,18 @@
 //! holds the exact aggregates and the newest details up to a cap; older
 //! details stay on disk (and in exports) until the retention age.
 //!
+//! With several replicas (the host has a shared store), details go to the
+//! host's shared log instead of SQLite and every replica counts everyone's
+//! (`shared.rs`); the plugin still opens no connection itself.
+//!
 //! What it deliberately does not do: run threads or timers (the host's
-//! records worker calls [`Plugin::flush`]), or share a store between
-//! replicas (the [`store::Store`] interface is where that would go).
+//! records worker calls [`Plugin::flush`]).
 
 pub mod config;
 pub mod import;
 mod management;
 pub mod model;
+pub mod shared;
 pub mod state;
 pub mod stats;
 pub mod store;
@@ -75,7 +79,10 @@ impl Plugin for UsagePlugin {
         let settings =
             config::Settings::from_config(&config, &self.host.config_dir(), home.as_deref());
         self.enabled.store(settings.enabled, Ordering::Relaxed);
-        self.state().configure(settings);
+        let shared = self.host.shared_enabled().then(|| self.host.clone());
+        let mut state = self.state();
+        state.set_shared(shared);
+        state.configure(settings);
         Ok(())
     }
 

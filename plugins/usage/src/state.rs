@@ -48,6 +48,8 @@ pub struct Usage {
     last_prune: Option<Instant>,
     write_failing: bool,
     log: Logger,
+    /// The host's shared store (several replicas) replaces SQLite when set.
+    shared: Option<cliproxy_sdk::Host>,
 }
 
 /// `{"usage": <snapshot>, "failed_requests": N}`.
@@ -84,6 +86,32 @@ impl Usage {
             last_prune: None,
             write_failing: false,
             log,
+            shared: None,
+        }
+    }
+
+    /// Uses the host's shared store instead of a SQLite file (the host has
+    /// one: several replicas). Call before [`Usage::configure`].
+    pub fn set_shared(&mut self, host: Option<cliproxy_sdk::Host>) {
+        if host.is_some() != self.shared.is_some() {
+            self.write_pending();
+            self.slot = Slot::Closed;
+        }
+        self.shared = host;
+    }
+
+    /// Counts what other replicas stored since the last look.
+    fn catch_up(&mut self) {
+        let Slot::Open(store) = &mut self.slot else {
+            return;
+        };
+        match store.catch_up() {
+            Ok(details) => {
+                for d in &details {
+                    self.stats.record(d);
+                }
+            }
+            Err(e) => (self.log)(LogLevel::Debug, &format!("usage catch-up failed: {e}")),
         }
     }
 
@@ -102,7 +130,7 @@ impl Usage {
             self.stats.set_cap(new.details_in_memory);
             self.reload_details();
         }
-        if new.enabled || store::exists(&new.data_dir) {
+        if new.enabled || store::exists(&new.data_dir) || self.shared.is_some() {
             self.ensure_open(true);
         }
     }
@@ -122,6 +150,11 @@ impl Usage {
     /// Opens the store if it is closed; `create` allows making a new file.
     fn ensure_open(&mut self, create: bool) {
         if !matches!(self.slot, Slot::Closed) {
+            return;
+        }
+        if let Some(host) = &self.shared {
+            self.stats = Stats::new(self.cap());
+            self.slot = Slot::Open(Box::new(crate::shared::SharedStore::new(host.clone())));
             return;
         }
         let Some(dir) = self.data_dir() else { return };
@@ -197,6 +230,7 @@ impl Usage {
     /// Makes everything recorded so far durable; enforces retention.
     pub fn flush(&mut self) {
         self.write_pending();
+        self.catch_up();
         self.prune_if_due();
     }
 
@@ -279,6 +313,7 @@ impl Usage {
     /// `GET /usage`: aggregates and the details in memory.
     pub fn snapshot_json(&mut self) -> Vec<u8> {
         self.ensure_open(false);
+        self.catch_up();
         let failed = self.stats.agg.totals().1;
         serde_json::to_vec(&UsageAnswer {
             usage: self.stats.snapshot(),
@@ -291,6 +326,7 @@ impl Usage {
     pub fn export_json(&mut self, exported_at: String) -> Result<Vec<u8>, String> {
         self.ensure_open(false);
         self.write_pending();
+        self.catch_up();
         let mut all;
         let stats = match &mut self.slot {
             Slot::Open(store) => {
@@ -316,6 +352,7 @@ impl Usage {
         self.ensure_open(true);
         // Live records must be in the store before keys are compared.
         self.write_pending();
+        self.catch_up();
         let fresh: Vec<bool> = match &mut self.slot {
             Slot::Open(store) => store.append(&details, true).map_err(|e| e.to_string())?,
             _ => {

@@ -61,6 +61,12 @@ pub trait Store: Send {
 
     /// Every stored detail, oldest first.
     fn for_each_detail(&mut self, f: &mut dyn FnMut(Detail)) -> Result<(), StoreError>;
+
+    /// Details other writers (replicas) stored since the last call; a
+    /// store only this process writes has none.
+    fn catch_up(&mut self) -> Result<Vec<Detail>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 pub const FILE_NAME: &str = "usage.db";
