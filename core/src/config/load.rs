@@ -126,6 +126,21 @@ fn validate(raw: &RawConfig) -> Result<(), ConfigError> {
             )))
         }
     }
+    if let Some(url) = raw.store.redis_url() {
+        // Parsed only (nothing is sent); the URL is not echoed because it
+        // may carry a password.
+        if let Err(e) = redis::Client::open(url.as_str()) {
+            let hint = if url.starts_with("rediss:") {
+                " (rediss:// TLS is not built in: use redis:// on a private network or a TLS tunnel)"
+            } else {
+                " (expected redis://[user:password@]host:port[/db])"
+            };
+            return Err(ConfigError::Invalid(format!(
+                "store.redis-url is not a usable Redis URL: {}{hint}",
+                e.category()
+            )));
+        }
+    }
     for (i, k) in raw.client_keys.iter().enumerate() {
         if k.api_key.trim().is_empty() {
             return Err(ConfigError::Invalid(format!(
@@ -202,6 +217,28 @@ pub(crate) mod tests {
             let json: serde_json::Value =
                 serde_json::from_str(&snapshot(raw, None, 1).json).expect("json");
             assert_eq!(json["gemini-api-key"][0]["api-key"], "k");
+        });
+    }
+
+    #[test]
+    fn store_urls_and_modes_are_checked_without_echoing_secrets() {
+        in_clean_env(|| {
+            assert!(parse_text("store:\n  redis-url: redis://:pw@127.0.0.1:6379/0\n").is_ok());
+            for bad in ["rediss://:secretpw@127.0.0.1:6379", "http://:secretpw@x"] {
+                let text = format!("store:\n  redis-url: \"{bad}\"\n");
+                match parse_text(&text) {
+                    Err(ConfigError::Invalid(msg)) => {
+                        assert!(msg.contains("store.redis-url"), "{msg}");
+                        assert!(!msg.contains("secretpw"), "{msg}");
+                    }
+                    other => panic!("{bad}: {other:?}"),
+                }
+            }
+            assert!(matches!(
+                parse_text("store:\n  redis-failure: sometimes\n"),
+                Err(ConfigError::Invalid(_))
+            ));
+            assert!(parse_text("store:\n  redis-failure: Closed\n").is_ok());
         });
     }
 
