@@ -28,6 +28,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use cliproxy_kit::auth_file::file_auth_index;
@@ -279,7 +280,10 @@ async fn call(app: &Arc<App>, body: &Bytes) -> Result<Json, CallError> {
     let max = limits.max_response_bytes();
     let settings = UpstreamSettings {
         connect_timeout: snap.raw.upstream_timeouts.connect().min(timeout),
-        read_timeout: timeout,
+        // The whole exchange is bounded by `timeout` below; a per-read
+        // timeout of the same length would race it and turn a slow answer
+        // into a 502 instead of the 504 the page expects.
+        read_timeout: timeout + Duration::from_secs(1),
         proxy_url: snap.raw.proxy_url.clone(),
         ca_file: UpstreamSettings::ca_file_of(&snap.raw.upstream_ca_file, &app.store.dir()),
     };
