@@ -128,6 +128,17 @@ pub fn strip_bootstrap(local: &str) -> Result<String, ConfigError> {
     render(map)
 }
 
+/// The top-level key names of a config text (none when it does not parse).
+pub fn top_level_keys(text: &str) -> Vec<String> {
+    mapping(text, "the config file")
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The effective config text: `shared` with every bootstrap key taken from
 /// `local` (a bootstrap key missing locally takes its default, whatever the
 /// shared document says).
@@ -164,6 +175,11 @@ mod tests {
         assert_eq!(v["debug"], Value::from(false));
         assert!(v.get("host").is_none(), "a shared host never wins");
         assert_eq!(strip_bootstrap("port: 1\n").expect("strip"), "");
+        assert_eq!(
+            top_level_keys("debug: true\nproxy-url: x\n"),
+            ["debug", "proxy-url"]
+        );
+        assert!(top_level_keys("").is_empty());
         assert!(overlay("", "- a\n").is_err());
     }
 }

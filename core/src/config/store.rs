@@ -88,6 +88,17 @@ impl ConfigStore {
         let local = self.local_text()?;
         let seed = shared::strip_bootstrap(&local)?;
         let (version, text) = backend.load_or_seed(&seed)?;
+        if seed.trim() != text.trim() {
+            // Settings in the file that the shared document overrides would
+            // otherwise be ignored in silence.
+            let keys = shared::top_level_keys(&seed);
+            if !keys.is_empty() {
+                tracing::warn!(
+                    keys = keys.join(", ").as_str(),
+                    "these keys of the local config file are not used: the shared config in PostgreSQL governs them (change them through the management API)"
+                );
+            }
+        }
         let merged = shared::overlay(&local, &text)?;
         let raw = load::parse_text(&merged)?;
         self.current =
