@@ -31,17 +31,13 @@ use cliproxy_sdk::{AttemptRecord, Header, RequestPart, RequestRecord, UsageRecor
 
 use crate::plugin_host::{ActiveSet, LoadedPlugin};
 
-/// Calls `f` with the value for each sink that is not fused: clones for all
-/// but the last, which gets the value itself (bodies may be large).
-fn deliver<T: Clone>(sinks: &[Arc<LoadedPlugin>], value: T, f: impl Fn(&LoadedPlugin, T)) {
-    let live: Vec<&Arc<LoadedPlugin>> = sinks.iter().filter(|p| !p.is_fused()).collect();
-    let Some((last, rest)) = live.split_last() else {
-        return;
-    };
-    for p in rest {
-        f(p, value.clone());
+/// Calls `f` for each sink that is not fused. The record was built once
+/// and every sink borrows that one copy (the boundary takes records by
+/// reference), so a second sink costs no copy of its bodies.
+fn deliver<T>(sinks: &[Arc<LoadedPlugin>], value: &T, f: impl Fn(&LoadedPlugin, &T)) {
+    for p in sinks.iter().filter(|p| !p.is_fused()) {
+        f(p, value);
     }
-    f(last, value);
 }
 
 /// Events waiting for the worker; beyond this they are dropped.
@@ -258,7 +254,7 @@ impl Worker {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Usage(sinks, record) => {
-                deliver(&sinks, record, |p, r| {
+                deliver(&sinks, &record, |p, r| {
                     if let Some(i) = p.instance() {
                         p.note(&i.on_usage(r));
                     }
@@ -266,7 +262,7 @@ impl Worker {
                 self.mark(sinks);
             }
             Event::Request(sinks, record, cost) => {
-                deliver(&sinks, record, |p, r| {
+                deliver(&sinks, &record, |p, r| {
                     if let Some(i) = p.instance() {
                         p.note(&i.on_request(r));
                     }
@@ -275,7 +271,7 @@ impl Worker {
                 self.queued.fetch_sub(cost - EVENT_COST, Ordering::AcqRel);
             }
             Event::Part(sinks, part, cost) => {
-                deliver(&sinks, part, |p, part| {
+                deliver(&sinks, &part, |p, part| {
                     if let Some(i) = p.instance() {
                         p.note(&i.on_request_part(part));
                     }

@@ -350,10 +350,7 @@ impl cliproxy_sdk::StreamTranslator for GeminiArrayStream {
         chunk: &[u8],
     ) -> Result<cliproxy_sdk::Translated, cliproxy_sdk::PluginError> {
         self.push(chunk);
-        Ok(cliproxy_sdk::Translated {
-            bytes: chunk.to_vec().into(),
-            usage: abi_stable::std_types::ROption::RNone,
-        })
+        Ok(cliproxy_sdk::Translated::unchanged(None))
     }
 
     fn finish(&mut self) -> Result<cliproxy_sdk::Translated, cliproxy_sdk::PluginError> {
