@@ -428,7 +428,7 @@ async fn call(
         };
     let (limit_headers, slot) = match admission {
         Some(a) => (a.headers, a.slot),
-        None => (http::HeaderMap::new(), None),
+        None => (crate::limits::RateHeaders::default(), None),
     };
     match result {
         Err(e) => {
@@ -447,7 +447,7 @@ async fn call(
             if let Ok(v) = HeaderValue::from_str(&content_type) {
                 resp.headers_mut().insert(header::CONTENT_TYPE, v);
             }
-            resp.headers_mut().extend(limit_headers);
+            limit_headers.apply(resp.headers_mut());
             drop(slot);
             resp.extensions_mut().insert(outcome(false, &log.attempts));
             log.finish(&app.proxy.records, status.as_u16(), resp.headers(), &body);
@@ -463,7 +463,7 @@ async fn call(
             };
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            headers.extend(limit_headers);
+            limit_headers.apply(&mut headers);
             let o = outcome(true, &log.attempts);
             let keepalive = snap.raw.streaming.keepalive_seconds;
             let mut s = s.with_log(log, headers.clone());

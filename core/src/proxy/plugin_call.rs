@@ -99,3 +99,27 @@ pub fn bytes_or(answer: ROption<RVec<u8>>, input: &Bytes) -> Bytes {
         ROption::RNone => input.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_answer_is_the_input_itself() {
+        let upstream = Bytes::from(b"data: {\"x\":1}\n\n".to_vec());
+        let out = bytes_or(ROption::RNone, &upstream);
+        // The same allocation the upstream read, not a copy of it.
+        assert_eq!(out.as_ptr(), upstream.as_ptr());
+        assert_eq!(out, upstream);
+    }
+
+    #[test]
+    fn new_bytes_keep_the_plugin_buffer() {
+        let v: RVec<u8> = b"translated".to_vec().into();
+        let at = v.as_ptr();
+        let out = bytes_or(ROption::RSome(v), &Bytes::from_static(b"input"));
+        assert_eq!(out.as_ptr(), at);
+        assert_eq!(&out[..], b"translated");
+        assert!(owned_bytes(RVec::new()).is_empty());
+    }
+}
