@@ -97,7 +97,7 @@ pub async fn run(
 ) -> Result<Success, ProxyError> {
     let req = ctx.req;
     let cred = &route.cred;
-    let started_at = timestamp(chrono::Local::now());
+    let started_at = timestamp(super::records::local_now());
     let usage_sinks = if req.endpoint.count_tokens {
         Vec::new()
     } else {
