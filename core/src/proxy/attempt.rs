@@ -47,25 +47,36 @@ async fn read_body(
     limit: usize,
     truncate: bool,
 ) -> Result<Bytes, ProxyError> {
+    // A small answer usually arrives as one frame: it is kept as it is,
+    // and only a second frame starts a copy.
+    let mut first: Option<Bytes> = None;
     let mut out = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(ProxyError::Transport)?;
-        if let Ok(data) = frame.into_data() {
-            if out.len() + data.len() > limit {
-                if truncate {
-                    out.extend_from_slice(&data[..limit - out.len()]);
-                    break;
-                }
-                return Err(ProxyError::Transport(
-                    crate::upstream::UpstreamError::Transport(format!(
-                        "upstream answer larger than {limit} bytes"
-                    )),
-                ));
-            }
-            out.extend_from_slice(&data);
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if first.is_none() && out.is_empty() && data.len() <= limit {
+            first = Some(data);
+            continue;
         }
+        if let Some(f) = first.take() {
+            out.extend_from_slice(&f);
+        }
+        if out.len() + data.len() > limit {
+            if truncate {
+                out.extend_from_slice(&data[..limit - out.len()]);
+                break;
+            }
+            return Err(ProxyError::Transport(
+                crate::upstream::UpstreamError::Transport(format!(
+                    "upstream answer larger than {limit} bytes"
+                )),
+            ));
+        }
+        out.extend_from_slice(&data);
     }
-    Ok(out.freeze())
+    Ok(first.unwrap_or_else(|| out.freeze()))
 }
 
 /// `source` of a credential file's usage records (usage spec §1): Gemini
