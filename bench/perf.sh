@@ -126,9 +126,13 @@ PIDS+=($!)
 # (they then dominate peak RSS).
 USAGE_STATS=${USAGE_STATS:-0}
 proxy_config() { # port extra-yaml
+    # Own auth-dir: the default (~/.cli-proxy-api) may hold another run's
+    # usage database, which the usage plugin loads at start.
+    mkdir -p "$WORK/auths-$1"
     cat <<YAML
 host: 127.0.0.1
 port: $1
+auth-dir: $WORK/auths-$1
 api-keys: [bench-key]
 usage-statistics-enabled: $([ "$USAGE_STATS" = 1 ] && echo true || echo false)
 openai-compatibility:
