@@ -93,37 +93,37 @@ impl<T: Plugin> PluginObj for GuardedPlugin<T> {
         guard("credentials", || Ok(self.0.credentials().into()))
     }
 
-    fn build_request(&self, call: UpstreamCall) -> RResult<UpstreamRequest, PluginError> {
-        guard("build_request", || self.0.build_request(&call))
+    fn build_request(&self, call: &UpstreamCall<'_>) -> RResult<UpstreamRequest, PluginError> {
+        guard("build_request", || self.0.build_request(call))
     }
 
     fn translate_response(
         &self,
-        call: UpstreamCall,
+        call: &UpstreamCall<'_>,
         body: RSlice<'_, u8>,
     ) -> RResult<Translated, PluginError> {
         guard("translate_response", || {
-            self.0.translate_response(&call, body.as_slice())
+            self.0.translate_response(call, body.as_slice())
         })
     }
 
-    fn open_stream(&self, call: UpstreamCall) -> RResult<StreamBox, PluginError> {
+    fn open_stream(&self, call: &UpstreamCall<'_>) -> RResult<StreamBox, PluginError> {
         guard("open_stream", || {
-            let inner = self.0.open_stream(&call)?;
+            let inner = self.0.open_stream(call)?;
             Ok(StreamObj_TO::from_value(GuardedStream(inner), TD_Opaque))
         })
     }
 
-    fn on_usage(&self, record: UsageRecord) -> RResult<(), PluginError> {
+    fn on_usage(&self, record: &UsageRecord) -> RResult<(), PluginError> {
         guard("on_usage", || {
-            self.0.on_usage(&record);
+            self.0.on_usage(record);
             Ok(())
         })
     }
 
-    fn on_request(&self, record: RequestRecord) -> RResult<(), PluginError> {
+    fn on_request(&self, record: &RequestRecord) -> RResult<(), PluginError> {
         guard("on_request", || {
-            self.0.on_request(&record);
+            self.0.on_request(record);
             Ok(())
         })
     }
@@ -154,9 +154,9 @@ impl<T: Plugin> PluginObj for GuardedPlugin<T> {
         })
     }
 
-    fn on_request_part(&self, part: RequestPart) -> RResult<(), PluginError> {
+    fn on_request_part(&self, part: &RequestPart) -> RResult<(), PluginError> {
         guard("on_request_part", || {
-            self.0.on_request_part(&part);
+            self.0.on_request_part(part);
             Ok(())
         })
     }

@@ -32,7 +32,8 @@ pub trait Plugin: Send + Sync + 'static {
     }
 
     /// Provider plugins: the upstream request for one attempt.
-    fn build_request(&self, _call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
+    /// Leave `body` `None` when the client body goes upstream unchanged.
+    fn build_request(&self, _call: &UpstreamCall<'_>) -> Result<UpstreamRequest, PluginError> {
         Err(PluginError::with_status(
             501,
             "unsupported",
@@ -41,19 +42,20 @@ pub trait Plugin: Send + Sync + 'static {
     }
 
     /// Provider plugins: a whole (non-streaming) upstream body into client bytes.
+    /// Default: the body goes to the client unchanged.
     fn translate_response(
         &self,
-        _call: &UpstreamCall,
-        body: &[u8],
+        _call: &UpstreamCall<'_>,
+        _body: &[u8],
     ) -> Result<Translated, PluginError> {
-        Ok(Translated {
-            bytes: body.to_vec().into(),
-            usage: abi_stable::std_types::ROption::RNone,
-        })
+        Ok(Translated::unchanged(None))
     }
 
     /// Provider plugins: a translator for one streamed answer.
-    fn open_stream(&self, _call: &UpstreamCall) -> Result<Box<dyn StreamTranslator>, PluginError> {
+    fn open_stream(
+        &self,
+        _call: &UpstreamCall<'_>,
+    ) -> Result<Box<dyn StreamTranslator>, PluginError> {
         Err(PluginError::with_status(
             501,
             "unsupported",
@@ -122,26 +124,31 @@ pub trait Plugin: Send + Sync + 'static {
 /// Per-stream state of a provider plugin: upstream chunks in, client bytes out.
 pub trait StreamTranslator: Send + 'static {
     /// One chunk as it arrived from upstream (not aligned to SSE events).
+    /// Return [`Translated::unchanged`] to pass it on as it is.
     fn feed(&mut self, chunk: &[u8]) -> Result<Translated, PluginError>;
     /// The upstream ended: flush what is left.
     fn finish(&mut self) -> Result<Translated, PluginError>;
 }
 
 /// FFI-safe mirror of [`Plugin`].
+///
+/// Hot-path arguments are borrowed (`&UpstreamCall`, `RSlice` bodies,
+/// `&` records): the host keeps ownership and nothing is copied to cross.
+/// A sink called with the same record as another sink sees the same memory.
 #[sabi_trait]
 pub trait PluginObj: Send + Sync {
     fn configure(&self, config_json: RStr<'_>) -> RResult<(), PluginError>;
     fn handle_management(&self, req: HttpRequest) -> RResult<HttpResponse, PluginError>;
     fn credentials(&self) -> RResult<RVec<Credential>, PluginError>;
-    fn build_request(&self, call: UpstreamCall) -> RResult<UpstreamRequest, PluginError>;
+    fn build_request(&self, call: &UpstreamCall<'_>) -> RResult<UpstreamRequest, PluginError>;
     fn translate_response(
         &self,
-        call: UpstreamCall,
+        call: &UpstreamCall<'_>,
         body: RSlice<'_, u8>,
     ) -> RResult<Translated, PluginError>;
-    fn open_stream(&self, call: UpstreamCall) -> RResult<StreamBox, PluginError>;
-    fn on_usage(&self, record: UsageRecord) -> RResult<(), PluginError>;
-    fn on_request(&self, record: RequestRecord) -> RResult<(), PluginError>;
+    fn open_stream(&self, call: &UpstreamCall<'_>) -> RResult<StreamBox, PluginError>;
+    fn on_usage(&self, record: &UsageRecord) -> RResult<(), PluginError>;
+    fn on_request(&self, record: &RequestRecord) -> RResult<(), PluginError>;
     fn describe_auth_file(&self, file: AuthFile) -> RResult<AuthFileInfo, PluginError>;
     fn build_refresh(&self, file: AuthFile) -> RResult<UpstreamRequest, PluginError>;
     fn finish_refresh(
@@ -157,7 +164,7 @@ pub trait PluginObj: Send + Sync {
         abi_stable::std_types::ROk(())
     }
     /// Added in 0.2, like `flush`.
-    fn on_request_part(&self, _part: RequestPart) -> RResult<(), PluginError> {
+    fn on_request_part(&self, _part: &RequestPart) -> RResult<(), PluginError> {
         abi_stable::std_types::ROk(())
     }
 }

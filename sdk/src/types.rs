@@ -1,8 +1,15 @@
-//! Plain data that crosses the boundary. Every type is `#[repr(C)]` + `StableAbi`
-//! and owns its data; adding or reordering a field is a major version bump.
+//! Plain data that crosses the boundary. Every type is `#[repr(C)]` + `StableAbi`;
+//! adding or reordering a field is a major version bump.
+//!
+//! Most types own their data. The hot-path ones do not: an [`UpstreamCall`]
+//! borrows everything from the host for the length of one call (the client
+//! body, headers and the credential are never copied to cross), and the
+//! bodies and chunks a plugin hands back are optional, `RNone` meaning "the
+//! input, unchanged", so that a plugin which passes bytes through (the usual
+//! case) costs no copy on either side.
 
 use abi_stable::{
-    std_types::{ROption, RString, RVec},
+    std_types::{ROption, RSlice, RStr, RString, RVec},
     StableAbi,
 };
 
@@ -260,32 +267,68 @@ pub struct RefreshedAuth {
 
 /// What the core asks a provider plugin to turn into an upstream request.
 ///
-/// The same description is handed to `translate_response` and `open_stream`
-/// for the attempt, but with an empty `body` there (the request body is not
-/// needed to translate an answer, and copying it again would cost time).
+/// Everything is borrowed from the host for the length of one call: keep
+/// nothing of it past the call (copy what a stream translator needs). The
+/// same description is handed to `translate_response` and `open_stream` for
+/// the attempt, but with an empty `body` and `client_headers` there (they
+/// are not needed to translate an answer).
 #[repr(C)]
-#[derive(StableAbi, Clone, Debug)]
-pub struct UpstreamCall {
-    pub credential_id: RString,
+#[derive(StableAbi, Clone, Copy, Debug)]
+pub struct UpstreamCall<'a> {
+    pub credential_id: RStr<'a>,
     /// `generate`, `stream` or `count_tokens`.
-    pub action: RString,
+    pub action: RStr<'a>,
     /// Client wire format: `openai` (chat completions), `openai-completions`
     /// (legacy `/v1/completions`), `openai-response`, `claude`, `gemini`.
-    pub client_format: RString,
+    pub client_format: RStr<'a>,
     /// Upstream model name (prefix, alias and thinking suffix already
     /// resolved).
-    pub model: RString,
+    pub model: RStr<'a>,
     /// The thinking suffix of the requested model (`8192` for
     /// `model(8192)`, `high` for `model(high)`); empty when none. The
     /// provider writes it into the request in its own wire format.
+    pub thinking: RStr<'a>,
+    pub client_headers: RSlice<'a, Header>,
+    pub client_query: RStr<'a>,
+    /// The client's request body as it arrived.
+    pub body: RSlice<'a, u8>,
+    /// The credential chosen for this attempt, exactly as the plugin exposed
+    /// it through `credentials()` (so a config change between routing and
+    /// the call cannot make it disappear).
+    pub credential: &'a Credential,
+}
+
+/// An [`UpstreamCall`] that owns its data, for tests and tools that build a
+/// call by hand ([`OwnedCall::as_call`] lends it out). It never crosses the
+/// boundary.
+#[derive(Clone, Debug)]
+pub struct OwnedCall {
+    pub credential_id: RString,
+    pub action: RString,
+    pub client_format: RString,
+    pub model: RString,
     pub thinking: RString,
     pub client_headers: RVec<Header>,
     pub client_query: RString,
     pub body: RVec<u8>,
-    /// The credential chosen for this attempt, exactly as the plugin exposed
-    /// it through `credentials()` (so a config change between routing and
-    /// the call cannot make it disappear).
     pub credential: Credential,
+}
+
+impl OwnedCall {
+    /// The call as the host would lend it.
+    pub fn as_call(&self) -> UpstreamCall<'_> {
+        UpstreamCall {
+            credential_id: self.credential_id.as_rstr(),
+            action: self.action.as_rstr(),
+            client_format: self.client_format.as_rstr(),
+            model: self.model.as_rstr(),
+            thinking: self.thinking.as_rstr(),
+            client_headers: self.client_headers.as_rslice(),
+            client_query: self.client_query.as_rstr(),
+            body: self.body.as_rslice(),
+            credential: &self.credential,
+        }
+    }
 }
 
 /// An upstream request the host sends on the plugin's behalf.
@@ -295,9 +338,21 @@ pub struct UpstreamRequest {
     pub method: RString,
     pub url: RString,
     pub headers: RVec<Header>,
-    pub body: RVec<u8>,
+    /// `RNone`: send the call's body unchanged (no copy on either side);
+    /// from `build_refresh`, which has no call, `RNone` is an empty body.
+    pub body: ROption<RVec<u8>>,
     /// Outbound proxy for this call (`""` = the global one).
     pub proxy_url: RString,
+}
+
+impl UpstreamRequest {
+    /// The body that will be sent, given the body of the call.
+    pub fn body_or<'a>(&'a self, call_body: &'a [u8]) -> &'a [u8] {
+        match &self.body {
+            ROption::RSome(b) => b.as_slice(),
+            ROption::RNone => call_body,
+        }
+    }
 }
 
 /// Token counts read from an upstream answer.
@@ -312,11 +367,42 @@ pub struct TokenUsage {
 }
 
 /// Client bytes produced from upstream bytes, plus any usage seen in them.
+///
+/// `bytes` is `RNone` when the client gets exactly the input (the whole
+/// upstream body, or the stream chunk just fed): the host then sends the
+/// bytes it already holds, and nothing is copied. From a stream's `finish`,
+/// which has no input, `RNone` means nothing more to send.
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, Default)]
 pub struct Translated {
-    pub bytes: RVec<u8>,
+    pub bytes: ROption<RVec<u8>>,
     pub usage: ROption<TokenUsage>,
+}
+
+impl Translated {
+    /// New client bytes.
+    pub fn bytes(bytes: impl Into<RVec<u8>>, usage: Option<TokenUsage>) -> Self {
+        Translated {
+            bytes: ROption::RSome(bytes.into()),
+            usage: usage.into(),
+        }
+    }
+
+    /// The input goes to the client unchanged.
+    pub fn unchanged(usage: Option<TokenUsage>) -> Self {
+        Translated {
+            bytes: ROption::RNone,
+            usage: usage.into(),
+        }
+    }
+
+    /// The client bytes, given the input they were translated from.
+    pub fn bytes_or<'a>(&'a self, input: &'a [u8]) -> &'a [u8] {
+        match &self.bytes {
+            ROption::RSome(b) => b.as_slice(),
+            ROption::RNone => input,
+        }
+    }
 }
 
 /// One usage record per upstream attempt (see the usage spec).

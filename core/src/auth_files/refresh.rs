@@ -376,7 +376,10 @@ async fn send_refresh(
         .iter()
         .map(|h| (h.name.to_string(), h.value.to_string()))
         .collect();
-    let body = Bytes::from(req.body.to_vec());
+    let body = match req.body {
+        abi_stable::std_types::ROption::RSome(b) => crate::proxy::plugin_call::owned_bytes(b),
+        abi_stable::std_types::ROption::RNone => Bytes::new(),
+    };
     let mut last_error = String::new();
     for attempt in 0..TRIES {
         if attempt > 0 {

@@ -7,14 +7,16 @@
 //! answers, after the fact: a token limit refuses the next request once it
 //! is spent, and the request that spends it completes.
 
+mod headers;
 pub mod store;
+
+pub use headers::RateHeaders;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{Datelike, Local, TimeZone};
-use http::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 
 use crate::config::model::ClientKeyPolicy;
@@ -159,7 +161,7 @@ impl Drop for InFlight {
 
 /// An admitted request: the rate-limit headers and the concurrency slot.
 pub struct Admission {
-    pub headers: HeaderMap,
+    pub headers: RateHeaders,
     pub slot: Option<InFlight>,
 }
 
@@ -191,12 +193,6 @@ fn until_next_month() -> Duration {
 /// OpenAI's reset format: `1s`, `6m0s`, `1h2m3s`.
 pub fn reset_text(d: Duration) -> String {
     crate::proxy::cooldown::go_duration(crate::proxy::cooldown::ceil_secs(d))
-}
-
-fn header(headers: &mut HeaderMap, name: &'static str, value: String) {
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        headers.insert(name, v);
-    }
 }
 
 fn limits_of(p: &ClientKeyPolicy) -> KeyLimits {
@@ -274,43 +270,17 @@ pub async fn admit(limits: &Limits, key: &str, p: &ClientKeyPolicy) -> Result<Ad
             tokens,
             slot,
         } => {
-            let mut headers = HeaderMap::new();
-            if let Some((remaining, reset)) = requests {
-                header(
-                    &mut headers,
-                    "x-ratelimit-limit-requests",
-                    p.requests_per_minute.to_string(),
-                );
-                header(
-                    &mut headers,
-                    "x-ratelimit-remaining-requests",
-                    remaining.to_string(),
-                );
-                header(
-                    &mut headers,
-                    "x-ratelimit-reset-requests",
-                    reset_text(reset),
-                );
-            }
-            if p.tokens_per_minute > 0 {
-                header(
-                    &mut headers,
-                    "x-ratelimit-limit-tokens",
-                    p.tokens_per_minute.to_string(),
-                );
-                header(
-                    &mut headers,
-                    "x-ratelimit-remaining-tokens",
-                    p.tokens_per_minute
-                        .saturating_sub(tokens.minute)
-                        .to_string(),
-                );
-                header(
-                    &mut headers,
-                    "x-ratelimit-reset-tokens",
-                    reset_text(tokens.minute_reset),
-                );
-            }
+            let headers = RateHeaders {
+                requests: requests
+                    .map(|(remaining, reset)| (p.requests_per_minute, remaining, reset)),
+                tokens: (p.tokens_per_minute > 0).then(|| {
+                    (
+                        p.tokens_per_minute,
+                        p.tokens_per_minute.saturating_sub(tokens.minute),
+                        tokens.minute_reset,
+                    )
+                }),
+            };
             let slot = slot.then(|| InFlight {
                 store: store.clone(),
                 key: key.to_string(),

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use abi_stable::std_types::{ROption, RSlice};
 use bytes::Bytes;
 use cliproxy_sdk::{AttemptRecord, Header, UpstreamCall, UsageRecord};
 use http::{header, HeaderMap, StatusCode};
@@ -46,25 +47,36 @@ async fn read_body(
     limit: usize,
     truncate: bool,
 ) -> Result<Bytes, ProxyError> {
+    // A small answer usually arrives as one frame: it is kept as it is,
+    // and only a second frame starts a copy.
+    let mut first: Option<Bytes> = None;
     let mut out = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(ProxyError::Transport)?;
-        if let Ok(data) = frame.into_data() {
-            if out.len() + data.len() > limit {
-                if truncate {
-                    out.extend_from_slice(&data[..limit - out.len()]);
-                    break;
-                }
-                return Err(ProxyError::Transport(
-                    crate::upstream::UpstreamError::Transport(format!(
-                        "upstream answer larger than {limit} bytes"
-                    )),
-                ));
-            }
-            out.extend_from_slice(&data);
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if first.is_none() && out.is_empty() && data.len() <= limit {
+            first = Some(data);
+            continue;
         }
+        if let Some(f) = first.take() {
+            out.extend_from_slice(&f);
+        }
+        if out.len() + data.len() > limit {
+            if truncate {
+                out.extend_from_slice(&data[..limit - out.len()]);
+                break;
+            }
+            return Err(ProxyError::Transport(
+                crate::upstream::UpstreamError::Transport(format!(
+                    "upstream answer larger than {limit} bytes"
+                )),
+            ));
+        }
+        out.extend_from_slice(&data);
     }
-    Ok(out.freeze())
+    Ok(first.unwrap_or_else(|| out.freeze()))
 }
 
 /// `source` of a credential file's usage records (usage spec §1): Gemini
@@ -96,7 +108,7 @@ pub async fn run(
 ) -> Result<Success, ProxyError> {
     let req = ctx.req;
     let cred = &route.cred;
-    let started_at = timestamp(chrono::Local::now());
+    let started_at = timestamp(super::records::local_now());
     let usage_sinks = if req.endpoint.count_tokens {
         Vec::new()
     } else {
@@ -128,6 +140,7 @@ pub async fn run(
         usage.limit_key = ctx.limit_key.clone();
     }
     // Credential files: the freshest token, refreshed first if it expired.
+    let fresh;
     let credential = match &cred.file_id {
         Some(file_id) => {
             match ctx
@@ -136,7 +149,10 @@ pub async fn run(
                 .credential_for_call(ctx.app, file_id, cred.id())
                 .await
             {
-                Ok(c) => c,
+                Ok(c) => {
+                    fresh = c;
+                    &fresh
+                }
                 Err(e) => {
                     tracing::info!(
                         provider = cred.provider.as_str(),
@@ -148,7 +164,7 @@ pub async fn run(
                 }
             }
         }
-        None => cred.cred.clone(),
+        None => &cred.cred,
     };
     let action = if req.endpoint.count_tokens {
         "count_tokens"
@@ -157,15 +173,16 @@ pub async fn run(
     } else {
         "generate"
     };
-    let mut call = UpstreamCall {
-        credential_id: cred.cred.id.clone(),
+    // Everything is lent to the plugin; nothing is copied to cross.
+    let call = UpstreamCall {
+        credential_id: cred.cred.id.as_rstr(),
         action: action.into(),
         client_format: req.format.id().into(),
         model: route.upstream_model.as_str().into(),
         thinking: ctx.thinking.as_str().into(),
-        client_headers: req.headers.clone().into(),
+        client_headers: req.headers.as_slice().into(),
         client_query: req.query.as_str().into(),
-        body: req.body.to_vec().into(),
+        body: req.body.as_ref().into(),
         credential,
     };
     let mut record = AttemptRecord {
@@ -196,7 +213,7 @@ pub async fn run(
         error: Default::default(),
     };
     let number = attempts.len() + 1;
-    let result = send(ctx, route, &mut call, &mut record, &mut usage, number).await;
+    let result = send(ctx, route, &call, &mut record, &mut usage, number).await;
     if let Err(e) = &result {
         record.error = e.to_string().into();
         usage.done(true);
@@ -208,18 +225,26 @@ pub async fn run(
 async fn send(
     ctx: &RequestCtx<'_>,
     route: &Route,
-    call: &mut UpstreamCall,
+    call: &UpstreamCall<'_>,
     record: &mut AttemptRecord,
     usage: &mut AttemptUsage,
     number: usize,
 ) -> Result<Success, ProxyError> {
     let recorder = &ctx.app.proxy.records;
     let plugin = &route.cred.plugin;
-    let described = plugin_call::build_request(plugin, call.clone()).map_err(ProxyError::Plugin)?;
+    let mut described = plugin_call::build_request(plugin, call).map_err(ProxyError::Plugin)?;
     // Neither the body nor the client headers are needed to translate the
-    // answer; dropping them saves copies on every later plugin call.
-    call.body = Default::default();
-    call.client_headers = Default::default();
+    // answer (the SDK promises them empty there).
+    let call = &UpstreamCall {
+        body: RSlice::EMPTY,
+        client_headers: RSlice::EMPTY,
+        ..*call
+    };
+    // "Unchanged" (RNone): the client's body goes up as it is, shared.
+    let upstream_body = plugin_call::bytes_or(
+        std::mem::replace(&mut described.body, ROption::RNone),
+        &ctx.req.body,
+    );
     if ctx.tap.active() {
         record.url = cliproxy_sdk::redact::mask_url(&described.url).into();
         record.method = described.method.clone();
@@ -228,7 +253,7 @@ async fn send(
     if ctx.capture {
         record.request_body = ctx
             .tap
-            .body(recorder, &api_request_section(number), &described.body);
+            .body(recorder, &api_request_section(number), &upstream_body);
     }
     let headers: Vec<(String, String)> = described
         .headers
@@ -244,7 +269,7 @@ async fn send(
             described.method.as_str(),
             described.url.as_str(),
             &headers,
-            Bytes::from(described.body.into_vec()),
+            upstream_body,
             described.proxy_url.as_str(),
         )
         .await
@@ -313,8 +338,8 @@ async fn send(
                 .tap
                 .body(recorder, &api_response_section(number), &bytes);
         }
-        let translated = plugin_call::translate_response(plugin, call.clone(), &bytes)
-            .map_err(ProxyError::Plugin)?;
+        let translated =
+            plugin_call::translate_response(plugin, call, &bytes).map_err(ProxyError::Plugin)?;
         cooldowns.on_success(cred_id, &ctx.model);
         usage.tokens = translated.usage.into_option();
         usage.done(false);
@@ -328,14 +353,13 @@ async fn send(
         return Ok(Success::Whole {
             status: parts.status,
             content_type,
-            body: Bytes::from(translated.bytes.into_vec()),
+            body: plugin_call::bytes_or(translated.bytes, &bytes),
         });
     }
 
     // Streams: wait for the first client bytes, so an error before them is
     // still an ordinary error (and the next credential can be tried).
-    let mut translator =
-        plugin_call::open_stream(plugin, call.clone()).map_err(ProxyError::Plugin)?;
+    let mut translator = plugin_call::open_stream(plugin, call).map_err(ProxyError::Plugin)?;
     // request-log: the raw upstream bytes read before the stream starts.
     let mut raw_head = Vec::new();
     let (first, ended) = loop {
@@ -352,8 +376,9 @@ async fn send(
                 if let Some(u) = t.usage.into_option() {
                     usage.tokens.get_or_insert(u);
                 }
-                if !t.bytes.is_empty() {
-                    break (Bytes::from(t.bytes.into_vec()), false);
+                let out = plugin_call::bytes_or(t.bytes, &data);
+                if !out.is_empty() {
+                    break (out, false);
                 }
             }
             Some(Err(e)) => return Err(ProxyError::Transport(e)),
@@ -362,7 +387,7 @@ async fn send(
                 if let Some(u) = t.usage.into_option() {
                     usage.tokens.get_or_insert(u);
                 }
-                break (Bytes::from(t.bytes.into_vec()), true);
+                break (plugin_call::bytes_or(t.bytes, &Bytes::new()), true);
             }
         }
     };

@@ -174,10 +174,11 @@ async fn dispatch(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ua| ua.starts_with("claude-cli"));
+    // Borrowed from the snapshot: a policy (strings, globs) is not copied
+    // per request.
     let policy = principal
         .as_deref()
-        .and_then(|k| crate::limits::policy(&snap, k))
-        .cloned();
+        .and_then(|k| crate::limits::policy(&snap, k));
     if let Some(p) = policy.as_ref().filter(|p| crate::limits::expired(p)) {
         let format = match &endpoint {
             Endpoint::Call(ep) => ep.format,
@@ -229,9 +230,7 @@ async fn dispatch(
                 ),
             }
         }
-        Endpoint::Call(ep) => {
-            call(app, snap, ep, req, query, Caller { principal, policy }, id).await
-        }
+        Endpoint::Call(ep) => call(app, snap, ep, req, query, Caller { principal }, id).await,
     }
 }
 
@@ -259,7 +258,7 @@ fn new_log(
             records::masked_headers(&parts.headers)
         },
         tap: records::LogTap { request_id, sinks },
-        timestamp: records::timestamp(chrono::Local::now()),
+        timestamp: records::timestamp(records::local_now()),
         method: parts.method.to_string(),
         url,
         request_body: body,
@@ -280,10 +279,10 @@ struct BodyHead {
     instructions: Option<serde::de::IgnoredAny>,
 }
 
-/// Who is calling: the matched client key and its policy, if any.
+/// Who is calling: the matched client key (its policy is looked up again
+/// in the same snapshot rather than copied along).
 struct Caller {
     principal: Option<String>,
-    policy: Option<crate::config::model::ClientKeyPolicy>,
 }
 
 async fn call(
@@ -295,7 +294,10 @@ async fn call(
     caller: Caller,
     id: String,
 ) -> Response<Body> {
-    let Caller { principal, policy } = caller;
+    let Caller { principal } = caller;
+    let policy = principal
+        .as_deref()
+        .and_then(|k| crate::limits::policy(&snap, k));
     let (parts, body) = req.into_parts();
     let limit = snap.raw.body_limits.proxy_bytes();
     let body = match read_limited(&parts.headers, body, limit).await {
@@ -428,7 +430,7 @@ async fn call(
         };
     let (limit_headers, slot) = match admission {
         Some(a) => (a.headers, a.slot),
-        None => (http::HeaderMap::new(), None),
+        None => (crate::limits::RateHeaders::default(), None),
     };
     match result {
         Err(e) => {
@@ -447,7 +449,7 @@ async fn call(
             if let Ok(v) = HeaderValue::from_str(&content_type) {
                 resp.headers_mut().insert(header::CONTENT_TYPE, v);
             }
-            resp.headers_mut().extend(limit_headers);
+            limit_headers.apply(resp.headers_mut());
             drop(slot);
             resp.extensions_mut().insert(outcome(false, &log.attempts));
             log.finish(&app.proxy.records, status.as_u16(), resp.headers(), &body);
@@ -463,7 +465,7 @@ async fn call(
             };
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            headers.extend(limit_headers);
+            limit_headers.apply(&mut headers);
             let o = outcome(true, &log.attempts);
             let keepalive = snap.raw.streaming.keepalive_seconds;
             let mut s = s.with_log(log, headers.clone());

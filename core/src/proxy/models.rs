@@ -8,7 +8,8 @@
 //! the plugins on every request.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use cliproxy_sdk::Credential;
@@ -327,10 +328,26 @@ struct Cached {
 }
 
 /// The registry for the current (config generation, active set).
+///
+/// A rebuild calls every provider plugin's `credentials()`, so it runs
+/// under no lock a request could wait for: while one request rebuilds,
+/// the others keep routing with the registry before the change (its
+/// credentials are complete values, so a call through it still works),
+/// and only when there is none yet do they build one of their own.
 #[derive(Default)]
 pub struct RegistryCache {
     current: ArcSwapOption<Cached>,
-    rebuild: Mutex<()>,
+    rebuilding: AtomicBool,
+}
+
+/// Clears the rebuilding flag however the build ends (a plugin panic
+/// included).
+struct Rebuilding<'a>(&'a AtomicBool);
+
+impl Drop for Rebuilding<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl RegistryCache {
@@ -343,18 +360,22 @@ impl RegistryCache {
                 && c.auth_generation == auth_generation
                 && Arc::ptr_eq(&c.active, &active)
         };
-        if let Some(c) = self.current.load().as_ref() {
+        let previous = self.current.load_full();
+        if let Some(c) = previous.as_ref() {
             if fresh(c) {
                 return c.registry.clone();
             }
         }
-        // One rebuild at a time; whoever waited may find it done.
-        let _guard = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = self.current.load().as_ref() {
-            if fresh(c) {
+        let claimed = self
+            .rebuilding
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if !claimed {
+            if let Some(c) = previous {
                 return c.registry.clone();
             }
         }
+        let _rebuilding = claimed.then(|| Rebuilding(&self.rebuilding));
         // Read the generation before the files, so a change racing with
         // this build triggers another one.
         let auth_generation = app.auth.generation();

@@ -4,8 +4,14 @@
 //! (a request description, or one chunk of bytes) and take microseconds,
 //! so hopping to the blocking pool for each would cost more than the call.
 //! The fuse and panic accounting of the plugin host still apply.
+//!
+//! Nothing is copied to cross: calls and bodies are lent to the plugin, and
+//! what comes back as "unchanged" (`RNone`) is answered with the bytes the
+//! host already holds ([`bytes_or`]); new bytes become `Bytes`
+//! that own the plugin's buffer ([`owned_bytes`]) instead of being copied.
 
-use abi_stable::std_types::{RResult, RSlice};
+use abi_stable::std_types::{ROption, RResult, RSlice, RVec};
+use bytes::Bytes;
 use cliproxy_sdk::{
     Credential, PluginBox, PluginError, StreamBox, Translated, UpstreamCall, UpstreamRequest,
 };
@@ -37,14 +43,14 @@ pub fn credentials(plugin: &LoadedPlugin) -> Result<Vec<Credential>, PluginError
 
 pub fn build_request(
     plugin: &LoadedPlugin,
-    c: UpstreamCall,
+    c: &UpstreamCall<'_>,
 ) -> Result<UpstreamRequest, PluginError> {
     call(plugin, |p| p.build_request(c))
 }
 
 pub fn translate_response(
     plugin: &LoadedPlugin,
-    c: UpstreamCall,
+    c: &UpstreamCall<'_>,
     body: &[u8],
 ) -> Result<Translated, PluginError> {
     call(plugin, |p| {
@@ -52,7 +58,7 @@ pub fn translate_response(
     })
 }
 
-pub fn open_stream(plugin: &LoadedPlugin, c: UpstreamCall) -> Result<StreamBox, PluginError> {
+pub fn open_stream(plugin: &LoadedPlugin, c: &UpstreamCall<'_>) -> Result<StreamBox, PluginError> {
     call(plugin, |p| p.open_stream(c))
 }
 
@@ -71,4 +77,49 @@ pub fn finish(plugin: &LoadedPlugin, stream: &mut StreamBox) -> Result<Translate
     let result = stream.finish();
     plugin.note(&result);
     result.into_result()
+}
+
+/// Bytes that own a buffer a plugin allocated. `RVec::into_vec` can reuse a
+/// buffer only when it was allocated in the same library, and copies
+/// otherwise; wrapping keeps the plugin's buffer and frees it through the
+/// plugin's deallocator when the last `Bytes` clone is dropped.
+pub fn owned_bytes(v: RVec<u8>) -> Bytes {
+    if v.is_empty() {
+        Bytes::new()
+    } else {
+        Bytes::from_owner(v)
+    }
+}
+
+/// What to send for a body or chunk a plugin answered about: its new bytes,
+/// or (`RNone`, "unchanged") the input itself, shared rather than copied.
+pub fn bytes_or(answer: ROption<RVec<u8>>, input: &Bytes) -> Bytes {
+    match answer {
+        ROption::RSome(v) => owned_bytes(v),
+        ROption::RNone => input.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_answer_is_the_input_itself() {
+        let upstream = Bytes::from(b"data: {\"x\":1}\n\n".to_vec());
+        let out = bytes_or(ROption::RNone, &upstream);
+        // The same allocation the upstream read, not a copy of it.
+        assert_eq!(out.as_ptr(), upstream.as_ptr());
+        assert_eq!(out, upstream);
+    }
+
+    #[test]
+    fn new_bytes_keep_the_plugin_buffer() {
+        let v: RVec<u8> = b"translated".to_vec().into();
+        let at = v.as_ptr();
+        let out = bytes_or(ROption::RSome(v), &Bytes::from_static(b"input"));
+        assert_eq!(out.as_ptr(), at);
+        assert_eq!(&out[..], b"translated");
+        assert!(owned_bytes(RVec::new()).is_empty());
+    }
 }

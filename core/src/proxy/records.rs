@@ -19,29 +19,25 @@
 //! ([`Recorder::drain`]), after every record queued before the stop was
 //! delivered.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use abi_stable::std_types::RVec;
-use chrono::{DateTime, Local};
+use chrono::{DateTime, FixedOffset, Local, Offset, Utc};
 use cliproxy_sdk::redact;
 use cliproxy_sdk::{AttemptRecord, Header, RequestPart, RequestRecord, UsageRecord};
 
 use crate::plugin_host::{ActiveSet, LoadedPlugin};
 
-/// Calls `f` with the value for each sink that is not fused: clones for all
-/// but the last, which gets the value itself (bodies may be large).
-fn deliver<T: Clone>(sinks: &[Arc<LoadedPlugin>], value: T, f: impl Fn(&LoadedPlugin, T)) {
-    let live: Vec<&Arc<LoadedPlugin>> = sinks.iter().filter(|p| !p.is_fused()).collect();
-    let Some((last, rest)) = live.split_last() else {
-        return;
-    };
-    for p in rest {
-        f(p, value.clone());
+/// Calls `f` for each sink that is not fused. The record was built once
+/// and every sink borrows that one copy (the boundary takes records by
+/// reference), so a second sink costs no copy of its bodies.
+fn deliver<T>(sinks: &[Arc<LoadedPlugin>], value: &T, f: impl Fn(&LoadedPlugin, &T)) {
+    for p in sinks.iter().filter(|p| !p.is_fused()) {
+        f(p, value);
     }
-    f(last, value);
 }
 
 /// Events waiting for the worker; beyond this they are dropped.
@@ -258,7 +254,7 @@ impl Worker {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Usage(sinks, record) => {
-                deliver(&sinks, record, |p, r| {
+                deliver(&sinks, &record, |p, r| {
                     if let Some(i) = p.instance() {
                         p.note(&i.on_usage(r));
                     }
@@ -266,7 +262,7 @@ impl Worker {
                 self.mark(sinks);
             }
             Event::Request(sinks, record, cost) => {
-                deliver(&sinks, record, |p, r| {
+                deliver(&sinks, &record, |p, r| {
                     if let Some(i) = p.instance() {
                         p.note(&i.on_request(r));
                     }
@@ -275,7 +271,7 @@ impl Worker {
                 self.queued.fetch_sub(cost - EVENT_COST, Ordering::AcqRel);
             }
             Event::Part(sinks, part, cost) => {
-                deliver(&sinks, part, |p, part| {
+                deliver(&sinks, &part, |p, part| {
                     if let Some(i) = p.instance() {
                         p.note(&i.on_request_part(part));
                     }
@@ -317,9 +313,31 @@ impl Worker {
     }
 }
 
+/// The time in the server's zone. Asking chrono for `Local::now()` consults
+/// the zone database (a file check) on every call; each request stamps its
+/// records, so the offset is read at most once per second and applied to
+/// the UTC clock.
+pub fn local_now() -> DateTime<FixedOffset> {
+    static OFFSET: AtomicI64 = AtomicI64::new(0);
+    static CHECKED: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = Utc::now();
+    let second = now.timestamp();
+    if CHECKED.load(Ordering::Acquire) != second {
+        let offset = Local::now().offset().local_minus_utc();
+        OFFSET.store(i64::from(offset), Ordering::Release);
+        CHECKED.store(second, Ordering::Release);
+    }
+    let offset = i32::try_from(OFFSET.load(Ordering::Acquire)).unwrap_or(0);
+    let zone = FixedOffset::east_opt(offset).unwrap_or(Utc.fix());
+    now.with_timezone(&zone)
+}
+
 /// RFC 3339 in the server's zone, fraction up to 9 digits without trailing
 /// zeros (as Go prints it).
-pub fn timestamp(t: DateTime<Local>) -> String {
+pub fn timestamp<Tz: chrono::TimeZone>(t: DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
     let mut s = t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, false);
     // "2026-01-05T10:15:04.123400000+08:00": drop trailing zeros of the fraction.
     if let Some(dot) = s.find('.') {
@@ -634,5 +652,14 @@ mod tests {
             .expect("time");
         assert!(!timestamp(whole).contains('.'), "{}", timestamp(whole));
         assert!(chrono::DateTime::parse_from_rfc3339(&s).is_ok(), "{s}");
+    }
+
+    #[test]
+    fn cached_local_time_is_local_time() {
+        let a = Local::now();
+        let b = local_now();
+        let c = Local::now();
+        assert_eq!(b.offset().local_minus_utc(), c.offset().local_minus_utc());
+        assert!(a <= b && b <= c, "{a} {b} {c}");
     }
 }

@@ -217,8 +217,11 @@ impl Body for ProxyStream {
                     match this.translate(Some(&data)) {
                         Ok(t) => {
                             this.note_usage(&t);
-                            if !t.bytes.is_empty() {
-                                return this.emit(Bytes::from(t.bytes.into_vec()));
+                            // An unchanged chunk is the upstream's own
+                            // `Bytes`, passed on without a copy.
+                            let out = plugin_call::bytes_or(t.bytes, &data);
+                            if !out.is_empty() {
+                                return this.emit(out);
                             }
                         }
                         Err(e) => return this.fail(e),
@@ -230,12 +233,11 @@ impl Body for ProxyStream {
                     match this.translate(None) {
                         Ok(t) => {
                             this.note_usage(&t);
-                            this.capture_client(&t.bytes);
+                            let out = plugin_call::bytes_or(t.bytes, &Bytes::new());
+                            this.capture_client(&out);
                             this.end(None);
-                            if !t.bytes.is_empty() {
-                                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(
-                                    t.bytes.into_vec(),
-                                )))));
+                            if !out.is_empty() {
+                                return Poll::Ready(Some(Ok(Frame::data(out))));
                             }
                             return Poll::Ready(None);
                         }

@@ -7,7 +7,10 @@
 
 use std::sync::RwLock;
 
-use cliproxy_sdk::{export_plugin, manifest, Host, HttpRequest, HttpResponse, Plugin, PluginError, PluginFactory, PluginManifest};
+use cliproxy_sdk::{
+    export_plugin, manifest, Host, HttpRequest, HttpResponse, Plugin, PluginError, PluginFactory,
+    PluginManifest,
+};
 use serde_json::{json, Value};
 
 pub struct Hello {
@@ -17,11 +20,15 @@ pub struct Hello {
 
 impl PluginFactory for Hello {
     fn manifest() -> PluginManifest {
-        manifest("hello", env!("CARGO_PKG_VERSION"), "Example out-of-tree plugin")
-            .capability("management")
-            .routes(&["GET", "PUT"], "/hello")
-            .config_key("hello")
-            .build()
+        manifest(
+            "hello",
+            env!("CARGO_PKG_VERSION"),
+            "Example out-of-tree plugin",
+        )
+        .capability("management")
+        .routes(&["GET", "PUT"], "/hello")
+        .config_key("hello")
+        .build()
     }
 
     fn create(host: Host) -> Result<Self, PluginError> {
@@ -35,8 +42,12 @@ impl PluginFactory for Hello {
 
 impl Plugin for Hello {
     fn configure(&self, config_json: &str) -> Result<(), PluginError> {
-        let config: Value = serde_json::from_str(config_json).map_err(|e| PluginError::internal(e.to_string()))?;
-        let greeting = config["hello"]["greeting"].as_str().unwrap_or("hello, world").to_string();
+        let config: Value =
+            serde_json::from_str(config_json).map_err(|e| PluginError::internal(e.to_string()))?;
+        let greeting = config["hello"]["greeting"]
+            .as_str()
+            .unwrap_or("hello, world")
+            .to_string();
         *self.greeting.write().unwrap_or_else(|p| p.into_inner()) = greeting;
         Ok(())
     }
@@ -44,7 +55,11 @@ impl Plugin for Hello {
     fn handle_management(&self, req: &HttpRequest) -> Result<HttpResponse, PluginError> {
         match req.method.as_str() {
             "GET" => {
-                let greeting = self.greeting.read().unwrap_or_else(|p| p.into_inner()).clone();
+                let greeting = self
+                    .greeting
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 Ok(HttpResponse::json(
                     200,
                     &json!({ "message": "hello from an out-of-tree plugin", "greeting": greeting }),

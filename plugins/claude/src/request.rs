@@ -5,7 +5,8 @@
 //! What it does not do: translate from other client formats, or refresh
 //! OAuth tokens (`auth_file.rs` describes that; the host does it).
 
-use cliproxy_kit::http::{body_model, client_header, edit_json_body, join_url, HeaderList};
+use cliproxy_kit::http::{client_header, edit_json_body, join_url, HeaderList};
+use cliproxy_kit::json_edit;
 use cliproxy_kit::usage as kit_usage;
 use cliproxy_sdk::{PluginError, Translated, UpstreamCall, UpstreamRequest};
 use serde_json::Value;
@@ -44,22 +45,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     };
 
     // `betas` in the body become header values and leave the body.
-    let mut body_betas: Vec<String> = Vec::new();
-    let untouched = body_model(&call.body).as_deref() == Some(call.model.as_str())
-        && !call.body.windows(7).any(|w| w == b"\"betas\"");
-    let body = if untouched {
-        call.body.to_vec()
-    } else {
-        edit_json_body(&call.body, |map| {
-            map.insert("model".into(), Value::String(call.model.to_string()));
-            if let Some(Value::Array(items)) = map.remove("betas") {
-                body_betas = items
-                    .into_iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect();
-            }
-        })?
-    };
+    let (body, body_betas) = edit_body(&call.body, call.model.as_str())?;
 
     let mut headers = HeaderList::new();
     headers.set("Content-Type", "application/json");
@@ -99,9 +85,45 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         method: "POST".into(),
         url: join_url(base, path).into(),
         headers: headers.into_rvec(),
-        body: body.into(),
+        body: body.map(Into::into).into(),
         proxy_url: cred.proxy_url.clone(),
     })
+}
+
+/// The body with `model` set and `betas` moved out (`None`: unchanged),
+/// and the betas it held. Only those two members are touched
+/// ([`json_edit`]); a full parse only for bodies the scanner does not read.
+fn edit_body(body: &[u8], model: &str) -> Result<(Option<Vec<u8>>, Vec<String>), PluginError> {
+    let betas_of = |v: Value| match v {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if let Some(o) = json_edit::Object::parse(body) {
+        let betas = o.get("betas");
+        if o.get_str("model") == Some(model) && betas.is_none() {
+            return Ok((None, Vec::new()));
+        }
+        let body_betas = betas
+            .and_then(|raw| serde_json::from_slice::<Value>(raw).ok())
+            .map(betas_of)
+            .unwrap_or_default();
+        let literal = json_edit::string_literal(model);
+        return Ok((
+            Some(o.rewrite(&[("model", &literal)], &["betas"])),
+            body_betas,
+        ));
+    }
+    let mut body_betas: Vec<String> = Vec::new();
+    let edited = edit_json_body(body, |map| {
+        map.insert("model".into(), Value::String(model.to_string()));
+        if let Some(v) = map.remove("betas") {
+            body_betas = betas_of(v);
+        }
+    })?;
+    Ok((Some(edited), body_betas))
 }
 
 pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
@@ -111,10 +133,7 @@ pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginE
     } else {
         kit_usage::claude(body)
     };
-    Ok(Translated {
-        bytes: body.to_vec().into(),
-        usage: usage.into(),
-    })
+    Ok(Translated::unchanged(usage))
 }
 
 #[cfg(test)]
@@ -123,14 +142,14 @@ mod tests {
     use cliproxy_kit::{self as kit, KeyEntry};
     use cliproxy_sdk::Header;
 
-    fn call(base: &str, client: &[(&str, &str)], action: &str) -> UpstreamCall {
+    fn call(base: &str, client: &[(&str, &str)], action: &str) -> cliproxy_sdk::OwnedCall {
         let entry = KeyEntry {
             api_key: "sk-ant".into(),
             base_url: base.into(),
             ..Default::default()
         };
         let credential = kit::credentials_from_keys("claude", OFFICIAL_BASE, &[entry]).remove(0);
-        UpstreamCall {
+        cliproxy_sdk::OwnedCall {
             thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: action.into(),
@@ -152,7 +171,7 @@ mod tests {
 
     #[test]
     fn official_host_uses_x_api_key() {
-        let r = build(&call("", &[], "stream")).expect("built");
+        let r = build(&call("", &[], "stream").as_call()).expect("built");
         assert_eq!(
             r.url.as_str(),
             "https://api.anthropic.com/v1/messages?beta=true"
@@ -164,18 +183,21 @@ mod tests {
             header(&r, "anthropic-beta").map(|b| b.ends_with(",b1")),
             Some(true)
         );
-        let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        let body: serde_json::Value = serde_json::from_slice(r.body_or(b"")).expect("json");
         assert_eq!(body["model"], "claude-up");
         assert!(body.get("betas").is_none());
     }
 
     #[test]
     fn other_host_uses_bearer_and_client_values() {
-        let r = build(&call(
-            "http://127.0.0.1:9/",
-            &[("anthropic-version", "2024-10-22"), ("anthropic-beta", "x")],
-            "count_tokens",
-        ))
+        let r = build(
+            &call(
+                "http://127.0.0.1:9/",
+                &[("anthropic-version", "2024-10-22"), ("anthropic-beta", "x")],
+                "count_tokens",
+            )
+            .as_call(),
+        )
         .expect("built");
         assert_eq!(
             r.url.as_str(),

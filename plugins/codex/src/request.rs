@@ -6,8 +6,10 @@
 //! What it does not do: OAuth (`Chatgpt-Account-Id`, `Originator`), or
 //! translation from other client formats.
 
+use abi_stable::std_types::ROption;
 use cliproxy_kit::auth_index;
 use cliproxy_kit::http::{edit_json_body, join_url, HeaderList};
+use cliproxy_kit::json_edit;
 use cliproxy_kit::sse::SseScanner;
 use cliproxy_kit::usage as kit_usage;
 use cliproxy_sdk::{PluginError, Translated, UpstreamCall, UpstreamRequest};
@@ -32,11 +34,22 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     } else {
         cred.base_url.trim()
     };
-    let body = edit_json_body(&call.body, |map| {
-        map.insert("model".into(), Value::String(call.model.to_string()));
-        map.insert("stream".into(), Value::Bool(true));
-        map.remove("previous_response_id");
-    })?;
+    // Three top-level members change; the rest (the input items, which
+    // can be large) keeps its bytes without a parse ([`json_edit`]).
+    let body = match json_edit::Object::parse(&call.body) {
+        Some(o) => {
+            let model = json_edit::string_literal(call.model.as_str());
+            o.rewrite(
+                &[("model", &model), ("stream", b"true")],
+                &["previous_response_id"],
+            )
+        }
+        None => edit_json_body(&call.body, |map| {
+            map.insert("model".into(), Value::String(call.model.to_string()));
+            map.insert("stream".into(), Value::Bool(true));
+            map.remove("previous_response_id");
+        })?,
+    };
     let mut headers = HeaderList::new();
     headers.set("Content-Type", "application/json");
     let token = if cred.is_oauth() {
@@ -61,7 +74,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         method: "POST".into(),
         url: join_url(base, "/responses").into(),
         headers: headers.into_rvec(),
-        body: body.into(),
+        body: ROption::RSome(body.into()),
         proxy_url: cred.proxy_url.clone(),
     })
 }
@@ -92,10 +105,7 @@ struct Completed {
 pub fn translate(_call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
     let trimmed = body.trim_ascii_start();
     if trimmed.starts_with(b"{") {
-        return Ok(Translated {
-            bytes: body.to_vec().into(),
-            usage: kit_usage::responses(body).into(),
-        });
+        return Ok(Translated::unchanged(kit_usage::responses(body)));
     }
     let mut response: Option<Vec<u8>> = None;
     let mut scanner = SseScanner::new();
@@ -111,10 +121,7 @@ pub fn translate(_call: &UpstreamCall, body: &[u8]) -> Result<Translated, Plugin
     match response {
         Some(bytes) => {
             let usage = kit_usage::responses(&bytes);
-            Ok(Translated {
-                bytes: bytes.into(),
-                usage: usage.into(),
-            })
+            Ok(Translated::bytes(bytes, usage))
         }
         None => Err(PluginError::with_status(
             502,
@@ -129,14 +136,14 @@ mod tests {
     use super::*;
     use cliproxy_kit::{self as kit, KeyEntry};
 
-    fn call() -> UpstreamCall {
+    fn call() -> cliproxy_sdk::OwnedCall {
         let entry = KeyEntry {
             api_key: "sk-codex".into(),
             base_url: "http://up.test/v1".into(),
             ..Default::default()
         };
         let credential = kit::credentials_from_keys("codex", DEFAULT_BASE_URL, &[entry]).remove(0);
-        UpstreamCall {
+        cliproxy_sdk::OwnedCall {
             thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: "generate".into(),
@@ -153,9 +160,9 @@ mod tests {
 
     #[test]
     fn forces_stream() {
-        let r = build(&call()).expect("built");
+        let r = build(&call().as_call()).expect("built");
         assert_eq!(r.url.as_str(), "http://up.test/v1/responses");
-        let body: Value = serde_json::from_slice(&r.body).expect("json");
+        let body: Value = serde_json::from_slice(r.body_or(b"")).expect("json");
         assert_eq!(body["stream"], true);
         assert_eq!(body["model"], "gpt-5");
         assert!(body.get("previous_response_id").is_none());
@@ -168,10 +175,10 @@ mod tests {
     #[test]
     fn aggregates_completed() {
         let sse = b"event: response.created\ndata: {\"type\":\"response.created\"}\n\nevent: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"usage\":{\"input_tokens\":1,\"output_tokens\":2,\"total_tokens\":3}}}\n\n";
-        let t = translate(&call(), sse).expect("ok");
-        let v: Value = serde_json::from_slice(&t.bytes).expect("json");
+        let t = translate(&call().as_call(), sse).expect("ok");
+        let v: Value = serde_json::from_slice(t.bytes_or(b"")).expect("json");
         assert_eq!(v["id"], "r");
         assert_eq!(t.usage.into_option().map(|u| u.total_tokens), Some(3));
-        assert!(translate(&call(), b"data: {}\n\n").is_err());
+        assert!(translate(&call().as_call(), b"data: {}\n\n").is_err());
     }
 }

@@ -71,7 +71,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         )
         .into(),
         headers: headers.into_rvec(),
-        body: envelope.to_string().into_bytes().into(),
+        body: ROption::RSome(envelope.to_string().into_bytes().into()),
         proxy_url: cred.proxy_url.clone(),
     })
 }
@@ -97,10 +97,7 @@ pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginE
     } else {
         kit_usage::gemini(&bytes)
     };
-    Ok(Translated {
-        bytes: bytes.into(),
-        usage: usage.into(),
-    })
+    Ok(Translated::bytes(bytes, usage))
 }
 
 pub fn open_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator> {
@@ -145,7 +142,7 @@ impl Unwrapping {
 
     fn take(&mut self, out: Vec<u8>) -> Translated {
         Translated {
-            bytes: out.into(),
+            bytes: ROption::RSome(out.into()),
             usage: match self.usage.take() {
                 Some(u) => ROption::RSome(u),
                 None => ROption::RNone,
@@ -186,7 +183,7 @@ mod tests {
     use cliproxy_kit::auth_file::AuthFileCtx;
     use cliproxy_sdk::AuthFile;
 
-    fn call(action: &str, query: &str) -> UpstreamCall {
+    fn call(action: &str, query: &str) -> cliproxy_sdk::OwnedCall {
         let f = AuthFile {
             id: "gemini-a.json".into(),
             name: "gemini-a.json".into(),
@@ -204,7 +201,7 @@ mod tests {
             .into_iter()
             .next()
             .expect("one");
-        UpstreamCall {
+        cliproxy_sdk::OwnedCall {
             thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: action.into(),
@@ -221,12 +218,12 @@ mod tests {
 
     #[test]
     fn envelope_url_and_headers() {
-        let r = build(&call("stream", "")).expect("built");
+        let r = build(&call("stream", "").as_call()).expect("built");
         assert_eq!(
             r.url.as_str(),
             "http://127.0.0.1:7/v1internal:streamGenerateContent?alt=sse"
         );
-        let body: Value = serde_json::from_slice(&r.body).expect("json");
+        let body: Value = serde_json::from_slice(r.body_or(b"")).expect("json");
         assert_eq!(body["project"], "p1");
         assert_eq!(body["model"], "gemini-2.5-pro");
         assert_eq!(body["request"]["contents"][0]["parts"][0]["text"], "hi");
@@ -238,9 +235,9 @@ mod tests {
         };
         assert_eq!(h("authorization").as_deref(), Some("Bearer ya29"));
         assert_eq!(h("user-agent").as_deref(), Some(CLI_USER_AGENT));
-        let r = build(&call("count_tokens", "")).expect("built");
+        let r = build(&call("count_tokens", "").as_call()).expect("built");
         assert!(r.url.ends_with("/v1internal:countTokens"));
-        let body: Value = serde_json::from_slice(&r.body).expect("json");
+        let body: Value = serde_json::from_slice(r.body_or(b"")).expect("json");
         assert!(body.get("project").is_none());
     }
 
@@ -248,35 +245,35 @@ mod tests {
     fn unwraps_whole_and_streamed() {
         let c = call("generate", "");
         let t = translate(
-            &c,
+            &c.as_call(),
             br#"{"response":{"candidates":[{"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":3,"totalTokenCount":5}},"traceId":"t"}"#,
         )
         .expect("ok");
-        let v: Value = serde_json::from_slice(&t.bytes).expect("json");
+        let v: Value = serde_json::from_slice(t.bytes_or(b"")).expect("json");
         assert!(v.get("response").is_none());
         assert_eq!(v["candidates"][0]["finishReason"], "STOP");
         assert_eq!(t.usage.into_option().map(|u| u.total_tokens), Some(5));
 
-        let mut s = open_stream(&call("stream", ""));
+        let mut s = open_stream(&call("stream", "").as_call());
         let a = s
             .feed(b"data: {\"response\":{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"H\"}]}}]}}\n\ndata: {\"resp")
             .expect("a");
         assert_eq!(
-            a.bytes.as_slice(),
+            a.bytes_or(b""),
             b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"H\"}]}}]}\n\n"
         );
         let b = s
             .feed(b"onse\":{\"candidates\":[{\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"totalTokenCount\":7}}}\n\n")
             .expect("b");
-        assert!(b.bytes.starts_with(b"data: {\"candidates\""));
+        assert!(b.bytes_or(b"").starts_with(b"data: {\"candidates\""));
         assert_eq!(b.usage.into_option().map(|u| u.total_tokens), Some(7));
 
-        let mut s = open_stream(&call("stream", "alt=json"));
+        let mut s = open_stream(&call("stream", "alt=json").as_call());
         let a = s
             .feed(b"data: {\"response\":{\"x\":1}}\n\ndata: {\"response\":{\"x\":2}}\n\n")
             .expect("a");
         let end = s.finish().expect("end");
-        let all = [a.bytes.as_slice(), end.bytes.as_slice()].concat();
+        let all = [a.bytes_or(b""), end.bytes_or(b"")].concat();
         let arr: Value = serde_json::from_slice(&all).expect("array");
         assert_eq!(arr, json!([{"x": 1}, {"x": 2}]));
     }

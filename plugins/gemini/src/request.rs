@@ -28,13 +28,13 @@ mod tests {
     use super::*;
     use cliproxy_kit::{self as kit, KeyEntry};
 
-    fn call(action: &str, query: &str) -> UpstreamCall {
+    fn call(action: &str, query: &str) -> cliproxy_sdk::OwnedCall {
         let entry = KeyEntry {
             api_key: "AIza-up".into(),
             ..Default::default()
         };
         let credential = kit::credentials_from_keys("gemini", DEFAULT_BASE_URL, &[entry]).remove(0);
-        UpstreamCall {
+        cliproxy_sdk::OwnedCall {
             thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: action.into(),
@@ -49,7 +49,7 @@ mod tests {
 
     #[test]
     fn urls_per_action() {
-        let r = build(&call("stream", "")).expect("built");
+        let r = build(&call("stream", "").as_call()).expect("built");
         assert_eq!(
             r.url.as_str(),
             "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
@@ -58,11 +58,11 @@ mod tests {
             .headers
             .iter()
             .any(|h| h.name.as_str() == "x-goog-api-key" && h.value.as_str() == "AIza-up"));
-        let r = build(&call("generate", "")).expect("built");
+        let r = build(&call("generate", "").as_call()).expect("built");
         assert!(r.url.ends_with(":generateContent"));
-        let r = build(&call("stream", "alt=json")).expect("built");
+        let r = build(&call("stream", "alt=json").as_call()).expect("built");
         assert!(r.url.ends_with(":streamGenerateContent?$alt=json"));
-        let r = build(&call("count_tokens", "")).expect("built");
+        let r = build(&call("count_tokens", "").as_call()).expect("built");
         assert!(r.url.ends_with(":countTokens"));
     }
 }

@@ -54,16 +54,14 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         method: "POST".into(),
         url: join_url(&cred.base_url, path).into(),
         headers: headers.into_rvec(),
-        body: with_model(&call.body, &call.model)?.into(),
+        // Usually the model already matches: the body goes up unchanged.
+        body: with_model(&call.body, &call.model)?.map(Into::into).into(),
         proxy_url: cred.proxy_url.clone(),
     })
 }
 
 pub fn translate(_call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
-    Ok(Translated {
-        bytes: body.to_vec().into(),
-        usage: kit_usage::openai(body).into(),
-    })
+    Ok(Translated::unchanged(kit_usage::openai(body)))
 }
 
 #[cfg(test)]
@@ -72,7 +70,7 @@ mod tests {
     use cliproxy_kit::{self as kit, KeyEntry};
     use cliproxy_sdk::Header;
 
-    fn call(action: &str, format: &str, key: &str) -> UpstreamCall {
+    fn call(action: &str, format: &str, key: &str) -> cliproxy_sdk::OwnedCall {
         let mut entry = KeyEntry {
             api_key: key.into(),
             base_url: "http://up.test/v1/".into(),
@@ -81,7 +79,7 @@ mod tests {
         entry.headers.insert("X-Extra".into(), "1".into());
         entry.headers.insert("User-Agent".into(), "mine".into());
         let credential = kit::credentials_from_keys("acme", "", &[entry]).remove(0);
-        UpstreamCall {
+        cliproxy_sdk::OwnedCall {
             thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: action.into(),
@@ -103,21 +101,21 @@ mod tests {
 
     #[test]
     fn builds_chat_request() {
-        let r = build(&call("stream", "openai", "sk-up")).expect("built");
+        let r = build(&call("stream", "openai", "sk-up").as_call()).expect("built");
         assert_eq!(r.url.as_str(), "http://up.test/v1/chat/completions");
         assert_eq!(header(&r, "authorization"), Some("Bearer sk-up"));
         assert_eq!(header(&r, "accept"), Some("text/event-stream"));
         assert_eq!(header(&r, "user-agent"), Some("mine"));
         assert_eq!(header(&r, "x-extra"), Some("1"));
-        let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        let body: serde_json::Value = serde_json::from_slice(r.body_or(b"")).expect("json");
         assert_eq!(body["model"], "up-model");
     }
 
     #[test]
     fn legacy_and_keyless() {
-        let r = build(&call("generate", "openai-completions", "")).expect("built");
+        let r = build(&call("generate", "openai-completions", "").as_call()).expect("built");
         assert_eq!(r.url.as_str(), "http://up.test/v1/completions");
         assert_eq!(header(&r, "authorization"), None);
-        assert!(build(&call("count_tokens", "openai", "k")).is_err());
+        assert!(build(&call("count_tokens", "openai", "k").as_call()).is_err());
     }
 }

@@ -72,7 +72,7 @@ mod tests {
             ..Default::default()
         };
         let credential = kit::credentials_from_keys("vertex", "", &[entry]).remove(0);
-        let call = UpstreamCall {
+        let call = cliproxy_sdk::OwnedCall {
             thinking: Default::default(),
             credential_id: credential.id.clone(),
             action: "stream".into(),
@@ -83,7 +83,7 @@ mod tests {
             body: b"{}".to_vec().into(),
             credential,
         };
-        let r = build(&call).expect("built");
+        let r = build(&call.as_call()).expect("built");
         assert_eq!(
             r.url.as_str(),
             "https://vertex.test/v1/publishers/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse"

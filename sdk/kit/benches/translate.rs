@@ -158,9 +158,9 @@ fn native(from: Format) -> Box<dyn StreamTranslator> {
 fn run_stream(chunks: &[Vec<u8>], mut t: Box<dyn StreamTranslator>) -> usize {
     let mut n = 0;
     for c in chunks {
-        n += t.feed(c).expect("feed").bytes.len();
+        n += t.feed(c).expect("feed").bytes_or(c).len();
     }
-    n + t.finish().expect("finish").bytes.len()
+    n + t.finish().expect("finish").bytes_or(b"").len()
 }
 
 fn name(f: Format) -> &'static str {

@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::auth_index;
+use abi_stable::std_types::ROption;
 use cliproxy_sdk::{
     AuthFile, AuthFileInfo, Credential, Header, PluginError, RefreshedAuth, UpstreamRequest,
 };
@@ -241,7 +242,7 @@ pub fn form_post(url: &str, pairs: &[(&str, &str)], proxy_url: &str) -> Upstream
             Header::new("Accept", "application/json"),
         ]
         .into(),
-        body: form.finish().into_bytes().into(),
+        body: ROption::RSome(form.finish().into_bytes().into()),
         proxy_url: proxy_url.into(),
     }
 }
@@ -256,7 +257,7 @@ pub fn json_post(url: &str, body: &Value, proxy_url: &str) -> UpstreamRequest {
             Header::new("Accept", "application/json"),
         ]
         .into(),
-        body: body.to_string().into_bytes().into(),
+        body: ROption::RSome(body.to_string().into_bytes().into()),
         proxy_url: proxy_url.into(),
     }
 }
@@ -419,7 +420,7 @@ mod tests {
     #[test]
     fn form_and_jwt() {
         let r = form_post("http://t/token", &[("a", "x y"), ("b", "&")], "");
-        assert_eq!(r.body.as_slice(), b"a=x+y&b=%26");
+        assert_eq!(r.body_or(b""), b"a=x+y&b=%26");
         use base64::Engine;
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
             br#"{"email":"e@x","https://api.openai.com/auth":{"chatgpt_account_id":"acc"}}"#,

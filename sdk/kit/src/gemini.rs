@@ -5,6 +5,7 @@
 use crate::http::{gemini_method, gemini_stream_is_sse, join_url, HeaderList};
 use crate::sse::PassThrough;
 use crate::usage::{self as kit_usage, GeminiArrayStream, GeminiStream};
+use abi_stable::std_types::ROption;
 use cliproxy_sdk::{StreamTranslator, Translated, UpstreamCall, UpstreamRequest};
 
 /// `POST {base}{models_path}/{model}:{method}` with `x-goog-api-key`; the
@@ -21,7 +22,8 @@ pub fn upstream_request(call: &UpstreamCall, base_url: &str, models_path: &str) 
         method: "POST".into(),
         url: join_url(base_url, &path).into(),
         headers: headers.into_rvec(),
-        body: call.body.clone(),
+        // The client body (already in Gemini's format) goes up unchanged.
+        body: ROption::RNone,
         proxy_url: cred.proxy_url.clone(),
     }
 }
@@ -34,10 +36,7 @@ pub fn translate(call: &UpstreamCall, body: &[u8]) -> Translated {
     } else {
         kit_usage::gemini(body)
     };
-    Translated {
-        bytes: body.to_vec().into(),
-        usage: usage.into(),
-    }
+    Translated::unchanged(usage)
 }
 
 /// A streamed answer: chunks pass through at once; the terminal chunk (with

@@ -143,23 +143,33 @@ pub fn edit_json_body(
     serde_json::to_vec(&value).map_err(|e| PluginError::internal(e.to_string()))
 }
 
-/// The body with its `model` set to `model`; the bytes are returned
-/// unchanged (no re-serialization) when the model already matches.
-pub fn with_model(body: &[u8], model: &str) -> Result<Vec<u8>, PluginError> {
+/// The body with its `model` set to `model`: `None` when it already is
+/// (the body goes upstream unchanged), else the body with only that field
+/// spliced in ([`crate::json_edit`]; a full parse only for bodies the
+/// scanner does not read).
+pub fn with_model(body: &[u8], model: &str) -> Result<Option<Vec<u8>>, PluginError> {
+    if let Some(o) = crate::json_edit::Object::parse(body) {
+        if o.get_str("model") == Some(model) {
+            return Ok(None);
+        }
+        let literal = crate::json_edit::string_literal(model);
+        return Ok(Some(o.rewrite(&[("model", &literal)], &[])));
+    }
     if body_model(body).as_deref() == Some(model) {
-        return Ok(body.to_vec());
+        return Ok(None);
     }
     edit_json_body(body, |map| {
         map.insert("model".into(), serde_json::Value::String(model.into()));
     })
+    .map(Some)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn call(headers: &[(&str, &str)]) -> UpstreamCall {
-        UpstreamCall {
+    fn call(headers: &[(&str, &str)]) -> cliproxy_sdk::OwnedCall {
+        cliproxy_sdk::OwnedCall {
             thinking: Default::default(),
             credential_id: "c".into(),
             action: "generate".into(),
@@ -176,7 +186,8 @@ mod tests {
     #[test]
     fn joins_and_prefers_client_values() {
         assert_eq!(join_url("http://a/v1/", "/chat"), "http://a/v1/chat");
-        let c = call(&[("anthropic-version", "2024-01-01")]);
+        let owned = call(&[("anthropic-version", "2024-01-01")]);
+        let c = owned.as_call();
         let mut h = HeaderList::new();
         h.set_client_or(&c, "Anthropic-Version", "2023-06-01");
         h.set_client_or(&c, "X-App", "cli");
@@ -189,9 +200,10 @@ mod tests {
     #[test]
     fn model_rewrite_only_when_needed() {
         let body = br#"{"model":"a","x":[1,2]}"#;
-        assert_eq!(with_model(body, "a").expect("ok"), body.to_vec());
-        let out: serde_json::Value =
-            serde_json::from_slice(&with_model(body, "b").expect("ok")).expect("json");
+        // Same model: "unchanged", no copy.
+        assert_eq!(with_model(body, "a").expect("ok"), None);
+        let edited = with_model(body, "b").expect("ok").expect("edited");
+        let out: serde_json::Value = serde_json::from_slice(&edited).expect("json");
         assert_eq!(out["model"], "b");
         assert_eq!(out["x"][1], 2);
         assert!(with_model(b"[1]", "b").is_err());

@@ -40,6 +40,7 @@ mod de;
 pub mod entries;
 pub mod gemini;
 pub mod http;
+pub mod json_edit;
 pub mod list;
 pub mod normalize;
 pub mod provider;

@@ -22,6 +22,7 @@ use crate::auth_file::AuthFileCtx;
 use crate::http::gemini_stream_is_sse;
 use crate::translate::{self, thinking, Format, RequestOpts};
 use crate::{ListSection, ListStore};
+use abi_stable::std_types::ROption;
 use cliproxy_sdk::{
     manifest, AuthFile, AuthFileInfo, Credential, Header, Host, HttpRequest, HttpResponse,
     ModelAlias, Plugin, PluginError, PluginFactory, PluginManifest, RefreshedAuth,
@@ -144,8 +145,21 @@ impl<S: ProviderSpec> Plugin for ProviderPlugin<S> {
         creds
     }
 
-    fn build_request(&self, call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
-        S::build_request(&wire_call(call, S::WIRE_FORMAT)?)
+    fn build_request(&self, call: &UpstreamCall<'_>) -> Result<UpstreamRequest, PluginError> {
+        let (wire, body) = wire_call(call, S::WIRE_FORMAT)?;
+        let Some(body) = body else {
+            return S::build_request(&wire);
+        };
+        // The spec sees the rewritten body; "unchanged" from it means that
+        // body, not the client's.
+        let mut req = S::build_request(&UpstreamCall {
+            body: body.as_slice().into(),
+            ..wire
+        })?;
+        if req.body.is_none() {
+            req.body = ROption::RSome(body.into());
+        }
+        Ok(req)
     }
 
     fn translate_response(
@@ -157,13 +171,14 @@ impl<S: ProviderSpec> Plugin for ProviderPlugin<S> {
             return S::translate_response(call, body);
         };
         let native = S::translate_response(&as_wire_call(call, wire), body)?;
+        let native_bytes = native.bytes_or(body);
         let bytes = if call.action.as_str() == "count_tokens" {
-            translate::count_response(wire, client, &native.bytes)?
+            translate::count_response(wire, client, native_bytes)?
         } else {
-            translate::response(wire, client, &native.bytes, call.model.as_str())?
+            translate::response(wire, client, native_bytes, call.model.as_str())?
         };
         Ok(Translated {
-            bytes: bytes.into(),
+            bytes: ROption::RSome(bytes.into()),
             usage: native.usage,
         })
     }
@@ -235,18 +250,23 @@ fn translated_pair(call: &UpstreamCall, wire: &str) -> Option<(Format, Format)> 
 
 /// The call as a client of the wire format would have made it (answers
 /// side: the body is already empty).
-fn as_wire_call(call: &UpstreamCall, wire: Format) -> UpstreamCall {
-    let mut c = call.clone();
-    c.client_format = wire.client_id().into();
-    // The client's query is about its own framing (Gemini `alt`).
-    c.client_query = Default::default();
-    c.thinking = Default::default();
-    c
+fn as_wire_call<'a>(call: &UpstreamCall<'a>, wire: Format) -> UpstreamCall<'a> {
+    UpstreamCall {
+        client_format: wire.client_id().into(),
+        // The client's query is about its own framing (Gemini `alt`).
+        client_query: "".into(),
+        thinking: "".into(),
+        ..*call
+    }
 }
 
-/// The call with its body in the wire format and the thinking suffix
-/// applied.
-fn wire_call(call: &UpstreamCall, wire: &str) -> Result<UpstreamCall, PluginError> {
+/// The call as the wire format sees it, and its body when that had to be
+/// rewritten (another client format, or a thinking suffix); `None` keeps
+/// the client's body, which then crosses back as "unchanged".
+fn wire_call<'a>(
+    call: &UpstreamCall<'a>,
+    wire: &str,
+) -> Result<(UpstreamCall<'a>, Option<Vec<u8>>), PluginError> {
     let reasoning = thinking::parse(call.thinking.as_str());
     let count = call.action.as_str() == "count_tokens";
     match translated_pair(call, wire) {
@@ -258,18 +278,21 @@ fn wire_call(call: &UpstreamCall, wire: &str) -> Result<UpstreamCall, PluginErro
                 reasoning,
             };
             let body = translate::request(client, wire, &call.body, &opts)?;
-            let mut c = as_wire_call(call, wire);
-            c.body = body.into();
-            Ok(c)
+            Ok((as_wire_call(call, wire), Some(body)))
         }
         None => {
-            let mut c = call.clone();
-            c.thinking = Default::default();
+            let c = UpstreamCall {
+                thinking: "".into(),
+                ..*call
+            };
             let format = Format::from_client(call.client_format.as_str());
-            if let (Some(r), Some(format), false) = (reasoning, format, count) {
-                c.body = thinking::apply(format, &call.body, call.model.as_str(), &r)?.into();
+            match (reasoning, format, count) {
+                (Some(r), Some(format), false) => {
+                    let body = thinking::apply(format, &call.body, call.model.as_str(), &r)?;
+                    Ok((c, Some(body)))
+                }
+                _ => Ok((c, None)),
             }
-            Ok(c)
         }
     }
 }

@@ -131,8 +131,9 @@ impl<R: UsageReader> PassThrough<R> {
 impl<R: UsageReader> StreamTranslator for PassThrough<R> {
     fn feed(&mut self, chunk: &[u8]) -> Result<Translated, PluginError> {
         let usage = self.scan(Some(chunk));
+        // Bytes pass through: the host sends the chunk it already holds.
         Ok(Translated {
-            bytes: chunk.to_vec().into(),
+            bytes: ROption::RNone,
             usage,
         })
     }
@@ -187,7 +188,8 @@ mod tests {
     fn pass_through_reports_once() {
         let mut p = PassThrough::new(CountLines(0));
         let a = p.feed(b"data: 1\n").expect("ok");
-        assert_eq!(a.bytes.as_slice(), b"data: 1\n");
+        // Passed through: the plugin says "unchanged" instead of copying.
+        assert!(a.bytes.is_none());
         assert!(a.usage.is_none());
         let b = p.feed(b"data: 2\ndata: 3\n").expect("ok");
         assert_eq!(b.usage.into_option().map(|u| u.total_tokens), Some(7));

@@ -41,7 +41,13 @@ struct ReasoningDetails {
 
 /// `usage` of an OpenAI chat (or legacy completions) body or chunk.
 pub fn openai(json: &[u8]) -> Option<TokenUsage> {
-    let u = serde_json::from_slice::<OpenAiDoc>(json).ok()?.usage?;
+    // Only the top-level `usage` member is parsed; the scan that finds it
+    // skips the message text (crate::json_edit). Bodies the scan does not
+    // read get the full parse.
+    let u = match crate::json_edit::Object::parse(json) {
+        Some(o) => serde_json::from_slice::<OpenAiUsage>(o.get("usage")?).ok()?,
+        None => serde_json::from_slice::<OpenAiDoc>(json).ok()?.usage?,
+    };
     Some(TokenUsage {
         input_tokens: u.prompt_tokens,
         output_tokens: u.completion_tokens,
@@ -350,10 +356,7 @@ impl cliproxy_sdk::StreamTranslator for GeminiArrayStream {
         chunk: &[u8],
     ) -> Result<cliproxy_sdk::Translated, cliproxy_sdk::PluginError> {
         self.push(chunk);
-        Ok(cliproxy_sdk::Translated {
-            bytes: chunk.to_vec().into(),
-            usage: abi_stable::std_types::ROption::RNone,
-        })
+        Ok(cliproxy_sdk::Translated::unchanged(None))
     }
 
     fn finish(&mut self) -> Result<cliproxy_sdk::Translated, cliproxy_sdk::PluginError> {

@@ -4,6 +4,7 @@
 //! client's grammar. Each upstream event is translated the moment its line
 //! is complete; nothing waits for the end of the stream.
 
+use abi_stable::std_types::ROption;
 use cliproxy_sdk::{PluginError, StreamTranslator, Translated};
 
 use super::ir::Event;
@@ -93,11 +94,11 @@ impl StreamTranslator for Translating {
         let t = self.inner.feed(chunk)?;
         let mut out = Vec::new();
         if !self.closed {
-            self.scan(&t.bytes, false);
+            self.scan(t.bytes_or(chunk), false);
             self.encode(&mut out);
         }
         Ok(Translated {
-            bytes: out.into(),
+            bytes: ROption::RSome(out.into()),
             usage: t.usage,
         })
     }
@@ -106,13 +107,13 @@ impl StreamTranslator for Translating {
         let t = self.inner.finish()?;
         let mut out = Vec::new();
         if !self.closed {
-            self.scan(&t.bytes, true);
+            self.scan(t.bytes_or(&[]), true);
             self.decoder.end(&mut self.events);
             self.events.push(Event::Done);
             self.encode(&mut out);
         }
         Ok(Translated {
-            bytes: out.into(),
+            bytes: ROption::RSome(out.into()),
             usage: t.usage,
         })
     }

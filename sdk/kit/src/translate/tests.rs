@@ -323,10 +323,7 @@ fn client_events(format: Format, bytes: &[u8]) -> Vec<Event> {
 struct Identity;
 impl cliproxy_sdk::StreamTranslator for Identity {
     fn feed(&mut self, chunk: &[u8]) -> Result<cliproxy_sdk::Translated, PluginError> {
-        Ok(cliproxy_sdk::Translated {
-            bytes: chunk.to_vec().into(),
-            usage: Default::default(),
-        })
+        Ok(cliproxy_sdk::Translated::bytes(chunk.to_vec(), None))
     }
     fn finish(&mut self) -> Result<cliproxy_sdk::Translated, PluginError> {
         Ok(Default::default())
@@ -343,9 +340,9 @@ fn streams_translate_between_every_pair() {
             let mut client = Vec::new();
             // Feed in awkward pieces: events split across chunks.
             for piece in upstream.chunks(37) {
-                client.extend_from_slice(&t.feed(piece).expect("feed").bytes);
+                client.extend_from_slice(t.feed(piece).expect("feed").bytes_or(piece));
             }
-            client.extend_from_slice(&t.finish().expect("finish").bytes);
+            client.extend_from_slice(t.finish().expect("finish").bytes_or(b""));
             let got = summarize(&client_events(to, &client));
             assert_eq!(
                 got,
@@ -378,7 +375,10 @@ fn first_upstream_event_gives_client_bytes_at_once() {
             }
             let mut t = super::stream(*from, to, Box::new(Identity), "m", true);
             let out = t.feed(bytes).expect("feed");
-            assert!(!out.bytes.is_empty(), "{from:?} -> {to:?} held back");
+            assert!(
+                !out.bytes_or(bytes).is_empty(),
+                "{from:?} -> {to:?} held back"
+            );
         }
     }
 }
@@ -451,8 +451,8 @@ fn in_band_errors_reach_the_client_grammar() {
                 continue;
             }
             let mut t = super::stream(*from, to, Box::new(Identity), "m", true);
-            let mut out = t.feed(bytes).expect("feed").bytes.to_vec();
-            out.extend_from_slice(&t.finish().expect("finish").bytes);
+            let mut out = t.feed(bytes).expect("feed").bytes_or(bytes).to_vec();
+            out.extend_from_slice(t.finish().expect("finish").bytes_or(b""));
             let events = client_events(to, &out);
             assert!(
                 events.contains(&Event::Error("Overloaded".into())),
@@ -473,8 +473,12 @@ fn gemini_clients_can_take_a_json_array_stream() {
         "m",
         false,
     );
-    let mut out = t.feed(&upstream).expect("feed").bytes.to_vec();
-    out.extend_from_slice(&t.finish().expect("finish").bytes);
+    let mut out = t
+        .feed(&upstream)
+        .expect("feed")
+        .bytes_or(&upstream)
+        .to_vec();
+    out.extend_from_slice(t.finish().expect("finish").bytes_or(b""));
     let chunks: Vec<Value> = serde_json::from_slice(&out).expect("a JSON array");
     let text: String = chunks
         .iter()

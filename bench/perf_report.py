@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Prints the tables of bench/perf.sh from oha's JSON results.
+
+Usage: perf_report.py RESULTS_DIR "direct nginx cliproxy ..."
+"""
+import glob
+import json
+import os
+import statistics
+import sys
+
+results, order = sys.argv[1], sys.argv[2].split()
+LABEL = {
+    "direct": "upstream directly",
+    "nginx": "nginx reverse-proxy hop",
+    "cliproxy": "cliproxy",
+    "compare": "cliproxy (COMPARE build)",
+    "policy": "cliproxy, key policy on",
+    "reqlog": "cliproxy, request-log on",
+    "cross": "cliproxy, Claude client (translated)",
+}
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def errors(doc):
+    if doc is None:
+        return 1
+    codes = doc.get("statusCodeDistribution", {})
+    bad = sum(n for c, n in codes.items() if not c.startswith("2"))
+    # Requests cut by the end of the run are not errors of the server.
+    errs = sum(
+        n
+        for e, n in doc.get("errorDistribution", {}).items()
+        if "deadline" not in e
+    )
+    return bad + errs
+
+
+def pct(doc, p):
+    if doc is None:
+        return None
+    v = doc.get("latencyPercentiles", {}).get(p)
+    return None if v is None else v * 1000
+
+
+def fmt(v, digits=2):
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def spread(xs):
+    m = statistics.median(xs)
+    return (max(xs) - min(xs)) / m * 100 if m else 0
+
+
+for kind in ("plain", "sse"):
+    print()
+    print(f"## {'plain JSON' if kind == 'plain' else 'SSE, 7 events'}")
+    print()
+    print(
+        "| row | req/s (median) | x nginx | spread | errors "
+        "| p50 / p99 @500 ms | added @500 | p50 / p99 @5k ms | added @5k |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    tput = {}
+    for r in order:
+        docs = [load(p) for p in sorted(glob.glob(f"{results}/tput-{r}-{kind}-*.json"))]
+        rps = [d["summary"]["requestsPerSec"] for d in docs if d]
+        tput[r] = (rps, sum(errors(d) for d in docs))
+    nginx = statistics.median(tput["nginx"][0]) if tput.get("nginx", ([],))[0] else None
+    for r in order:
+        rps, errs = tput[r]
+        if not rps:
+            continue
+        med = statistics.median(rps)
+        ratio = med / nginx if nginx else None
+        cells = []
+        for rate in (500, 5000):
+            d = load(f"{results}/rate{rate}-{r}-{kind}.json")
+            base = load(f"{results}/rate{rate}-direct-{kind}.json")
+            p50, p99 = pct(d, "p50"), pct(d, "p99")
+            cells.append(f"{fmt(p50, 3)} / {fmt(p99, 3)}")
+            if r == "direct" or p50 is None:
+                cells.append("-")
+            else:
+                b50, b99 = pct(base, "p50"), pct(base, "p99")
+                cells.append(f"{fmt(p50 - b50, 3)} / {fmt(p99 - b99, 3)}")
+            errs += errors(d)
+        print(
+            f"| {LABEL.get(r, r)} | {med:,.0f} | {fmt(ratio)} | {spread(rps):.1f} % "
+            f"| {errs} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |"
+        )
+
+
+def pairs(name):
+    out = {}
+    path = os.path.join(results, name)
+    if os.path.exists(path):
+        for line in open(path):
+            k, v = line.split()
+            out.setdefault(k, []).append(float(v))
+    return out
+
+
+print()
+print("| figure | cliproxy | nginx hop | direct |")
+print("| --- | ---: | ---: | ---: |")
+t = pairs("ttfb.txt")
+print(
+    "| time to first streamed byte, median of 200 (ms) | "
+    f"{fmt(t.get('cliproxy', [None])[0], 3)} | {fmt(t.get('nginx', [None])[0], 3)} "
+    f"| {fmt(t.get('direct', [None])[0], 3)} |"
+)
+rss = pairs("rss.txt")
+print(
+    "| peak RSS under load (MiB) | "
+    f"{fmt(rss.get('cliproxy', [0])[0] / 1024, 1)} | {fmt(rss.get('nginx', [0])[0] / 1024, 1)} | - |"
+)
+for k in ("policy", "reqlog", "compare"):
+    if k in rss:
+        print(f"| peak RSS, {LABEL[k]} (MiB) | {fmt(rss[k][0] / 1024, 1)} | | |")
+cold = pairs("cold.txt")
+print(
+    "| cold start to first proxied answer, median of 3 (ms) | "
+    f"{fmt(statistics.median(cold.get('cliproxy', [0])) / 1000, 1)} | "
+    f"{fmt(statistics.median(cold.get('nginx', [0])) / 1000, 1)} | - |"
+)
+if "compare" in cold:
+    print(f"| cold start, COMPARE build (ms) | {fmt(statistics.median(cold['compare']) / 1000, 1)} | | |")

@@ -1,0 +1,280 @@
+//! Targeted edits of a JSON request body's top-level fields (the model
+//! name, `stream`, a field to drop) without building a tree.
+//!
+//! A provider usually changes one or two top-level fields of a body that
+//! may hold megabytes of messages. Parsing it into a `serde_json::Value`
+//! and writing it out again costs far more than the edit: here the body is
+//! scanned once for its top-level members and copied once with the edited
+//! members spliced in; every other member keeps its exact bytes.
+//!
+//! What it does not do: validate nested values (the host parsed the body
+//! already), or handle bodies it cannot read simply (not an object, a key
+//! written with escapes, a key that occurs twice). [`Object::parse`] answers
+//! `None` for those, and callers fall back to a full parse, which also
+//! produces the right error for a broken body.
+
+/// The top-level members of a JSON object body, as byte ranges into it.
+pub struct Object<'a> {
+    body: &'a [u8],
+    members: Vec<Member>,
+}
+
+struct Member {
+    /// The key's text, without quotes.
+    key: (usize, usize),
+    /// From the key's opening quote to the end of the value.
+    whole: (usize, usize),
+    value: (usize, usize),
+}
+
+impl<'a> Object<'a> {
+    /// Scans `body`; `None` when it is not an object this scanner reads
+    /// (see the module doc).
+    pub fn parse(body: &'a [u8]) -> Option<Self> {
+        let mut s = Scanner { b: body, i: 0 };
+        s.ws();
+        s.eat(b'{')?;
+        let mut members: Vec<Member> = Vec::new();
+        s.ws();
+        if s.peek() == Some(b'}') {
+            s.i += 1;
+        } else {
+            loop {
+                s.ws();
+                let start = s.i;
+                let key = s.string()?;
+                if body[key.0..key.1].contains(&b'\\') {
+                    return None;
+                }
+                let name = &body[key.0..key.1];
+                if members.iter().any(|m| &body[m.key.0..m.key.1] == name) {
+                    return None;
+                }
+                s.ws();
+                s.eat(b':')?;
+                s.ws();
+                let value = s.value()?;
+                members.push(Member {
+                    key,
+                    whole: (start, value.1),
+                    value,
+                });
+                s.ws();
+                match s.next()? {
+                    b',' => continue,
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+        }
+        s.ws();
+        (s.i == body.len()).then_some(Object { body, members })
+    }
+
+    fn member(&self, key: &str) -> Option<&Member> {
+        self.members
+            .iter()
+            .find(|m| &self.body[m.key.0..m.key.1] == key.as_bytes())
+    }
+
+    /// The raw JSON text of a top-level value.
+    pub fn get(&self, key: &str) -> Option<&'a [u8]> {
+        self.member(key).map(|m| &self.body[m.value.0..m.value.1])
+    }
+
+    /// A top-level string value, when written without escapes.
+    pub fn get_str(&self, key: &str) -> Option<&'a str> {
+        let raw = self.get(key)?;
+        let inner = raw.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+        if inner.contains(&b'\\') {
+            return None;
+        }
+        std::str::from_utf8(inner).ok()
+    }
+
+    /// The body with `set` members (raw JSON values) replacing or added to
+    /// the top level and `remove` members dropped; all other members keep
+    /// their bytes.
+    pub fn rewrite(&self, set: &[(&str, &[u8])], remove: &[&str]) -> Vec<u8> {
+        let extra: usize = set.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+        let mut out = Vec::with_capacity(self.body.len() + extra);
+        out.push(b'{');
+        let mut first = true;
+        let mut sep = |out: &mut Vec<u8>| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+        };
+        for m in &self.members {
+            let key = &self.body[m.key.0..m.key.1];
+            if remove.iter().any(|r| r.as_bytes() == key) {
+                continue;
+            }
+            sep(&mut out);
+            match set.iter().find(|(k, _)| k.as_bytes() == key) {
+                Some((_, v)) => {
+                    out.extend_from_slice(&self.body[m.whole.0..m.value.0]);
+                    out.extend_from_slice(v);
+                }
+                None => out.extend_from_slice(&self.body[m.whole.0..m.whole.1]),
+            }
+        }
+        for (k, v) in set {
+            if self.member(k).is_none() {
+                sep(&mut out);
+                out.push(b'"');
+                out.extend_from_slice(k.as_bytes());
+                out.extend_from_slice(b"\":");
+                out.extend_from_slice(v);
+            }
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+/// A JSON string literal for `s`.
+pub fn string_literal(s: &str) -> Vec<u8> {
+    // Serialising a &str cannot fail.
+    serde_json::to_vec(s).unwrap_or_else(|_| b"\"\"".to_vec())
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.i += 1;
+        Some(c)
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.next()? == c).then_some(())
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    /// A string; returns the range of its text inside the quotes. Message
+    /// text makes up most of a body, so it is skipped with `memchr`, not
+    /// byte by byte.
+    fn string(&mut self) -> Option<(usize, usize)> {
+        self.eat(b'"')?;
+        let start = self.i;
+        loop {
+            let at = memchr::memchr2(b'"', b'\\', self.b.get(self.i..)?)?;
+            self.i += at + 1;
+            if self.b[self.i - 1] == b'"' {
+                return Some((start, self.i - 1));
+            }
+            // An escape: skip the escaped byte.
+            self.next()?;
+        }
+    }
+
+    /// Any value; returns its range. Nested values are skipped by bracket
+    /// depth (strings respected), not validated.
+    fn value(&mut self) -> Option<(usize, usize)> {
+        let start = self.i;
+        match self.peek()? {
+            b'"' => {
+                self.string()?;
+            }
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    // Jump to the next byte that matters here.
+                    let rest = self.b.get(self.i..)?;
+                    let skip = rest
+                        .iter()
+                        .position(|c| matches!(c, b'"' | b'{' | b'[' | b'}' | b']'))?;
+                    self.i += skip;
+                    match self.peek()? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        _ => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.i += 1;
+                                break;
+                            }
+                        }
+                    }
+                    self.i += 1;
+                }
+            }
+            _ => {
+                while let Some(c) = self.peek() {
+                    if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                        break;
+                    }
+                    self.i += 1;
+                }
+                if self.i == start {
+                    return None;
+                }
+            }
+        }
+        Some((start, self.i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn parsed(b: &[u8]) -> Value {
+        serde_json::from_slice(b).expect("valid JSON")
+    }
+
+    #[test]
+    fn replaces_adds_and_removes_members() {
+        let body = br#" { "model" : "a", "messages":[{"content":"x,}\"]"}], "n": 1.5e3 ,"previous_response_id":"p"} "#;
+        let o = Object::parse(body).expect("scanned");
+        assert_eq!(o.get_str("model"), Some("a"));
+        assert_eq!(o.get("n"), Some(&b"1.5e3"[..]));
+        let out = o.rewrite(
+            &[("model", &string_literal("b\"c")), ("stream", b"true")],
+            &["previous_response_id"],
+        );
+        assert_eq!(
+            parsed(&out),
+            json!({"model":"b\"c","messages":[{"content":"x,}\"]"}],"n":1500.0,"stream":true})
+        );
+    }
+
+    #[test]
+    fn empty_object_and_refusals() {
+        let o = Object::parse(b"{}").expect("scanned");
+        assert_eq!(
+            parsed(&o.rewrite(&[("model", b"\"m\"")], &[])),
+            json!({"model":"m"})
+        );
+        assert!(Object::parse(b"[1]").is_none());
+        assert!(Object::parse(br#"{"a":1,"a":2}"#).is_none());
+        assert!(Object::parse(br#"{"\u0061":1}"#).is_none());
+        assert!(Object::parse(br#"{"a":1"#).is_none());
+        assert!(Object::parse(br#"{"a":1} x"#).is_none());
+        assert!(Object::parse(br#"{"a":}"#).is_none());
+    }
+
+    #[test]
+    fn escaped_model_is_not_read_as_plain() {
+        let o = Object::parse(br#"{"model":"a\"b"}"#).expect("scanned");
+        assert_eq!(o.get_str("model"), None);
+    }
+}
