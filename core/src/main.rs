@@ -12,6 +12,27 @@ use cliproxy_core::{app, cli, config, logging, plugin_host, server};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc marks its arenas for transparent huge pages, so with THP in the
+/// kernel's `madvise` mode a few kilobytes of live data pin whole 2 MiB
+/// pages: idle RSS with every plugin 32.4 MiB with them, 23.4 MiB without
+/// (README, Performance). The proxy's allocations are small and
+/// short-lived, so huge pages buy it nothing. mimalloc reads this option
+/// from the environment when it first allocates, which is before `main`,
+/// so it is set from a constructor; an operator's own value wins.
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array.00099"]
+static MIMALLOC_NO_THP: extern "C" fn() = {
+    extern "C" fn set() {
+        // SAFETY: runs before main, while no other thread exists; the
+        // strings are NUL-terminated literals.
+        unsafe {
+            libc::setenv(c"MIMALLOC_ALLOW_THP".as_ptr(), c"0".as_ptr(), 0);
+        }
+    }
+    set
+};
+
 fn main() -> ExitCode {
     let (config_path, command) = match cli::parse(std::env::args().skip(1)) {
         Ok(a) => (a.config, a.command),
