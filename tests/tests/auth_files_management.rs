@@ -13,10 +13,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cliproxy_tests::{http, Reply, Resp, Server, StandIn};
+use cliproxy_tests::{eventually, http, Reply, Resp, Server, StandIn};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use support::{disk_key, eventually};
+use support::disk_key;
 
 const MGMT_KEY: &str = "auth-files-mgmt-key";
 const AUTH: (&str, &str) = ("Authorization", "Bearer auth-files-mgmt-key");

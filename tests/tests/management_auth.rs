@@ -4,26 +4,14 @@
 //! allow-remote, forged forwarding headers, and the failed-key ban.
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cliproxy_tests::{http, http_from, Resp, Server};
+use cliproxy_tests::{eventually, http, http_from, Resp, Server};
 
 const BANNED_PREFIX: &str = "IP banned due to too many failed attempts. Try again in ";
 
 fn remote() -> IpAddr {
     "127.0.0.2".parse().expect("ip")
-}
-
-/// Polls `f` until it returns true or the timeout passes.
-async fn eventually(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 fn assert_build_headers(r: &Resp) {

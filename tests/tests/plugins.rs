@@ -2,9 +2,9 @@
 //! misbehaving plugins.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cliproxy_tests::{build_out_of_tree, http, workspace_root, Server};
+use cliproxy_tests::{build_out_of_tree, eventually, http, workspace_root, Server};
 
 const PW: &str = "test-management-password";
 const AUTH: (&str, &str) = ("Authorization", "Bearer test-management-password");
@@ -22,18 +22,6 @@ fn start(config: &str) -> Server {
     Server::builder(config)
         .env("MANAGEMENT_PASSWORD", PW)
         .start()
-}
-
-/// Polls `f` until it returns true or the timeout passes.
-async fn eventually(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 fn hello_lib() -> PathBuf {

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use cliproxy_tests::{http, Server};
+use cliproxy_tests::{eventually, http, Server};
 use common::*;
 use serde_json::json;
 

@@ -3,9 +3,9 @@
 //! client keys, providers and plugin switches changed by editing the file
 //! apply once the watcher has reloaded it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cliproxy_tests::{http, Reply, Server, StandIn};
+use cliproxy_tests::{eventually, http, Reply, Server, StandIn};
 use serde_json::json;
 
 const PW: &str = "live-config-password";
@@ -26,18 +26,6 @@ async fn generate(server: &Server, key: &str) -> cliproxy_tests::Resp {
         json!({"contents": []}).to_string(),
     )
     .await
-}
-
-/// Polls `f` every 50 ms until it holds or 5 s pass.
-async fn eventually(mut f: impl AsyncFnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 #[tokio::test]
@@ -128,24 +116,42 @@ async fn file_edits_change_keys_providers_and_plugins() {
         .read_config()
         .replace("api-keys: [first]", "api-keys: [first, second]");
     std::fs::write(server.config_path(), text).expect("write config");
-    assert!(eventually(async || generate(&server, "second").await.status == 200).await);
+    assert!(
+        eventually(Duration::from_secs(5), async || generate(&server, "second")
+            .await
+            .status
+            == 200)
+        .await
+    );
 
     // The provider removed by hand.
     let text = server.read_config().replace(&provider, "");
     std::fs::write(server.config_path(), text).expect("write config");
-    assert!(eventually(async || generate(&server, "second").await.status == 400).await);
+    assert!(
+        eventually(Duration::from_secs(5), async || generate(&server, "second")
+            .await
+            .status
+            == 400)
+        .await
+    );
 
     // Back, then its plugin switched off: its models leave /v1/models.
     let text = format!("{}{provider}", server.read_config());
     std::fs::write(server.config_path(), text).expect("write config");
-    assert!(eventually(async || generate(&server, "first").await.status == 200).await);
+    assert!(
+        eventually(Duration::from_secs(5), async || generate(&server, "first")
+            .await
+            .status
+            == 200)
+        .await
+    );
     let text = format!(
         "{}plugins:\n  configs:\n    gemini:\n      enabled: false\n",
         server.read_config()
     );
     std::fs::write(server.config_path(), text).expect("write config");
     assert!(
-        eventually(async || {
+        eventually(Duration::from_secs(5), async || {
             let r = http(
                 "GET",
                 &server.url("/v1/models"),

@@ -11,7 +11,7 @@ mod redis;
 
 use std::time::Duration;
 
-use cliproxy_tests::{http, PgServer, Reply, Server, StandIn};
+use cliproxy_tests::{eventually, http, PgServer, Reply, Server, StandIn};
 use login::*;
 use redis::RedisServer;
 use serde_json::{json, Value};
@@ -63,21 +63,6 @@ async fn file_names(server: &Server) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Polls `f` every 50 ms for at most `secs` seconds.
-async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..secs * 20 {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 #[tokio::test]
@@ -134,11 +119,9 @@ async fn logins_credentials_and_limits_span_two_replicas_on_postgres_and_redis()
     // PostgreSQL, lists it and serves with its token.
     let name = "claude-ops@example.com.json".to_string();
     assert!(
-        eventually(5, || {
-            let a = &a;
-            let name = name.clone();
-            async move { file_names(a).await.contains(&name) }
-        })
+        eventually(Duration::from_secs(5), async || file_names(&a)
+            .await
+            .contains(&name))
         .await,
         "A lists the credential B wrote: {:?}",
         file_names(&a).await
@@ -161,7 +144,10 @@ async fn logins_credentials_and_limits_span_two_replicas_on_postgres_and_redis()
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(
-        eventually(2, || async { message(&b, "sk-team").await.status == 200 }).await,
+        eventually(Duration::from_secs(2), async || {
+            message(&b, "sk-team").await.status == 200
+        })
+        .await,
         "B applies the new key"
     );
     // One request of the ten is spent; nine more alternate between A and B.

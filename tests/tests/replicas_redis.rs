@@ -12,7 +12,7 @@ mod redis;
 
 use std::time::Duration;
 
-use cliproxy_tests::{http, Reply, Resp, Server, StandIn};
+use cliproxy_tests::{eventually, http, Reply, Resp, Server, StandIn};
 use login::*;
 use redis::RedisServer;
 use serde_json::{json, Value};
@@ -84,21 +84,6 @@ async fn usage(server: &Server, key: &str) -> Value {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
-}
-
-/// Polls `f` (every 20 ms, at most `secs` seconds) until it holds.
-async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..secs * 50 {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -179,7 +164,7 @@ async fn budgets_and_concurrency_are_shared_and_survive_a_replica_restart() {
     // 7 tokens on A, then B sees them and serves once more (7 < 10).
     assert_eq!(chat(&a, "sk-day").await.status, 200);
     assert!(
-        eventually(5, || async {
+        eventually(Duration::from_secs(5), async || {
             usage(&b, "sk-day").await["daily-token-budget"]["used"] == 7
         })
         .await,
@@ -187,7 +172,7 @@ async fn budgets_and_concurrency_are_shared_and_survive_a_replica_restart() {
     );
     assert_eq!(chat(&b, "sk-day").await.status, 200);
     assert!(
-        eventually(5, || async {
+        eventually(Duration::from_secs(5), async || {
             usage(&a, "sk-day").await["daily-token-budget"]["used"] == 14
         })
         .await
@@ -224,7 +209,7 @@ async fn budgets_and_concurrency_are_shared_and_survive_a_replica_restart() {
     assert!(r.text().contains("in flight"), "{}", r.text());
     assert_eq!(slow.await.expect("slow request").status, 200);
     assert!(
-        eventually(5, || async {
+        eventually(Duration::from_secs(5), async || {
             usage(&b, "sk-one").await["max-concurrency"]["in-flight"] == 0
         })
         .await,
@@ -255,7 +240,7 @@ async fn a_credential_cooling_down_after_a_429_on_a_is_skipped_by_b() {
     assert_eq!(up.count(), 1);
     // B learns it (pub/sub) without serving a request...
     assert!(
-        eventually(5, || async { ready(&b).await == 503 }).await,
+        eventually(Duration::from_secs(5), async || { ready(&b).await == 503 }).await,
         "B sees the only credential cooling down"
     );
     // ...and does not call the upstream with it.
@@ -264,7 +249,7 @@ async fn a_credential_cooling_down_after_a_429_on_a_is_skipped_by_b() {
     assert_eq!(up.count(), 1, "B skipped the cooling credential");
     // A replica that starts later reads the live cool-downs from Redis.
     let c = replica_from_env(&config, &redis);
-    assert!(eventually(5, || async { ready(&c).await == 503 }).await);
+    assert!(eventually(Duration::from_secs(5), async || { ready(&c).await == 503 }).await);
     assert_eq!(
         redis.keys("cliproxy:cooldown:").len(),
         1,
@@ -455,7 +440,10 @@ async fn stopping_redis_during_a_load_run_follows_redis_failure_and_converges_af
     redis.restart();
     for s in [&a, &b] {
         assert!(
-            eventually(10, || async { s.count_log("redis reachable") == 2 }).await,
+            eventually(Duration::from_secs(10), async || {
+                s.count_log("redis reachable") == 2
+            })
+            .await,
             "recovery is logged once"
         );
     }

@@ -4,8 +4,6 @@
 // Each including test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::time::{Duration, Instant};
-
 use cliproxy_tests::{http, Resp, Server};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -140,16 +138,4 @@ pub async fn credentials(server: &Server, id: &str) -> u64 {
     plugin_info(server, id).await["credentials"]
         .as_u64()
         .unwrap_or_else(|| panic!("{id} has no credentials count"))
-}
-
-/// Polls `f` until it returns true or the timeout passes.
-pub async fn eventually(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
