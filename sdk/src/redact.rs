@@ -18,9 +18,23 @@ pub fn mask(value: &str) -> String {
         5..=8 => 2,
         _ => 4,
     };
-    let head: String = value.chars().take(keep).collect();
-    let tail: String = value.chars().skip(n - keep).collect();
-    format!("{head}...{tail}")
+    // Byte offsets of the kept head and tail (characters, not bytes).
+    let at = |chars: usize| {
+        value
+            .char_indices()
+            .nth(chars)
+            .map_or(value.len(), |(i, _)| i)
+    };
+    let (head, tail) = if value.is_ascii() {
+        (keep, n - keep)
+    } else {
+        (at(keep), at(n - keep))
+    };
+    let mut out = String::with_capacity(head + 3 + (value.len() - tail));
+    out.push_str(&value[..head]);
+    out.push_str("...");
+    out.push_str(&value[tail..]);
+    out
 }
 
 /// Header names whose whole value is a secret (besides `authorization`).
@@ -37,18 +51,64 @@ const SECRET_HEADER_PARTS: [&str; 6] = [
 /// their scheme word (`Bearer sk-a...wxyz`); other credential headers are
 /// masked whole; anything else is returned unchanged.
 pub fn mask_header<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
-    let lower = name.to_ascii_lowercase();
-    if lower.contains("authorization") {
-        let v = value.trim();
-        return match v.split_once(' ') {
-            Some((scheme, cred)) => Cow::Owned(format!("{scheme} {}", mask(cred.trim()))),
-            None => Cow::Owned(mask(v)),
-        };
+    // Runs on every header of every request record: the most common names
+    // are answered by their length and bytes; others by a byte scan (no
+    // lowercase copy, no substring-search setup).
+    if PLAIN_HEADERS
+        .iter()
+        .any(|p| p.len() == name.len() && p.eq_ignore_ascii_case(name))
+    {
+        return Cow::Borrowed(value);
     }
-    if SECRET_HEADER_PARTS.iter().any(|p| lower.contains(p)) {
+    if contains_ignore_case(name, "authorization") {
+        let v = value.trim();
+        return Cow::Owned(match v.split_once(' ') {
+            Some((scheme, cred)) => {
+                let masked = mask(cred.trim());
+                let mut out = String::with_capacity(scheme.len() + 1 + masked.len());
+                out.push_str(scheme);
+                out.push(' ');
+                out.push_str(&masked);
+                out
+            }
+            None => mask(v),
+        });
+    }
+    if SECRET_HEADER_PARTS
+        .iter()
+        .any(|p| contains_ignore_case(name, p))
+    {
         return Cow::Owned(mask(value.trim()));
     }
     Cow::Borrowed(value)
+}
+
+/// Header names that are never credentials and make up most headers.
+const PLAIN_HEADERS: [&str; 12] = [
+    "accept",
+    "accept-encoding",
+    "anthropic-version",
+    "cache-control",
+    "connection",
+    "content-length",
+    "content-type",
+    "date",
+    "host",
+    "server",
+    "user-agent",
+    "x-request-id",
+];
+
+/// Whether `hay` contains `needle` (lowercase ASCII), ignoring ASCII case.
+fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    hay.len() >= needle.len()
+        && hay
+            .windows(needle.len())
+            .any(|w| w[0].to_ascii_lowercase() == first && w[1..].eq_ignore_ascii_case(rest))
 }
 
 fn secret_param(name: &str) -> bool {
@@ -200,6 +260,8 @@ mod tests {
         assert_eq!(mask("abc"), "a...c");
         assert_eq!(mask("ab"), "ab");
         assert_eq!(mask("ééééééééé"), "éééé...éééé");
+        assert_eq!(mask("aé€bcdefgh𝄞"), "aé€b...fgh𝄞");
+        assert_eq!(mask("ébc"), "é...c");
     }
 
     #[test]
@@ -217,6 +279,14 @@ mod tests {
             "AIza...Key1"
         );
         assert_eq!(mask_header("x-api-key", "sk-ant-123456789"), "sk-a...6789");
+        assert_eq!(
+            mask_header("Proxy-AUTHORIZATION", "Basic dXNlcjpwYXNz"),
+            "Basic dXNl...YXNz"
+        );
+        assert_eq!(mask_header("X-Management-KEY", "abcdef"), "ab...ef");
+        assert_eq!(mask_header("Set-Cookie", "sid=1234567890"), "sid=...7890");
+        assert_eq!(mask_header("X-Tok", "abcdef"), "abcdef");
+        assert_eq!(mask_header("", "abcdef"), "abcdef");
         assert_eq!(
             mask_header("Content-Type", "application/json"),
             "application/json"

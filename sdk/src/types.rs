@@ -62,7 +62,10 @@ pub struct PluginManifest {
     pub sdk_version: RString,
     pub description: RString,
     /// Free-form capability names: `management`, `provider`, `usage-sink`,
-    /// `request-log-sink`.
+    /// `request-log-sink`, and `request-log-logged-only` (with
+    /// `request-log-sink`: records only of logged requests, that is of every
+    /// request while `request-log` is on and else only of failed ones; a
+    /// sink without it gets one record per request).
     pub capabilities: RVec<RString>,
     /// Management routes (relative to `/v0/management`).
     pub routes: RVec<RouteDecl>,

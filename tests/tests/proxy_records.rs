@@ -88,6 +88,12 @@ openai-compatibility:
         request.contains("status=200 attempts=2 upstream=429,200"),
         "{request}"
     );
+    // The attempt's credential header left the core masked ("up-a" is 4
+    // characters: 1 kept at each end).
+    assert!(
+        request.contains("upstream_key=u...a") || request.contains("upstream_key=u...b"),
+        "{request}"
+    );
     assert!(server
         .wait_for_log("failed=false input=2 output=3 total=5", wait)
         .is_some());

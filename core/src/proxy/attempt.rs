@@ -15,10 +15,7 @@ use http_body_util::BodyExt;
 use super::cooldown::retry_hint;
 use super::errors::ProxyError;
 use super::models::Route;
-use super::records::{
-    api_request_section, api_response_section, headers_of, mask_sdk_headers, masked_headers,
-    timestamp,
-};
+use super::records::{api_request_section, api_response_section, headers_of, timestamp};
 use super::stream::ProxyStream;
 use super::usage::AttemptUsage;
 use super::{plugin_call, RequestCtx};
@@ -190,21 +187,7 @@ pub async fn run(
         url: Default::default(),
         method: "POST".into(),
         provider: cred.provider.as_str().into(),
-        auth_label: if cred.cred.is_oauth() {
-            format!(
-                "provider={}, auth_id={}, label={}, type=oauth",
-                cred.provider, cred.cred.id, cred.cred.label
-            )
-        } else {
-            format!(
-                "provider={}, auth_id={}, label={}, type=api_key value={}",
-                cred.provider,
-                cred.cred.id,
-                cred.cred.label,
-                cliproxy_sdk::redact::mask(&cred.cred.api_key)
-            )
-        }
-        .into(),
+        auth_label: auth_label(&cred.provider, &cred.cred).into(),
         request_headers: Default::default(),
         request_body: Default::default(),
         status: 0,
@@ -220,6 +203,29 @@ pub async fn run(
     }
     attempts.push(record);
     result
+}
+
+/// `provider=…, auth_id=…, label=…, type=…` of an attempt record (the API
+/// key masked). Built with `push_str`: it runs on every attempt.
+fn auth_label(provider: &str, cred: &cliproxy_sdk::Credential) -> String {
+    let masked = (!cred.is_oauth()).then(|| cliproxy_sdk::redact::mask(&cred.api_key));
+    let parts: [&str; 7] = [
+        "provider=",
+        provider,
+        ", auth_id=",
+        cred.id.as_str(),
+        ", label=",
+        cred.label.as_str(),
+        match &masked {
+            None => ", type=oauth",
+            Some(_) => ", type=api_key value=",
+        },
+    ];
+    let mut out = parts.concat();
+    if let Some(m) = &masked {
+        out.push_str(m);
+    }
+    out
 }
 
 async fn send(
@@ -245,10 +251,10 @@ async fn send(
         std::mem::replace(&mut described.body, ROption::RNone),
         &ctx.req.body,
     );
+    // Unmasked until the record is sent (records::RequestLog::finish_with).
     if ctx.tap.active() {
-        record.url = cliproxy_sdk::redact::mask_url(&described.url).into();
+        record.url = described.url.clone();
         record.method = described.method.clone();
-        record.request_headers = mask_sdk_headers(&described.headers);
     }
     if ctx.capture {
         record.request_body = ctx
@@ -260,6 +266,9 @@ async fn send(
         .iter()
         .map(|h| (h.name.to_string(), h.value.to_string()))
         .collect();
+    if ctx.tap.active() {
+        record.request_headers = std::mem::take(&mut described.headers);
+    }
     let resp = ctx
         .app
         .proxy
@@ -277,7 +286,7 @@ async fn send(
     let (parts, mut body) = resp.into_parts();
     record.status = parts.status.as_u16();
     if ctx.tap.active() {
-        record.response_headers = masked_headers(&parts.headers).into();
+        record.response_headers = headers_of(&parts.headers).into();
     }
     let cooldowns = &ctx.app.proxy.cooldowns;
     let cred_id = route.cred.id();
@@ -429,4 +438,40 @@ fn empty_usage() -> UsageRecord {
 /// Client headers handed to plugins (so they can prefer client values).
 pub fn client_headers(map: &HeaderMap) -> Vec<Header> {
     headers_of(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::auth_label;
+
+    fn cred(account_type: &str) -> cliproxy_sdk::Credential {
+        cliproxy_sdk::Credential {
+            id: "id-1".into(),
+            provider: "claude".into(),
+            auth_index: Default::default(),
+            label: "work".into(),
+            api_key: "sk-ant-0123456789".into(),
+            base_url: Default::default(),
+            prefix: Default::default(),
+            proxy_url: Default::default(),
+            models: Default::default(),
+            excluded_models: Default::default(),
+            headers: Default::default(),
+            account_type: account_type.into(),
+            access_token: Default::default(),
+            attributes: Default::default(),
+        }
+    }
+
+    #[test]
+    fn auth_labels_mask_the_key() {
+        assert_eq!(
+            auth_label("claude", &cred("api_key")),
+            "provider=claude, auth_id=id-1, label=work, type=api_key value=sk-a...6789"
+        );
+        assert_eq!(
+            auth_label("claude", &cred("oauth")),
+            "provider=claude, auth_id=id-1, label=work, type=oauth"
+        );
+    }
 }

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cliproxy_sdk::{redact, Header};
+use cliproxy_sdk::Header;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -247,20 +247,19 @@ fn new_log(
     } else {
         records::sinks(&app.plugins.active(), "request-log-sink")
     };
-    let url = match parts.uri.query() {
-        Some(q) => format!("{}?{}", parts.uri.path(), redact::mask_query(q)),
-        None => parts.uri.path().to_string(),
-    };
+    // Kept as they are (shared, not copied); masked only if the record is
+    // sent (records::RequestLog::finish_with).
     RequestLog {
         request_headers: if sinks.is_empty() {
-            Vec::new()
+            http::HeaderMap::new()
         } else {
-            records::masked_headers(&parts.headers)
+            parts.headers.clone()
         },
+        every: records::wants_every_record(&sinks),
         tap: records::LogTap { request_id, sinks },
-        timestamp: records::timestamp(records::local_now()),
-        method: parts.method.to_string(),
-        url,
+        started: records::local_now(),
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
         request_body: body,
         attempts: Vec::new(),
         capture: snap.raw.request_log,

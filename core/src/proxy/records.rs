@@ -359,14 +359,6 @@ pub fn masked_headers(map: &http::HeaderMap) -> Vec<Header> {
         .collect()
 }
 
-/// SDK headers as they may be logged (credentials masked).
-pub fn mask_sdk_headers(headers: &[Header]) -> RVec<Header> {
-    headers
-        .iter()
-        .map(|h| Header::new(&h.name, &redact::mask_header(&h.name, &h.value)))
-        .collect()
-}
-
 /// Request headers as SDK headers, unmasked (for provider plugins; values
 /// that are not text are skipped).
 pub fn headers_of(map: &http::HeaderMap) -> Vec<Header> {
@@ -469,27 +461,74 @@ pub fn api_response_section(attempt: usize) -> String {
     format!("api-response-{attempt}")
 }
 
-/// What a request record accumulates while the request runs.
+/// What a request record accumulates while the request runs. Nothing in
+/// it is masked or formatted until [`RequestLog::finish_with`] knows the
+/// record will be sent: most records are not (see [`LOGGED_ONLY`]).
 pub struct RequestLog {
     pub tap: LogTap,
-    pub timestamp: String,
-    pub method: String,
-    /// Path and masked query.
-    pub url: String,
-    /// Masked.
-    pub request_headers: Vec<Header>,
+    pub started: DateTime<FixedOffset>,
+    pub method: http::Method,
+    /// Path and query, unmasked.
+    pub uri: http::Uri,
+    /// Unmasked.
+    pub request_headers: http::HeaderMap,
     pub request_body: bytes::Bytes,
-    /// Masked as they are built (`attempt.rs`).
+    /// URLs and headers unmasked (`attempt.rs`); bodies and errors masked.
     pub attempts: Vec<AttemptRecord>,
     /// `request-log: true`: upstream and streamed bodies are captured too.
     pub capture: bool,
+    /// Some sink takes every record, not only those of logged requests.
+    pub every: bool,
+}
+
+/// Capability of a `request-log-sink` that wants only the records of
+/// logged requests: every request while `request-log` is on, else only
+/// failed ones (a client status or an attempt status of 400 or more, or an
+/// attempt error). The core then skips building the others.
+pub const LOGGED_ONLY: &str = "request-log-logged-only";
+
+/// Whether some of `sinks` takes every record.
+pub fn wants_every_record(sinks: &[Arc<LoadedPlugin>]) -> bool {
+    sinks.iter().any(|p| !p.has_capability(LOGGED_ONLY))
+}
+
+fn keep_bodies(capture: bool, status: u16, attempts: &[AttemptRecord]) -> bool {
+    capture || status >= 400 || attempts.iter().any(|a| !a.error.is_empty())
+}
+
+/// A logged request ([`LOGGED_ONLY`]): `request-log` is on, or the request
+/// or one of its attempts failed.
+fn logged(capture: bool, status: u16, attempts: &[AttemptRecord]) -> bool {
+    keep_bodies(capture, status, attempts) || attempts.iter().any(|a| a.status >= 400)
+}
+
+/// Masks, in place, the values of credential headers.
+fn mask_in_place(headers: &mut [Header]) {
+    for h in headers {
+        if let std::borrow::Cow::Owned(v) = redact::mask_header(&h.name, &h.value) {
+            h.value = v.into();
+        }
+    }
 }
 
 impl RequestLog {
     /// Bodies go out when capturing, or when the request failed or an
     /// attempt did (error logs need them).
     fn keep_bodies(&self, status: u16) -> bool {
-        self.capture || status >= 400 || self.attempts.iter().any(|a| !a.error.is_empty())
+        keep_bodies(self.capture, status, &self.attempts)
+    }
+
+    /// Whether the record goes out at all.
+    fn wanted(&self, status: u16) -> bool {
+        self.tap.active() && (self.every || logged(self.capture, status, &self.attempts))
+    }
+
+    /// The path with its query masked.
+    fn masked_url(&self) -> String {
+        match self.uri.query() {
+            Some(q) => [self.uri.path(), "?", &redact::mask_query(q)].concat(),
+            None => self.uri.path().to_string(),
+        }
     }
 
     /// Sends the record with the client's answer body.
@@ -500,7 +539,7 @@ impl RequestLog {
         response_headers: &http::HeaderMap,
         response_body: &[u8],
     ) {
-        if !self.tap.active() {
+        if !self.wanted(status) {
             return;
         }
         let body = if self.keep_bodies(status) {
@@ -514,13 +553,13 @@ impl RequestLog {
     /// Sends the record; `response_body` is the record field as built (a
     /// stream's [`Spool::finish`]).
     pub fn finish_with(
-        self,
+        mut self,
         recorder: &Recorder,
         status: u16,
         response_headers: &http::HeaderMap,
         response_body: RVec<u8>,
     ) {
-        if !self.tap.active() {
+        if !self.wanted(status) {
             return;
         }
         let request_body = if self.keep_bodies(status) {
@@ -528,14 +567,22 @@ impl RequestLog {
         } else {
             RVec::new()
         };
+        let mut attempts = std::mem::take(&mut self.attempts);
+        for a in attempts.iter_mut() {
+            if a.url.contains('?') {
+                a.url = redact::mask_url(&a.url).into();
+            }
+            mask_in_place(&mut a.request_headers);
+            mask_in_place(&mut a.response_headers);
+        }
         let record = RequestRecord {
             request_id: self.tap.request_id.as_str().into(),
-            timestamp: self.timestamp.into(),
-            method: self.method.into(),
-            url: self.url.into(),
-            request_headers: self.request_headers.into(),
+            timestamp: timestamp(self.started).into(),
+            method: self.method.as_str().into(),
+            url: self.masked_url().into(),
+            request_headers: masked_headers(&self.request_headers).into(),
             request_body,
-            attempts: self.attempts.into(),
+            attempts: attempts.into(),
             status,
             response_headers: masked_headers(response_headers).into(),
             response_body,
@@ -581,7 +628,12 @@ pub fn request_id(headers: &http::HeaderMap) -> String {
     {
         return id.to_string();
     }
-    format!("{:016x}", fastrand::u64(..))
+    // 16 lowercase hex digits, written directly (no formatter per request).
+    let n = fastrand::u64(..);
+    (0..16)
+        .rev()
+        .map(|i| char::from(b"0123456789abcdef"[((n >> (i * 4)) & 0xf) as usize]))
+        .collect()
 }
 
 #[cfg(test)]
@@ -594,6 +646,12 @@ mod tests {
         let mut h = http::HeaderMap::new();
         let a = request_id(&h);
         assert_eq!(a.len(), 16);
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        // Leading zeros are kept: every id has 16 digits.
+        let ids: Vec<String> = (0..64).map(|_| request_id(&h)).collect();
+        assert!(ids.iter().all(|id| id.len() == 16));
         assert_ne!(a, request_id(&h));
         h.insert(
             "x-request-id",
@@ -605,6 +663,49 @@ mod tests {
             http::HeaderValue::from_static("../etc/passwd"),
         );
         assert_eq!(request_id(&h).len(), 16);
+    }
+
+    fn attempt(status: u16, error: &str) -> AttemptRecord {
+        AttemptRecord {
+            timestamp: Default::default(),
+            url: Default::default(),
+            method: Default::default(),
+            provider: Default::default(),
+            auth_label: Default::default(),
+            request_headers: vec![
+                Header::new("Authorization", "Bearer sk-0123456789"),
+                Header::new("Content-Type", "application/json"),
+            ]
+            .into(),
+            request_body: Default::default(),
+            status,
+            response_headers: Default::default(),
+            response_body: Default::default(),
+            error: error.into(),
+        }
+    }
+
+    #[test]
+    fn logged_requests() {
+        assert!(!logged(false, 200, &[attempt(200, "")]));
+        assert!(logged(true, 200, &[attempt(200, "")]));
+        assert!(logged(false, 502, &[]));
+        assert!(logged(false, 200, &[attempt(429, ""), attempt(200, "")]));
+        assert!(logged(false, 200, &[attempt(200, "stream cut")]));
+        // Bodies of a retried 429 are not kept unless capturing.
+        assert!(!keep_bodies(
+            false,
+            200,
+            &[attempt(429, ""), attempt(200, "")]
+        ));
+    }
+
+    #[test]
+    fn headers_are_masked_in_place() {
+        let mut a = attempt(200, "");
+        mask_in_place(&mut a.request_headers);
+        assert_eq!(a.request_headers[0].value.as_str(), "Bearer sk-0...6789");
+        assert_eq!(a.request_headers[1].value.as_str(), "application/json");
     }
 
     #[test]

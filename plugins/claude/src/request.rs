@@ -52,11 +52,14 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     let official = base.trim_end_matches('/') == OFFICIAL_BASE;
     if cred.is_oauth() {
         // Subscription accounts always use their OAuth token as a Bearer.
-        headers.set("Authorization", &format!("Bearer {}", cred.access_token));
+        headers.set(
+            "Authorization",
+            &cliproxy_kit::http::bearer(&cred.access_token),
+        );
     } else if official && !cred.api_key.is_empty() {
         headers.set("x-api-key", cred.api_key.as_str());
     } else {
-        headers.set("Authorization", &format!("Bearer {}", cred.api_key));
+        headers.set("Authorization", &cliproxy_kit::http::bearer(&cred.api_key));
     }
     headers.set_client_or(call, "Anthropic-Version", VERSION);
     let mut betas = match client_header(call, "Anthropic-Beta") {

@@ -43,7 +43,10 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     let query = if stream { "?alt=sse" } else { "" };
     let mut headers = HeaderList::new();
     headers.set("Content-Type", "application/json");
-    headers.set("Authorization", &format!("Bearer {}", cred.access_token));
+    headers.set(
+        "Authorization",
+        &cliproxy_kit::http::bearer(&cred.access_token),
+    );
     headers.set(
         "Accept",
         if stream {

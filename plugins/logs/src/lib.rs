@@ -44,6 +44,9 @@ impl PluginFactory for LogsPlugin {
         )
         .capability("management")
         .capability("request-log-sink")
+        // Only logged requests (all with request-log on, else failed ones):
+        // the core skips building the other records.
+        .capability("request-log-logged-only")
         .routes(&["GET", "DELETE"], "/logs")
         .route("GET", "/request-error-logs")
         .route("GET", "/request-error-logs/:name")

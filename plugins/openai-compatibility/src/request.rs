@@ -40,7 +40,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         cred.api_key.trim()
     };
     if !token.is_empty() {
-        headers.set("Authorization", &format!("Bearer {token}"));
+        headers.set("Authorization", &cliproxy_kit::http::bearer(token));
     }
     headers.set("User-Agent", USER_AGENT);
     if stream {

@@ -49,7 +49,10 @@ fn build_service_account(call: &UpstreamCall) -> Result<UpstreamRequest, PluginE
         .collect();
     headers.insert(
         1,
-        Header::new("Authorization", &format!("Bearer {}", cred.access_token)),
+        Header::new(
+            "Authorization",
+            &cliproxy_kit::http::bearer(&cred.access_token),
+        ),
     );
     req.headers = headers.into();
     Ok(req)

@@ -14,7 +14,13 @@ use cliproxy_sdk::{Credential, Header, PluginError, UpstreamCall};
 /// `base` without trailing `/`, then `path` (which starts with `/`).
 pub fn join_url(base: &str, path: &str) -> String {
     let base = base.trim().trim_end_matches('/');
-    format!("{base}{path}")
+    [base, path].concat()
+}
+
+/// `Bearer <token>` (an `Authorization` value), without the cost of
+/// `format!` on every request.
+pub fn bearer(token: &str) -> String {
+    ["Bearer ", token].concat()
 }
 
 /// The client's value of header `name` (case-insensitive), if present and non-empty.
