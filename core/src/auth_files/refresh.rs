@@ -392,7 +392,7 @@ async fn send_refresh(
                 &settings,
                 req.method.as_str(),
                 req.url.as_str(),
-                &headers,
+                headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                 body.clone(),
                 &proxy,
             )

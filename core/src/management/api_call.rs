@@ -293,7 +293,14 @@ async fn call(app: &Arc<App>, body: &Bytes) -> Result<Json, CallError> {
         let resp = app
             .proxy
             .upstream
-            .send(&settings, &method, &url, &headers, data, proxy_url)
+            .send(
+                &settings,
+                &method,
+                &url,
+                headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                data,
+                proxy_url,
+            )
             .await
             .map_err(|e| match e {
                 UpstreamError::InvalidRequest(m) => CallError::BadRequest(m),

@@ -41,7 +41,7 @@ impl HostTransport {
                 &settings,
                 call.method,
                 &call.url,
-                &call.headers,
+                call.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                 Bytes::from(call.body),
                 "",
             )

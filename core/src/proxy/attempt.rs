@@ -261,14 +261,6 @@ async fn send(
             .tap
             .body(recorder, &api_request_section(number), &upstream_body);
     }
-    let headers: Vec<(String, String)> = described
-        .headers
-        .iter()
-        .map(|h| (h.name.to_string(), h.value.to_string()))
-        .collect();
-    if ctx.tap.active() {
-        record.request_headers = std::mem::take(&mut described.headers);
-    }
     let resp = ctx
         .app
         .proxy
@@ -277,12 +269,20 @@ async fn send(
             &ctx.settings,
             described.method.as_str(),
             described.url.as_str(),
-            &headers,
+            described
+                .headers
+                .iter()
+                .map(|h| (h.name.as_str(), h.value.as_str())),
             upstream_body,
             described.proxy_url.as_str(),
         )
-        .await
-        .map_err(ProxyError::Transport)?;
+        .await;
+    // Kept for the record (failed attempts above all), unmasked until it is
+    // sent (records::RequestLog::finish_with).
+    if ctx.tap.active() {
+        record.request_headers = std::mem::take(&mut described.headers);
+    }
+    let resp = resp.map_err(ProxyError::Transport)?;
     let (parts, mut body) = resp.into_parts();
     record.status = parts.status.as_u16();
     if ctx.tap.active() {

@@ -158,13 +158,14 @@ impl Upstream {
     }
 
     /// Sends one request and waits (up to the read timeout) for the
-    /// response head. `proxy_url` "" means the global one.
-    pub async fn send(
+    /// response head. `proxy_url` "" means the global one. `headers` are
+    /// borrowed pairs, so a plugin's header list goes out without copies.
+    pub async fn send<'h>(
         &self,
         settings: &UpstreamSettings,
         method: &str,
         url: &str,
-        headers: &[(String, String)],
+        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
         body: Bytes,
         proxy_url: &str,
     ) -> Result<Response<TimedBody>, UpstreamError> {
