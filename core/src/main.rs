@@ -69,6 +69,18 @@ fn main() -> ExitCode {
     } else {
         tracing::warn!(path = %config_path.display(), "config file not found; starting on built-in defaults");
     }
+    // The threads that serve connections (`CLIPROXY_WORKERS`); a bad value
+    // stops the start.
+    let workers = match server::workers_from_env() {
+        Ok(n) => n,
+        Err(e) if command == cli::Command::Serve => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("cliproxy: {e}");
+            return ExitCode::from(1);
+        }
+        // Other commands serve nothing.
+        Err(_) => 1,
+    };
     // Several replicas: the config (and credentials) live in PostgreSQL;
     // the file is the bootstrap. Unreachable at start = no state to serve.
     let mut postgres = None;
@@ -97,6 +109,8 @@ fn main() -> ExitCode {
     let raw = store.current().raw.clone();
     let plugin_dir = plugin_dir(&raw.plugins.dir, &store.dir());
     let plugins = plugin_host::PluginHost::load(plugin_dir, raw.plugins.enabled);
+    // The signals, background jobs and CLI commands; connections are served
+    // on the worker threads `server::serve` starts.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -150,11 +164,13 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         cliproxy_core::auth_files::AuthFiles::start_scheduler(&serving);
         let listener = server::bind(&raw.host, raw.port).await?;
-        server::serve(serving, listener, tls).await
+        server::serve(serving, listener, tls, workers).await
     });
-    // Requests still running after the drain timeout are dropped here, which
-    // publishes their usage records; then every queued record is delivered
-    // and the sinks flush, so a graceful stop loses no statistics.
+    // `serve` has shut the worker runtimes down (requests still running
+    // after the drain timeout were dropped there, which publishes their
+    // usage records); what still runs here is dropped now. Then every queued
+    // record is delivered and the sinks flush, so a graceful stop loses no
+    // statistics.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     let active = app.plugins.active();
     let mut sinks = cliproxy_core::proxy::records::sinks(&active, "usage-sink");

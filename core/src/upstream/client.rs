@@ -1,8 +1,14 @@
-//! Pooled upstream clients, one per outbound route (`proxy-url` and connect
-//! timeout), created on first use and kept for the life of the process so
-//! connections are reused across requests.
+//! Pooled upstream clients, one per outbound route (`proxy-url`, connect
+//! timeout and `upstream-ca-file`) and thread, created on first use and kept
+//! so connections are reused across requests.
+//!
+//! Per thread, because hyper-util runs each pooled connection's task on the
+//! runtime that opened it: a connection opened by one server worker and
+//! reused by a request on another would wake the first worker's thread for
+//! every read and write, the cross-thread wake-ups the workers exist to
+//! avoid (`server::serve`).
 
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -88,13 +94,30 @@ const MANAGED: &[&str] = &[
     "accept-encoding",
 ];
 
-/// Pooled clients (one per proxy URL and connect timeout) kept at most.
+/// Pooled clients (one per proxy URL, connect timeout and CA file) kept at
+/// most per thread.
 const MAX_CLIENTS: usize = 64;
+
+/// One thread's client for one route.
+struct Pooled {
+    proxy_url: Box<str>,
+    connect: Duration,
+    ca_file: Box<str>,
+    client: HttpClient,
+}
+
+impl Pooled {
+    fn serves(&self, proxy_url: &str, connect: Duration, ca_file: &str) -> bool {
+        self.connect == connect && *self.proxy_url == *proxy_url && *self.ca_file == *ca_file
+    }
+}
 
 pub struct Upstream {
     /// The TLS config for one `upstream-ca-file` (rebuilt when it changes).
     tls: Mutex<Option<(String, Arc<rustls::ClientConfig>)>>,
-    clients: Mutex<HashMap<(String, Duration, String), HttpClient>>,
+    /// Each thread's clients, most recently added last; few routes, so a
+    /// scan finds one without building a key.
+    clients: thread_local::ThreadLocal<RefCell<Vec<Pooled>>>,
 }
 
 impl Default for Upstream {
@@ -107,7 +130,7 @@ impl Upstream {
     pub fn new() -> Self {
         Upstream {
             tls: Mutex::new(None),
-            clients: Mutex::new(HashMap::new()),
+            clients: thread_local::ThreadLocal::new(),
         }
     }
 
@@ -123,22 +146,46 @@ impl Upstream {
         Ok(config)
     }
 
+    /// This thread's client for the route, created on first use.
     fn client(
         &self,
         proxy_url: &str,
         connect: Duration,
         ca_file: &str,
     ) -> Result<HttpClient, UpstreamError> {
-        let key = (proxy_url.to_string(), connect, ca_file.to_string());
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = clients.get(&key) {
-            return Ok(c.clone());
+        let cell = self.clients.get_or_default();
+        // Not re-entered (nothing below calls back here); should it ever be,
+        // an uncached client still serves.
+        let Ok(mut clients) = cell.try_borrow_mut() else {
+            return self.build(proxy_url, connect, ca_file);
+        };
+        if let Some(p) = clients
+            .iter()
+            .find(|p| p.serves(proxy_url, connect, ca_file))
+        {
+            return Ok(p.client.clone());
         }
         if clients.len() >= MAX_CLIENTS {
             // Proxy URLs come from credentials that may since be gone; a
             // fresh start costs only new connections.
             clients.clear();
         }
+        let client = self.build(proxy_url, connect, ca_file)?;
+        clients.push(Pooled {
+            proxy_url: proxy_url.into(),
+            connect,
+            ca_file: ca_file.into(),
+            client: client.clone(),
+        });
+        Ok(client)
+    }
+
+    fn build(
+        &self,
+        proxy_url: &str,
+        connect: Duration,
+        ca_file: &str,
+    ) -> Result<HttpClient, UpstreamError> {
         let tls = self.tls(ca_file)?;
         let connector = ProxyConnector::for_url(proxy_url, connect, &tls)
             .map_err(|e| UpstreamError::Connect(e.to_string()))?;
@@ -147,14 +194,18 @@ impl Upstream {
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(connector);
-        let client: HttpClient = Client::builder(TokioExecutor::new())
+        Ok(Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
-            .build(https);
-        clients.insert(key, client.clone());
-        Ok(client)
+            .build(https))
+    }
+
+    /// Clients this thread keeps.
+    #[cfg(test)]
+    fn cached_here(&self) -> usize {
+        self.clients.get().map_or(0, |c| c.borrow().len())
     }
 
     /// Sends one request and waits (up to the read timeout) for the
@@ -215,5 +266,51 @@ impl Upstream {
             Ok(Ok(resp)) => resp,
         };
         Ok(resp.map(|b| TimedBody::new(b, read)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(up: &Upstream, proxy: &str, connect_ms: u64) -> HttpClient {
+        up.client(proxy, Duration::from_millis(connect_ms), "")
+            .expect("client")
+    }
+
+    #[test]
+    fn clients_are_per_thread_and_per_route() {
+        let up = Upstream::new();
+        client(&up, "", 1000);
+        client(&up, "", 1000);
+        assert_eq!(up.cached_here(), 1, "the same route reuses its client");
+        client(&up, "", 2000);
+        client(&up, "http://127.0.0.1:3128", 1000);
+        assert_eq!(up.cached_here(), 3);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert_eq!(up.cached_here(), 0, "another thread starts empty");
+                client(&up, "", 1000);
+                assert_eq!(up.cached_here(), 1);
+            });
+        });
+        assert_eq!(up.cached_here(), 3, "this thread's clients stay");
+    }
+
+    #[test]
+    fn each_thread_keeps_at_most_max_clients() {
+        let up = Upstream::new();
+        for ms in 1..=MAX_CLIENTS as u64 {
+            client(&up, "", ms);
+        }
+        assert_eq!(up.cached_here(), MAX_CLIENTS);
+        client(&up, "", 1);
+        assert_eq!(up.cached_here(), MAX_CLIENTS, "a known route adds nothing");
+        client(&up, "", 10_000);
+        assert_eq!(
+            up.cached_here(),
+            1,
+            "a new route past the limit starts afresh"
+        );
     }
 }
