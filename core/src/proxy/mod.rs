@@ -139,7 +139,9 @@ pub async fn handle(app: Arc<App>, endpoint: Endpoint, req: Request<Incoming>) -
             .request(label, resp.status().as_u16(), started.elapsed(), &outcome);
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-request-id", v);
+        // A constant: the name is checked at compile time, not per answer.
+        const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+        resp.headers_mut().insert(X_REQUEST_ID, v);
     }
     resp
 }

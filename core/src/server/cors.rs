@@ -16,18 +16,21 @@ use crate::error::{self, Body};
 const ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 const EXPOSE: &str = "X-CPA-VERSION, X-CPA-COMMIT, X-CPA-BUILD-DATE";
 
+/// On every answer: the names are the `http` crate's constants, so nothing
+/// is parsed per response.
 pub fn add_headers(headers: &mut HeaderMap) {
-    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    use http::header::{
+        ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+        ACCESS_CONTROL_EXPOSE_HEADERS,
+    };
+    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     headers.insert(
-        "access-control-allow-methods",
+        ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static(ALLOW_METHODS),
     );
+    headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
     headers.insert(
-        "access-control-allow-headers",
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        "access-control-expose-headers",
+        ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(EXPOSE),
     );
 }
