@@ -14,10 +14,15 @@ use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
 use cliproxy_core::plugin_host::loader;
 use cliproxy_sdk::{
-    ConfigEdit, Credential, Header, HostObj, HostObj_TO, LogLevel, PluginBox, PluginError,
+    ConfigEdit, Credential, HeaderRef, HostObj, HostObj_TO, LogLevel, PluginBox, PluginError,
     UpstreamCall,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
+
+// The server's allocator (which also serves the plugins' `malloc`, see
+// core/Cargo.toml), so the calls allocate as they do in the server.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// What the plugin sees of the host: a config with one provider.
 struct BenchHost;
@@ -91,7 +96,7 @@ const CHUNK: &[u8] = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",
 
 fn call<'a>(
     cred: &'a Credential,
-    headers: &'a [Header],
+    headers: &'a [HeaderRef<'a>],
     body: &'a [u8],
     action: &'a str,
 ) -> UpstreamCall<'a> {
@@ -113,8 +118,8 @@ fn boundary(c: &mut Criterion) {
     let creds = p.credentials().into_result().expect("credentials");
     let cred = creds.first().expect("one credential").clone();
     let headers = vec![
-        Header::new("content-type", "application/json"),
-        Header::new("user-agent", "bench"),
+        HeaderRef::new("content-type", "application/json"),
+        HeaderRef::new("user-agent", "bench"),
     ];
     let same = request_body("bench");
     let alias = request_body("bench-alias");

@@ -21,6 +21,25 @@ pub struct Header {
     pub value: RString,
 }
 
+/// One header lent for the length of a call (the client's headers in an
+/// [`UpstreamCall`]): the host hands them over without copying each name
+/// and value.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderRef<'a> {
+    pub name: RStr<'a>,
+    pub value: RStr<'a>,
+}
+
+impl<'a> HeaderRef<'a> {
+    pub fn new(name: &'a str, value: &'a str) -> Self {
+        HeaderRef {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
 impl Header {
     pub fn new(name: &str, value: &str) -> Self {
         Header {
@@ -291,7 +310,7 @@ pub struct UpstreamCall<'a> {
     /// `model(8192)`, `high` for `model(high)`); empty when none. The
     /// provider writes it into the request in its own wire format.
     pub thinking: RStr<'a>,
-    pub client_headers: RSlice<'a, Header>,
+    pub client_headers: RSlice<'a, HeaderRef<'a>>,
     pub client_query: RStr<'a>,
     /// The client's request body as it arrived.
     pub body: RSlice<'a, u8>,
@@ -311,7 +330,8 @@ pub struct OwnedCall {
     pub client_format: RString,
     pub model: RString,
     pub thinking: RString,
-    pub client_headers: RVec<Header>,
+    /// Static text, as tests write it (a lent header borrows its text).
+    pub client_headers: RVec<HeaderRef<'static>>,
     pub client_query: RString,
     pub body: RVec<u8>,
     pub credential: Credential,

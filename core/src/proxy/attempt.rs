@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use abi_stable::std_types::{ROption, RSlice};
 use bytes::Bytes;
-use cliproxy_sdk::{AttemptRecord, Header, UpstreamCall, UsageRecord};
+use cliproxy_sdk::{AttemptRecord, HeaderRef, UpstreamCall, UsageRecord};
 use http::{header, HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 
 use super::cooldown::retry_hint;
 use super::errors::ProxyError;
 use super::models::Route;
-use super::records::{api_request_section, api_response_section, headers_of, timestamp};
+use super::records::{api_request_section, api_response_section, headers_of, local_now, local_timestamp};
 use super::stream::ProxyStream;
 use super::usage::AttemptUsage;
 use super::{plugin_call, RequestCtx};
@@ -105,7 +105,7 @@ pub async fn run(
 ) -> Result<Success, ProxyError> {
     let req = ctx.req;
     let cred = &route.cred;
-    let started_at = timestamp(super::records::local_now());
+    let started_at = local_timestamp(local_now());
     let usage_sinks = if req.endpoint.count_tokens {
         Vec::new()
     } else {
@@ -435,9 +435,13 @@ fn empty_usage() -> UsageRecord {
     }
 }
 
-/// Client headers handed to plugins (so they can prefer client values).
-pub fn client_headers(map: &HeaderMap) -> Vec<Header> {
-    headers_of(map)
+/// Client headers lent to plugins (so they can prefer client values); the
+/// text stays in the request's header map. Values that are not text are
+/// left out, as they would be in a record.
+pub fn client_headers(map: &HeaderMap) -> Vec<HeaderRef<'_>> {
+    map.iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| HeaderRef::new(k.as_str(), v)))
+        .collect()
 }
 
 #[cfg(test)]

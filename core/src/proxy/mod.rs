@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cliproxy_sdk::Header;
+use cliproxy_sdk::HeaderRef;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -77,13 +77,14 @@ impl Proxy {
     }
 }
 
-/// A client call, read and authenticated.
-pub struct ClientRequest {
+/// A client call, read and authenticated; its headers are lent from the
+/// request's header map.
+pub struct ClientRequest<'h> {
     pub endpoint: CallEndpoint,
     /// The format actually spoken (a Responses-shaped body on
     /// `/v1/chat/completions` is a Responses request).
     pub format: ClientFormat,
-    pub headers: Vec<Header>,
+    pub headers: Vec<HeaderRef<'h>>,
     pub query: String,
     pub body: Bytes,
     pub stream: bool,
@@ -96,7 +97,7 @@ pub struct ClientRequest {
 pub struct RequestCtx<'a> {
     pub app: &'a Arc<App>,
     pub snap: Arc<Snapshot>,
-    pub req: &'a ClientRequest,
+    pub req: &'a ClientRequest<'a>,
     /// The routed model id (suffix removed; prefix kept).
     pub model: String,
     /// The thinking suffix of the requested model ("" when none).

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use abi_stable::std_types::RVec;
-use chrono::{DateTime, FixedOffset, Local, Offset, Utc};
+use chrono::{DateTime, FixedOffset, Local, Offset, Timelike, Utc};
 use cliproxy_sdk::redact;
 use cliproxy_sdk::{AttemptRecord, Header, RequestPart, RequestRecord, UsageRecord};
 
@@ -347,6 +347,46 @@ where
         s.replace_range(cut..zone, "");
     }
     s
+}
+
+/// [`timestamp`] of a time in the server's zone ([`local_now`]), as every
+/// attempt stamps its usage record: the text up to the seconds and the zone
+/// is formatted once per second and thread, only the fraction per call.
+pub fn local_timestamp(t: DateTime<FixedOffset>) -> String {
+    use std::cell::RefCell;
+    use std::fmt::Write;
+    thread_local! {
+        // (unix second, zone offset, "2026-01-05T10:15:04", "+08:00")
+        static SECOND: RefCell<(i64, i32, String, String)> =
+            const { RefCell::new((i64::MIN, 0, String::new(), String::new())) };
+    }
+    let (second, offset) = (t.timestamp(), t.offset().local_minus_utc());
+    let nanos = t.timestamp_subsec_nanos();
+    SECOND.with_borrow_mut(|c| {
+        if c.0 != second || c.1 != offset {
+            let whole = timestamp(t.with_nanosecond(0).unwrap_or(t));
+            // "2026-01-05T10:15:04+08:00": the zone is the last 6 bytes.
+            let split = whole.len().saturating_sub(6);
+            *c = (
+                second,
+                offset,
+                whole[..split].to_string(),
+                whole[split..].to_string(),
+            );
+        }
+        let mut s = String::with_capacity(40);
+        s.push_str(&c.2);
+        // Leap seconds (nanos past 10^9) are left to chrono.
+        if nanos > 0 && nanos < 1_000_000_000 {
+            let mut frac = String::with_capacity(10);
+            let _ = write!(frac, ".{nanos:09}");
+            s.push_str(frac.trim_end_matches('0'));
+        } else if nanos != 0 {
+            return timestamp(t);
+        }
+        s.push_str(&c.3);
+        s
+    })
 }
 
 /// Header values as they may be logged (credentials masked).
@@ -753,6 +793,23 @@ mod tests {
             .expect("time");
         assert!(!timestamp(whole).contains('.'), "{}", timestamp(whole));
         assert!(chrono::DateTime::parse_from_rfc3339(&s).is_ok(), "{s}");
+    }
+
+    #[test]
+    fn cached_timestamps_match_the_formatter() {
+        for offset in [0, 8 * 3600, -(5 * 3600 + 1800)] {
+            let zone = FixedOffset::east_opt(offset).expect("zone");
+            for (sec, nanos) in [
+                (1_767_600_000, 0),
+                (1_767_600_000, 123_400_000),
+                (1_767_600_000, 1),
+                (1_767_600_001, 999_999_999),
+                (1_767_600_001, 500),
+            ] {
+                let t = zone.timestamp_opt(sec, nanos).single().expect("time");
+                assert_eq!(local_timestamp(t), timestamp(t), "{t:?}");
+            }
+        }
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     } else if official && !cred.api_key.is_empty() {
         headers.set("x-api-key", cred.api_key.as_str());
     } else {
-        headers.set("Authorization", &cliproxy_kit::http::bearer(&cred.api_key));
+        headers.set_owned("Authorization", cliproxy_kit::http::bearer(&cred.api_key));
     }
     headers.set_client_or(call, "Anthropic-Version", VERSION);
     let mut betas = match client_header(call, "Anthropic-Beta") {
@@ -143,9 +143,9 @@ pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginE
 mod tests {
     use super::*;
     use cliproxy_kit::{self as kit, KeyEntry};
-    use cliproxy_sdk::Header;
+    use cliproxy_sdk::HeaderRef;
 
-    fn call(base: &str, client: &[(&str, &str)], action: &str) -> cliproxy_sdk::OwnedCall {
+    fn call(base: &str, client: &[(&'static str, &'static str)], action: &str) -> cliproxy_sdk::OwnedCall {
         let entry = KeyEntry {
             api_key: "sk-ant".into(),
             base_url: base.into(),
@@ -158,7 +158,7 @@ mod tests {
             action: action.into(),
             client_format: "claude".into(),
             model: "claude-up".into(),
-            client_headers: client.iter().map(|(k, v)| Header::new(k, v)).collect(),
+            client_headers: client.iter().map(|(k, v)| HeaderRef::new(k, v)).collect(),
             client_query: "".into(),
             body: br#"{"model":"c","betas":["b1"],"max_tokens":5}"#.to_vec().into(),
             credential,

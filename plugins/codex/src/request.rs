@@ -57,7 +57,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     } else {
         cred.api_key.as_str()
     };
-    headers.set("Authorization", &cliproxy_kit::http::bearer(token));
+    headers.set_owned("Authorization", cliproxy_kit::http::bearer(token));
     headers.set("Accept", "text/event-stream");
     headers.set_client_or(call, "Openai-Beta", "responses=experimental");
     headers.set_client_or(call, "Version", "0.21.0");

@@ -40,7 +40,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         cred.api_key.trim()
     };
     if !token.is_empty() {
-        headers.set("Authorization", &cliproxy_kit::http::bearer(token));
+        headers.set_owned("Authorization", cliproxy_kit::http::bearer(token));
     }
     headers.set("User-Agent", USER_AGENT);
     if stream {
@@ -68,7 +68,7 @@ pub fn translate(_call: &UpstreamCall, body: &[u8]) -> Result<Translated, Plugin
 mod tests {
     use super::*;
     use cliproxy_kit::{self as kit, KeyEntry};
-    use cliproxy_sdk::Header;
+    use cliproxy_sdk::HeaderRef;
 
     fn call(action: &str, format: &str, key: &str) -> cliproxy_sdk::OwnedCall {
         let mut entry = KeyEntry {
@@ -85,7 +85,7 @@ mod tests {
             action: action.into(),
             client_format: format.into(),
             model: "up-model".into(),
-            client_headers: vec![Header::new("Authorization", "Bearer client")].into(),
+            client_headers: vec![HeaderRef::new("Authorization", "Bearer client")].into(),
             client_query: "".into(),
             body: br#"{"model":"alias","stream":true}"#.to_vec().into(),
             credential,

@@ -43,7 +43,8 @@ pub struct HeaderList(Vec<Header>);
 
 impl HeaderList {
     pub fn new() -> Self {
-        HeaderList(Vec::new())
+        // A provider sets five to ten headers: one allocation, no regrowth.
+        HeaderList(Vec::with_capacity(10))
     }
 
     /// Sets `name` to `value`, replacing any earlier value.
@@ -55,6 +56,22 @@ impl HeaderList {
         {
             Some(h) => h.value = value.into(),
             None => self.0.push(Header::new(name, value)),
+        }
+    }
+
+    /// [`HeaderList::set`] for a value built for it (a bearer token): its
+    /// buffer becomes the header's, without a copy.
+    pub fn set_owned(&mut self, name: &str, value: String) {
+        match self
+            .0
+            .iter_mut()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+        {
+            Some(h) => h.value = value.into(),
+            None => self.0.push(Header {
+                name: name.into(),
+                value: value.into(),
+            }),
         }
     }
 
@@ -153,7 +170,25 @@ pub fn edit_json_body(
 /// (the body goes upstream unchanged), else the body with only that field
 /// spliced in ([`crate::json_edit`]; a full parse only for bodies the
 /// scanner does not read).
+///
+/// `body` is a request body the host has parsed (valid JSON, one `model`):
+/// the scan stops at the `model` member.
 pub fn with_model(body: &[u8], model: &str) -> Result<Option<Vec<u8>>, PluginError> {
+    use crate::json_edit::{find, string_literal, Lookup};
+    if let Lookup::Found(start, end) = find(body, "model") {
+        let inner = body[start..end]
+            .strip_prefix(b"\"")
+            .and_then(|r| r.strip_suffix(b"\""));
+        if inner.is_some_and(|i| i == model.as_bytes() && !i.contains(&b'\\')) {
+            return Ok(None);
+        }
+        let literal = string_literal(model);
+        let mut out = Vec::with_capacity(body.len() - (end - start) + literal.len());
+        out.extend_from_slice(&body[..start]);
+        out.extend_from_slice(&literal);
+        out.extend_from_slice(&body[end..]);
+        return Ok(Some(out));
+    }
     if let Some(o) = crate::json_edit::Object::parse(body) {
         if o.get_str("model") == Some(model) {
             return Ok(None);
@@ -173,15 +208,16 @@ pub fn with_model(body: &[u8], model: &str) -> Result<Option<Vec<u8>>, PluginErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cliproxy_sdk::HeaderRef;
 
-    fn call(headers: &[(&str, &str)]) -> cliproxy_sdk::OwnedCall {
+    fn call(headers: &[(&'static str, &'static str)]) -> cliproxy_sdk::OwnedCall {
         cliproxy_sdk::OwnedCall {
             thinking: Default::default(),
             credential_id: "c".into(),
             action: "generate".into(),
             client_format: "openai".into(),
             model: "m".into(),
-            client_headers: headers.iter().map(|(k, v)| Header::new(k, v)).collect(),
+            client_headers: headers.iter().map(|(k, v)| HeaderRef::new(k, v)).collect(),
             client_query: "alt=json&key=x".into(),
             body: RVec::new(),
             credential: crate::credentials_from_keys("p", "http://b", &[Default::default()])
@@ -213,5 +249,18 @@ mod tests {
         assert_eq!(out["model"], "b");
         assert_eq!(out["x"][1], 2);
         assert!(with_model(b"[1]", "b").is_err());
+        // After the messages, written with an escape, or absent: spliced in
+        // exactly, every other byte kept.
+        let later = br#"{"messages":[{"content":"\"model\":1"}], "model" : "a" ,"n":1}"#;
+        assert_eq!(with_model(later, "a").expect("ok"), None);
+        assert_eq!(
+            with_model(later, "q\"b").expect("ok").expect("edited"),
+            br#"{"messages":[{"content":"\"model\":1"}], "model" : "q\"b" ,"n":1}"#.to_vec()
+        );
+        let escaped = with_model(br#"{"model":"\u0061"}"#, "a").expect("ok");
+        assert_eq!(escaped, Some(br#"{"model":"a"}"#.to_vec()));
+        let absent = with_model(br#"{"n":1}"#, "a").expect("ok").expect("edited");
+        let out: serde_json::Value = serde_json::from_slice(&absent).expect("json");
+        assert_eq!(out, serde_json::json!({"n":1,"model":"a"}));
     }
 }

@@ -34,7 +34,8 @@ impl<'a> Object<'a> {
         let mut s = Scanner { b: body, i: 0 };
         s.ws();
         s.eat(b'{')?;
-        let mut members: Vec<Member> = Vec::new();
+        // Request bodies have a handful of top-level members: one allocation.
+        let mut members: Vec<Member> = Vec::with_capacity(16);
         s.ws();
         if s.peek() == Some(b'}') {
             s.i += 1;
@@ -130,6 +131,212 @@ impl<'a> Object<'a> {
         }
         out.push(b'}');
         out
+    }
+}
+
+/// Where [`find`] or [`find_last`] found a top-level member.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The byte range of its raw value.
+    Found(usize, usize),
+    /// The object has no member of that name.
+    Absent,
+    /// Not an object this scanner reads as far as it had to (see the
+    /// module doc); callers fall back to [`Object::parse`] or a full parse.
+    Unreadable,
+}
+
+/// The first top-level member named `key`, scanning members only until it
+/// is found, without allocating: a `model` written first is found without
+/// reading the messages after it.
+///
+/// Meant for request bodies the host has parsed already (valid JSON, one
+/// member per name), which is what a provider's `build_request` gets; it
+/// does not look past the member for a duplicate.
+pub fn find(body: &[u8], key: &str) -> Lookup {
+    let mut s = Scanner { b: body, i: 0 };
+    s.ws();
+    if s.eat(b'{').is_none() {
+        return Lookup::Unreadable;
+    }
+    s.ws();
+    if s.peek() == Some(b'}') {
+        return Lookup::Absent;
+    }
+    loop {
+        s.ws();
+        let Some(k) = s.string() else {
+            return Lookup::Unreadable;
+        };
+        let name = &body[k.0..k.1];
+        if name.contains(&b'\\') {
+            return Lookup::Unreadable;
+        }
+        s.ws();
+        if s.eat(b':').is_none() {
+            return Lookup::Unreadable;
+        }
+        s.ws();
+        let Some(v) = s.value() else {
+            return Lookup::Unreadable;
+        };
+        if name == key.as_bytes() {
+            return Lookup::Found(v.0, v.1);
+        }
+        s.ws();
+        match s.next() {
+            Some(b',') => continue,
+            Some(b'}') => return Lookup::Absent,
+            _ => return Lookup::Unreadable,
+        }
+    }
+}
+
+/// The last top-level member named `key`, scanning members backwards from
+/// the end of the body, without allocating. Answers carry their `usage`
+/// after the generated text, so it is found without reading that text.
+///
+/// What it does not do: validate what it skips. A body broken before the
+/// member can still answer `Found`; the caller parses the value it gets.
+pub fn find_last(body: &[u8], key: &str) -> Lookup {
+    let mut s = Backward { b: body, i: body.len() };
+    s.ws();
+    if s.eat(b'}').is_none() {
+        return Lookup::Unreadable;
+    }
+    s.ws();
+    if s.peek() == Some(b'{') {
+        s.i -= 1;
+        return s.at_start();
+    }
+    loop {
+        s.ws();
+        let Some(v) = s.value() else {
+            return Lookup::Unreadable;
+        };
+        s.ws();
+        if s.eat(b':').is_none() {
+            return Lookup::Unreadable;
+        }
+        s.ws();
+        let Some(k) = s.string() else {
+            return Lookup::Unreadable;
+        };
+        let name = &body[k.0..k.1];
+        if name.contains(&b'\\') {
+            return Lookup::Unreadable;
+        }
+        if name == key.as_bytes() {
+            return Lookup::Found(v.0, v.1);
+        }
+        s.ws();
+        match s.peek() {
+            Some(b',') => s.i -= 1,
+            Some(b'{') => {
+                s.i -= 1;
+                return s.at_start();
+            }
+            _ => return Lookup::Unreadable,
+        }
+    }
+}
+
+/// The scanner of [`find_last`]: `i` is one past the next byte to read,
+/// moving towards the start.
+struct Backward<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Backward<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.i.checked_sub(1).and_then(|j| self.b.get(j).copied())
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i -= 1)
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i -= 1;
+        }
+    }
+
+    /// After the opening brace: only whitespace may come before it.
+    fn at_start(&mut self) -> Lookup {
+        self.ws();
+        if self.i == 0 {
+            Lookup::Absent
+        } else {
+            Lookup::Unreadable
+        }
+    }
+
+    /// A string ending here; returns the range of its text. Its opening
+    /// quote is the first quote before it not escaped by an odd run of
+    /// backslashes.
+    fn string(&mut self) -> Option<(usize, usize)> {
+        self.eat(b'"')?;
+        let end = self.i;
+        loop {
+            let q = memchr::memrchr(b'"', self.b.get(..self.i)?)?;
+            let escapes = self.b[..q].iter().rev().take_while(|&&c| c == b'\\').count();
+            self.i = q;
+            if escapes % 2 == 0 {
+                return Some((q + 1, end));
+            }
+        }
+    }
+
+    /// Any value ending here; returns its range. Nested values are skipped
+    /// by bracket depth (strings respected), not validated.
+    fn value(&mut self) -> Option<(usize, usize)> {
+        let end = self.i;
+        match self.peek()? {
+            b'"' => {
+                self.string()?;
+            }
+            b'}' | b']' => {
+                let mut depth = 0usize;
+                loop {
+                    let at = self
+                        .b
+                        .get(..self.i)?
+                        .iter()
+                        .rposition(|c| matches!(c, b'"' | b'{' | b'[' | b'}' | b']'))?;
+                    if self.b[at] == b'"' {
+                        self.i = at + 1;
+                        self.string()?;
+                        continue;
+                    }
+                    self.i = at;
+                    if matches!(self.b[at], b'}' | b']') {
+                        depth += 1;
+                    } else {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                }
+            }
+            _ => {
+                while let Some(c) = self.peek() {
+                    if matches!(
+                        c,
+                        b',' | b':' | b'{' | b'[' | b' ' | b'\t' | b'\n' | b'\r'
+                    ) {
+                        break;
+                    }
+                    self.i -= 1;
+                }
+                if self.i == end {
+                    return None;
+                }
+            }
+        }
+        Some((self.i, end))
     }
 }
 
@@ -270,6 +477,69 @@ mod tests {
         assert!(Object::parse(br#"{"a":1"#).is_none());
         assert!(Object::parse(br#"{"a":1} x"#).is_none());
         assert!(Object::parse(br#"{"a":}"#).is_none());
+    }
+
+    fn value(b: &[u8], l: Lookup) -> Option<&[u8]> {
+        match l {
+            Lookup::Found(a, z) => Some(&b[a..z]),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn find_stops_at_the_first_match() {
+        let b = br#" { "model" : "m", "messages":[{"content":"x\"}],"}], "n": -1.5e3 } "#;
+        assert_eq!(value(b, find(b, "model")), Some(&br#""m""#[..]));
+        assert_eq!(
+            value(b, find(b, "messages")),
+            Some(&br#"[{"content":"x\"}],"}]"#[..])
+        );
+        assert_eq!(value(b, find(b, "n")), Some(&b"-1.5e3"[..]));
+        assert_eq!(find(b, "absent"), Lookup::Absent);
+        assert_eq!(find(b"{}", "model"), Lookup::Absent);
+        assert_eq!(find(b"[1]", "model"), Lookup::Unreadable);
+        assert_eq!(find(br#"{"\u006d":1,"model":2}"#, "model"), Lookup::Unreadable);
+        // Found before the broken part: the host has validated the body.
+        assert_eq!(value(br#"{"model":1,"#, find(br#"{"model":1,"#, "model")), Some(&b"1"[..]));
+    }
+
+    #[test]
+    fn find_last_reads_backwards() {
+        let b = br#" {"id":"a\\","choices":[{"m":{"c":"q\"}{[\\\"u\":"}},null],"usage":{"t":[1,{"x":"}"}]} , "fp" : true } "#;
+        assert_eq!(
+            value(b, find_last(b, "usage")),
+            Some(&br#"{"t":[1,{"x":"}"}]}"#[..])
+        );
+        assert_eq!(
+            value(b, find_last(b, "choices")),
+            Some(&br#"[{"m":{"c":"q\"}{[\\\"u\":"}},null]"#[..])
+        );
+        assert_eq!(value(b, find_last(b, "id")), Some(&br#""a\\""#[..]));
+        assert_eq!(value(b, find_last(b, "fp")), Some(&b"true"[..]));
+        assert_eq!(find_last(b, "absent"), Lookup::Absent);
+        assert_eq!(find_last(b" { } ", "usage"), Lookup::Absent);
+        assert_eq!(find_last(b"[1]", "usage"), Lookup::Unreadable);
+        assert_eq!(find_last(br#"x{"a":1}"#, "usage"), Lookup::Unreadable);
+        assert_eq!(find_last(br#"{"a":1 "b":2}"#, "a"), Lookup::Unreadable);
+        assert_eq!(find_last(br#"{"a":]}"#, "a"), Lookup::Unreadable);
+    }
+
+    #[test]
+    fn both_directions_agree_with_serde() {
+        let bodies: [&[u8]; 4] = [
+            br#"{"model":"a","usage":{"p":1},"x":[{"y":"\\"},"\"usage\":2"]}"#,
+            br#"{"usage":null,"z":{"usage":{"p":3}}}"#,
+            br#"{"s":"}]\"","usage":[1,2,{"a":"[\\"}]}"#,
+            br#"{"a":{"b":{"c":[[[]]]}},"usage":-0.5}"#,
+        ];
+        for b in bodies {
+            let v = parsed(b);
+            let want = serde_json::to_string(&v["usage"]).expect("json");
+            for l in [find(b, "usage"), find_last(b, "usage")] {
+                let got: Value = serde_json::from_slice(value(b, l).expect("found")).expect("json");
+                assert_eq!(serde_json::to_string(&got).expect("json"), want);
+            }
+        }
     }
 
     #[test]

@@ -41,12 +41,18 @@ struct ReasoningDetails {
 
 /// `usage` of an OpenAI chat (or legacy completions) body or chunk.
 pub fn openai(json: &[u8]) -> Option<TokenUsage> {
-    // Only the top-level `usage` member is parsed; the scan that finds it
-    // skips the message text (crate::json_edit). Bodies the scan does not
-    // read get the full parse.
-    let u = match crate::json_edit::Object::parse(json) {
-        Some(o) => serde_json::from_slice::<OpenAiUsage>(o.get("usage")?).ok()?,
-        None => serde_json::from_slice::<OpenAiDoc>(json).ok()?.usage?,
+    // Only the top-level `usage` member is parsed. It comes after the
+    // generated text, so it is looked for from the end (crate::json_edit);
+    // bodies that scan does not read get the forward scan, then the full
+    // parse.
+    use crate::json_edit::{find_last, Lookup, Object};
+    let u = match find_last(json, "usage") {
+        Lookup::Found(a, z) => serde_json::from_slice::<OpenAiUsage>(&json[a..z]).ok()?,
+        Lookup::Absent => return None,
+        Lookup::Unreadable => match Object::parse(json) {
+            Some(o) => serde_json::from_slice::<OpenAiUsage>(o.get("usage")?).ok()?,
+            None => serde_json::from_slice::<OpenAiDoc>(json).ok()?.usage?,
+        },
     };
     Some(TokenUsage {
         input_tokens: u.prompt_tokens,
