@@ -9,16 +9,21 @@
 //! case) costs no copy on either side.
 
 use abi_stable::{
-    std_types::{ROption, RSlice, RStr, RString, RVec},
+    std_types::{RCowStr, ROption, RSlice, RStr, RString, RVec},
     StableAbi,
 };
+
+/// Header text: owned, or lent for good. Text a library holds for its whole
+/// life (a header name, a constant value: a `&'static str`; libraries are
+/// never unloaded) is lent instead of copied into a new string per request.
+pub type HeaderText = RCowStr<'static>;
 
 /// One HTTP header (name as sent, value as text).
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
 pub struct Header {
-    pub name: RString,
-    pub value: RString,
+    pub name: HeaderText,
+    pub value: HeaderText,
 }
 
 /// One header lent for the length of a call (the client's headers in an
@@ -41,7 +46,16 @@ impl<'a> HeaderRef<'a> {
 }
 
 impl Header {
+    /// Copies both.
     pub fn new(name: &str, value: &str) -> Self {
+        Header {
+            name: HeaderText::Owned(name.into()),
+            value: HeaderText::Owned(value.into()),
+        }
+    }
+
+    /// Lends both: nothing is copied.
+    pub fn fixed(name: &'static str, value: &'static str) -> Self {
         Header {
             name: name.into(),
             value: value.into(),

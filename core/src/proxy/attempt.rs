@@ -15,7 +15,9 @@ use http_body_util::BodyExt;
 use super::cooldown::retry_hint;
 use super::errors::ProxyError;
 use super::models::Route;
-use super::records::{api_request_section, api_response_section, headers_of, local_now, local_timestamp};
+use super::records::{
+    api_request_section, api_response_section, local_now, local_timestamp, Attempt,
+};
 use super::stream::ProxyStream;
 use super::usage::AttemptUsage;
 use super::{plugin_call, RequestCtx};
@@ -101,7 +103,7 @@ fn usage_model(route: &Route, model: &str) -> String {
 pub async fn run(
     ctx: &RequestCtx<'_>,
     route: &Route,
-    attempts: &mut Vec<AttemptRecord>,
+    attempts: &mut Vec<Attempt>,
 ) -> Result<Success, ProxyError> {
     let req = ctx.req;
     let cred = &route.cred;
@@ -140,11 +142,14 @@ pub async fn run(
     let fresh;
     let credential = match &cred.file_id {
         Some(file_id) => {
-            match ctx
-                .app
-                .auth
-                .credential_for_call(ctx.app, file_id, cred.id())
-                .await
+            // Boxed: it may refresh a token (a whole HTTP exchange), which
+            // would otherwise make every attempt's state that much larger.
+            match Box::pin(
+                ctx.app
+                    .auth
+                    .credential_for_call(ctx.app, file_id, cred.id()),
+            )
+            .await
             {
                 Ok(c) => {
                     fresh = c;
@@ -196,12 +201,24 @@ pub async fn run(
         error: Default::default(),
     };
     let number = attempts.len() + 1;
-    let result = send(ctx, route, &call, &mut record, &mut usage, number).await;
+    let mut answer_headers = None;
+    let result = send(
+        ctx,
+        route,
+        &call,
+        (&mut record, &mut answer_headers),
+        &mut usage,
+        number,
+    )
+    .await;
     if let Err(e) = &result {
         record.error = e.to_string().into();
         usage.done(true);
     }
-    attempts.push(record);
+    attempts.push(Attempt {
+        record,
+        answer_headers,
+    });
     result
 }
 
@@ -232,7 +249,7 @@ async fn send(
     ctx: &RequestCtx<'_>,
     route: &Route,
     call: &UpstreamCall<'_>,
-    record: &mut AttemptRecord,
+    (record, answer_headers): (&mut AttemptRecord, &mut Option<HeaderMap>),
     usage: &mut AttemptUsage,
     number: usize,
 ) -> Result<Success, ProxyError> {
@@ -286,7 +303,9 @@ async fn send(
     let (parts, mut body) = resp.into_parts();
     record.status = parts.status.as_u16();
     if ctx.tap.active() {
-        record.response_headers = headers_of(&parts.headers).into();
+        // A clone shares the values' bytes; the record converts them only
+        // if it is sent.
+        *answer_headers = Some(parts.headers.clone());
     }
     let cooldowns = &ctx.app.proxy.cooldowns;
     let cred_id = route.cred.id();

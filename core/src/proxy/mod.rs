@@ -417,19 +417,18 @@ async fn call(
             other => break other,
         }
     };
-    let outcome =
-        |stream: bool, attempts: &[cliproxy_sdk::AttemptRecord]| crate::metrics::Outcome {
-            provider: attempts
-                .last()
-                .map(|a| a.provider.to_string())
-                .unwrap_or_default(),
-            model: routed.model.clone(),
-            upstream: Duration::from_nanos(
-                ctx.upstream_nanos
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            ),
-            stream,
-        };
+    let outcome = |stream: bool, attempts: &[records::Attempt]| crate::metrics::Outcome {
+        provider: attempts
+            .last()
+            .map(|a| a.record.provider.to_string())
+            .unwrap_or_default(),
+        model: routed.model.clone(),
+        upstream: Duration::from_nanos(
+            ctx.upstream_nanos
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ),
+        stream,
+    };
     let (limit_headers, slot) = match admission {
         Some(a) => (a.headers, a.slot),
         None => (crate::limits::RateHeaders::default(), None),

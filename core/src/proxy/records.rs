@@ -501,6 +501,33 @@ pub fn api_response_section(attempt: usize) -> String {
     format!("api-response-{attempt}")
 }
 
+/// One attempt as a request log keeps it: the upstream's answer headers
+/// stay the header map they arrived as until the record is sent, if it is
+/// (converted and masked in [`RequestLog::finish_with`]).
+pub struct Attempt {
+    pub record: AttemptRecord,
+    pub answer_headers: Option<http::HeaderMap>,
+}
+
+impl Attempt {
+    /// The record as it may leave the core: URL query, request and answer
+    /// headers masked.
+    fn into_masked_record(self) -> AttemptRecord {
+        let Attempt {
+            mut record,
+            answer_headers,
+        } = self;
+        if record.url.contains('?') {
+            record.url = redact::mask_url(&record.url).into();
+        }
+        mask_in_place(&mut record.request_headers);
+        if let Some(h) = answer_headers {
+            record.response_headers = masked_headers(&h).into();
+        }
+        record
+    }
+}
+
 /// What a request record accumulates while the request runs. Nothing in
 /// it is masked or formatted until [`RequestLog::finish_with`] knows the
 /// record will be sent: most records are not (see [`LOGGED_ONLY`]).
@@ -514,7 +541,7 @@ pub struct RequestLog {
     pub request_headers: http::HeaderMap,
     pub request_body: bytes::Bytes,
     /// URLs and headers unmasked (`attempt.rs`); bodies and errors masked.
-    pub attempts: Vec<AttemptRecord>,
+    pub attempts: Vec<Attempt>,
     /// `request-log: true`: upstream and streamed bodies are captured too.
     pub capture: bool,
     /// Some sink takes every record, not only those of logged requests.
@@ -532,14 +559,14 @@ pub fn wants_every_record(sinks: &[Arc<LoadedPlugin>]) -> bool {
     sinks.iter().any(|p| !p.has_capability(LOGGED_ONLY))
 }
 
-fn keep_bodies(capture: bool, status: u16, attempts: &[AttemptRecord]) -> bool {
-    capture || status >= 400 || attempts.iter().any(|a| !a.error.is_empty())
+fn keep_bodies(capture: bool, status: u16, attempts: &[Attempt]) -> bool {
+    capture || status >= 400 || attempts.iter().any(|a| !a.record.error.is_empty())
 }
 
 /// A logged request ([`LOGGED_ONLY`]): `request-log` is on, or the request
 /// or one of its attempts failed.
-fn logged(capture: bool, status: u16, attempts: &[AttemptRecord]) -> bool {
-    keep_bodies(capture, status, attempts) || attempts.iter().any(|a| a.status >= 400)
+fn logged(capture: bool, status: u16, attempts: &[Attempt]) -> bool {
+    keep_bodies(capture, status, attempts) || attempts.iter().any(|a| a.record.status >= 400)
 }
 
 /// Masks, in place, the values of credential headers.
@@ -607,14 +634,10 @@ impl RequestLog {
         } else {
             RVec::new()
         };
-        let mut attempts = std::mem::take(&mut self.attempts);
-        for a in attempts.iter_mut() {
-            if a.url.contains('?') {
-                a.url = redact::mask_url(&a.url).into();
-            }
-            mask_in_place(&mut a.request_headers);
-            mask_in_place(&mut a.response_headers);
-        }
+        let attempts: Vec<AttemptRecord> = std::mem::take(&mut self.attempts)
+            .into_iter()
+            .map(Attempt::into_masked_record)
+            .collect();
         let record = RequestRecord {
             request_id: self.tap.request_id.as_str().into(),
             timestamp: timestamp(self.started).into(),
@@ -705,7 +728,19 @@ mod tests {
         assert_eq!(request_id(&h).len(), 16);
     }
 
-    fn attempt(status: u16, error: &str) -> AttemptRecord {
+    fn attempt(status: u16, error: &str) -> Attempt {
+        let mut answer = http::HeaderMap::new();
+        answer.insert(
+            "x-api-key",
+            http::HeaderValue::from_static("sk-answer-0123456789"),
+        );
+        Attempt {
+            record: attempt_record(status, error),
+            answer_headers: Some(answer),
+        }
+    }
+
+    fn attempt_record(status: u16, error: &str) -> AttemptRecord {
         AttemptRecord {
             timestamp: Default::default(),
             url: Default::default(),
@@ -741,8 +776,17 @@ mod tests {
     }
 
     #[test]
+    fn attempts_leave_masked() {
+        let r = attempt(200, "").into_masked_record();
+        assert_eq!(r.request_headers[0].value.as_str(), "Bearer sk-0...6789");
+        assert_eq!(r.response_headers.len(), 1);
+        assert_eq!(r.response_headers[0].name.as_str(), "x-api-key");
+        assert_eq!(r.response_headers[0].value.as_str(), "sk-a...6789");
+    }
+
+    #[test]
     fn headers_are_masked_in_place() {
-        let mut a = attempt(200, "");
+        let mut a = attempt_record(200, "");
         mask_in_place(&mut a.request_headers);
         assert_eq!(a.request_headers[0].value.as_str(), "Bearer sk-0...6789");
         assert_eq!(a.request_headers[1].value.as_str(), "application/json");

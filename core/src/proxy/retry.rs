@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use cliproxy_sdk::AttemptRecord;
+use super::records::Attempt;
 use tokio::time::Instant;
 
 use super::attempt::{self, Success};
@@ -15,10 +15,26 @@ use super::models::{ProviderRoutes, Route};
 use super::scheduler::Strategy;
 use super::RequestCtx;
 
+/// Runs one attempt, adding its time to the request's upstream time.
+///
+/// A macro, not an async fn taking the attempt's future: such a function's
+/// state holds its argument and the awaited future apart, doubling the
+/// (several KB) attempt state in every request.
+macro_rules! timed {
+    ($ctx:expr, $attempt:expr) => {{
+        let started = std::time::Instant::now();
+        let r = $attempt.await;
+        let n = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        $ctx.upstream_nanos
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        r
+    }};
+}
+
 pub async fn execute(
     ctx: &RequestCtx<'_>,
     providers: &[&ProviderRoutes],
-    attempts: &mut Vec<AttemptRecord>,
+    attempts: &mut Vec<Attempt>,
 ) -> Result<Success, ProxyError> {
     let raw = &ctx.snap.raw;
     let max_passes = u64::try_from(raw.request_retry.max(0)).unwrap_or(0) + 1;
@@ -73,7 +89,7 @@ fn soonest_unblock(ctx: &RequestCtx<'_>, providers: &[&ProviderRoutes]) -> Optio
 async fn pass(
     ctx: &RequestCtx<'_>,
     providers: &[&ProviderRoutes],
-    attempts: &mut Vec<AttemptRecord>,
+    attempts: &mut Vec<Attempt>,
 ) -> Result<Success, ProxyError> {
     let strategy = Strategy::from_config(&ctx.snap.raw.routing.strategy);
     let proxy = &ctx.app.proxy;
@@ -154,7 +170,7 @@ async fn pass(
             };
             tried.insert(route.cred.id());
             let started = std::time::Instant::now();
-            match held(timed(ctx, attempt::run(ctx, route, attempts)).await, slot) {
+            match held(timed!(ctx, attempt::run(ctx, route, attempts)), slot) {
                 Ok(s) => return Ok(s),
                 Err(e)
                     if e.status() == http::StatusCode::UNAUTHORIZED
@@ -162,12 +178,18 @@ async fn pass(
                 {
                     // A credential file's token may have been revoked or
                     // rotated: one refresh, then one more try with it.
+                    // This branch's futures are boxed (here and the retry
+                    // below): an async fn's state is as large as its largest
+                    // await, and every request would otherwise carry them
+                    // (and move them with each poll setup).
                     let retry = match &route.cred.file_id {
                         Some(file_id) => {
-                            ctx.app
-                                .auth
-                                .refresh_after_unauthorized(ctx.app, file_id, started)
-                                .await
+                            Box::pin(
+                                ctx.app
+                                    .auth
+                                    .refresh_after_unauthorized(ctx.app, file_id, started),
+                            )
+                            .await
                         }
                         None => false,
                     };
@@ -190,7 +212,8 @@ async fn pass(
                     let Some(slot) = proxy.slots.take(&route.cred) else {
                         continue;
                     };
-                    match held(timed(ctx, attempt::run(ctx, route, attempts)).await, slot) {
+                    let again = timed!(ctx, Box::pin(attempt::run(ctx, route, attempts)));
+                    match held(again, slot) {
                         Ok(s) => return Ok(s),
                         Err(e) => {
                             if e.status() == http::StatusCode::UNAUTHORIZED {
@@ -222,17 +245,4 @@ fn held(
         }
         (r, _) => r,
     }
-}
-
-/// Runs one attempt, adding its time to the request's upstream time.
-async fn timed<F: std::future::Future<Output = Result<Success, ProxyError>>>(
-    ctx: &RequestCtx<'_>,
-    f: F,
-) -> Result<Success, ProxyError> {
-    let started = std::time::Instant::now();
-    let r = f.await;
-    let n = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    ctx.upstream_nanos
-        .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-    r
 }

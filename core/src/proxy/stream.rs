@@ -157,10 +157,10 @@ impl ProxyStream {
         let upstream = self.upstream_spool.take().map(Spool::finish);
         if let Some((mut log, headers)) = self.log.take() {
             if let (Some(e), Some(last)) = (error, log.attempts.last_mut()) {
-                last.error = e.to_string().into();
+                last.record.error = e.to_string().into();
             }
             if let (Some(body), Some(last)) = (upstream, log.attempts.last_mut()) {
-                last.response_body = body;
+                last.record.response_body = body;
             }
             let body = self
                 .client_spool

@@ -48,7 +48,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     let (body, body_betas) = edit_body(&call.body, call.model.as_str())?;
 
     let mut headers = HeaderList::new();
-    headers.set("Content-Type", "application/json");
+    headers.set_fixed("Content-Type", "application/json");
     let official = base.trim_end_matches('/') == OFFICIAL_BASE;
     if cred.is_oauth() {
         // Subscription accounts always use their OAuth token as a Bearer.
@@ -145,7 +145,11 @@ mod tests {
     use cliproxy_kit::{self as kit, KeyEntry};
     use cliproxy_sdk::HeaderRef;
 
-    fn call(base: &str, client: &[(&'static str, &'static str)], action: &str) -> cliproxy_sdk::OwnedCall {
+    fn call(
+        base: &str,
+        client: &[(&'static str, &'static str)],
+        action: &str,
+    ) -> cliproxy_sdk::OwnedCall {
         let entry = KeyEntry {
             api_key: "sk-ant".into(),
             base_url: base.into(),

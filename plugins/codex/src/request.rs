@@ -51,14 +51,14 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         })?,
     };
     let mut headers = HeaderList::new();
-    headers.set("Content-Type", "application/json");
+    headers.set_fixed("Content-Type", "application/json");
     let token = if cred.is_oauth() {
         cred.access_token.as_str()
     } else {
         cred.api_key.as_str()
     };
     headers.set_owned("Authorization", cliproxy_kit::http::bearer(token));
-    headers.set("Accept", "text/event-stream");
+    headers.set_fixed("Accept", "text/event-stream");
     headers.set_client_or(call, "Openai-Beta", "responses=experimental");
     headers.set_client_or(call, "Version", "0.21.0");
     headers.set_client_or(call, "Session_id", &session_id(cred.id.as_str()));

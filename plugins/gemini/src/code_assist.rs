@@ -42,7 +42,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     // framing is rebuilt on the way back.
     let query = if stream { "?alt=sse" } else { "" };
     let mut headers = HeaderList::new();
-    headers.set("Content-Type", "application/json");
+    headers.set_fixed("Content-Type", "application/json");
     headers.set(
         "Authorization",
         &cliproxy_kit::http::bearer(&cred.access_token),

@@ -33,7 +33,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     };
     let stream = call.action.as_str() == "stream";
     let mut headers = HeaderList::new();
-    headers.set("Content-Type", "application/json");
+    headers.set_fixed("Content-Type", "application/json");
     let token = if cred.is_oauth() {
         cred.access_token.trim()
     } else {
@@ -42,12 +42,12 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     if !token.is_empty() {
         headers.set_owned("Authorization", cliproxy_kit::http::bearer(token));
     }
-    headers.set("User-Agent", USER_AGENT);
+    headers.set_fixed("User-Agent", USER_AGENT);
     if stream {
-        headers.set("Accept", "text/event-stream");
-        headers.set("Cache-Control", "no-cache");
+        headers.set_fixed("Accept", "text/event-stream");
+        headers.set_fixed("Cache-Control", "no-cache");
     } else {
-        headers.set("Accept", "application/json");
+        headers.set_fixed("Accept", "application/json");
     }
     headers.apply_custom(cred);
     Ok(UpstreamRequest {

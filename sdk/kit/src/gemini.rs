@@ -15,7 +15,7 @@ pub fn upstream_request(call: &UpstreamCall, base_url: &str, models_path: &str) 
     let (method, query) = gemini_method(call);
     let path = format!("{models_path}/{}:{method}{query}", call.model);
     let mut headers = HeaderList::new();
-    headers.set("Content-Type", "application/json");
+    headers.set_fixed("Content-Type", "application/json");
     headers.set("x-goog-api-key", cred.api_key.as_str());
     headers.apply_custom(cred);
     UpstreamRequest {

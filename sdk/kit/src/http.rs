@@ -9,7 +9,7 @@
 use abi_stable::std_types::RVec;
 use serde::Deserialize;
 
-use cliproxy_sdk::{Credential, Header, PluginError, UpstreamCall};
+use cliproxy_sdk::{Credential, Header, HeaderText, PluginError, UpstreamCall};
 
 /// `base` without trailing `/`, then `path` (which starts with `/`).
 pub fn join_url(base: &str, path: &str) -> String {
@@ -47,39 +47,47 @@ impl HeaderList {
         HeaderList(Vec::with_capacity(10))
     }
 
-    /// Sets `name` to `value`, replacing any earlier value.
-    pub fn set(&mut self, name: &str, value: &str) {
-        match self
-            .0
-            .iter_mut()
-            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
-        {
-            Some(h) => h.value = value.into(),
-            None => self.0.push(Header::new(name, value)),
-        }
+    /// Sets `name` to `value` (copied), replacing any earlier value.
+    pub fn set(&mut self, name: &'static str, value: &str) {
+        self.put(name.into(), HeaderText::Owned(value.into()));
+    }
+
+    /// [`HeaderList::set`] for a constant value: nothing is copied.
+    pub fn set_fixed(&mut self, name: &'static str, value: &'static str) {
+        self.put(name.into(), value.into());
     }
 
     /// [`HeaderList::set`] for a value built for it (a bearer token): its
     /// buffer becomes the header's, without a copy.
-    pub fn set_owned(&mut self, name: &str, value: String) {
+    pub fn set_owned(&mut self, name: &'static str, value: String) {
+        self.put(name.into(), value.into());
+    }
+
+    /// [`HeaderList::set`] for a name known only at run time (a
+    /// credential's custom headers).
+    pub fn set_copied(&mut self, name: &str, value: &str) {
+        self.put(
+            HeaderText::Owned(name.into()),
+            HeaderText::Owned(value.into()),
+        );
+    }
+
+    fn put(&mut self, name: HeaderText, value: HeaderText) {
         match self
             .0
             .iter_mut()
-            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(name.as_str()))
         {
-            Some(h) => h.value = value.into(),
-            None => self.0.push(Header {
-                name: name.into(),
-                value: value.into(),
-            }),
+            Some(h) => h.value = value,
+            None => self.0.push(Header { name, value }),
         }
     }
 
     /// Sets `name` to the client's value of the same header when it sent
     /// one, else to `default`.
-    pub fn set_client_or(&mut self, call: &UpstreamCall, name: &str, default: &str) {
-        let value = client_header(call, name).unwrap_or(default).to_string();
-        self.set(name, &value);
+    pub fn set_client_or(&mut self, call: &UpstreamCall, name: &'static str, default: &str) {
+        let value = client_header(call, name).unwrap_or(default);
+        self.set(name, value);
     }
 
     /// The value currently set for `name`.
@@ -95,7 +103,7 @@ impl HeaderList {
     pub fn apply_custom(&mut self, credential: &Credential) {
         for h in credential.headers.iter() {
             if !h.name.trim().is_empty() {
-                self.set(h.name.trim(), h.value.as_str());
+                self.set_copied(h.name.trim(), h.value.as_str());
             }
         }
     }
@@ -174,7 +182,7 @@ pub fn edit_json_body(
 /// `body` is a request body the host has parsed (valid JSON, one `model`):
 /// the scan stops at the `model` member.
 pub fn with_model(body: &[u8], model: &str) -> Result<Option<Vec<u8>>, PluginError> {
-    use crate::json_edit::{find, string_literal, Lookup};
+    use crate::json_edit::{find, write_string_literal, Lookup};
     if let Lookup::Found(start, end) = find(body, "model") {
         let inner = body[start..end]
             .strip_prefix(b"\"")
@@ -182,10 +190,10 @@ pub fn with_model(body: &[u8], model: &str) -> Result<Option<Vec<u8>>, PluginErr
         if inner.is_some_and(|i| i == model.as_bytes() && !i.contains(&b'\\')) {
             return Ok(None);
         }
-        let literal = string_literal(model);
-        let mut out = Vec::with_capacity(body.len() - (end - start) + literal.len());
+        // Written straight into the new body: one allocation.
+        let mut out = Vec::with_capacity(body.len() - (end - start) + model.len() + 8);
         out.extend_from_slice(&body[..start]);
-        out.extend_from_slice(&literal);
+        write_string_literal(&mut out, model);
         out.extend_from_slice(&body[end..]);
         return Ok(Some(out));
     }
@@ -237,6 +245,24 @@ mod tests {
         assert_eq!(h.get("anthropic-version"), Some("2024-01-01"));
         assert_eq!(h.get("X-APP"), Some("other"));
         assert_eq!(client_query_param(&c, "alt").as_deref(), Some("json"));
+    }
+
+    #[test]
+    fn constant_headers_are_lent() {
+        let mut h = HeaderList::new();
+        h.set_fixed("Accept", "application/json");
+        h.set_owned("Authorization", bearer("k"));
+        h.set_copied("X-Custom", "1");
+        h.set_fixed("accept", "text/event-stream");
+        let list = h.into_rvec();
+        assert_eq!(list.len(), 3);
+        // Replaced in place, first spelling kept, nothing copied.
+        assert_eq!(list[0].name.as_str(), "Accept");
+        assert_eq!(list[0].value.as_str(), "text/event-stream");
+        assert!(matches!(list[0].name, HeaderText::Borrowed(_)));
+        assert!(matches!(list[0].value, HeaderText::Borrowed(_)));
+        assert_eq!(list[1].value.as_str(), "Bearer k");
+        assert!(matches!(list[2].name, HeaderText::Owned(_)));
     }
 
     #[test]

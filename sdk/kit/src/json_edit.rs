@@ -199,7 +199,10 @@ pub fn find(body: &[u8], key: &str) -> Lookup {
 /// What it does not do: validate what it skips. A body broken before the
 /// member can still answer `Found`; the caller parses the value it gets.
 pub fn find_last(body: &[u8], key: &str) -> Lookup {
-    let mut s = Backward { b: body, i: body.len() };
+    let mut s = Backward {
+        b: body,
+        i: body.len(),
+    };
     s.ws();
     if s.eat(b'}').is_none() {
         return Lookup::Unreadable;
@@ -281,7 +284,11 @@ impl Backward<'_> {
         let end = self.i;
         loop {
             let q = memchr::memrchr(b'"', self.b.get(..self.i)?)?;
-            let escapes = self.b[..q].iter().rev().take_while(|&&c| c == b'\\').count();
+            let escapes = self.b[..q]
+                .iter()
+                .rev()
+                .take_while(|&&c| c == b'\\')
+                .count();
             self.i = q;
             if escapes % 2 == 0 {
                 return Some((q + 1, end));
@@ -323,10 +330,7 @@ impl Backward<'_> {
             }
             _ => {
                 while let Some(c) = self.peek() {
-                    if matches!(
-                        c,
-                        b',' | b':' | b'{' | b'[' | b' ' | b'\t' | b'\n' | b'\r'
-                    ) {
+                    if matches!(c, b',' | b':' | b'{' | b'[' | b' ' | b'\t' | b'\n' | b'\r') {
                         break;
                     }
                     self.i -= 1;
@@ -342,8 +346,20 @@ impl Backward<'_> {
 
 /// A JSON string literal for `s`.
 pub fn string_literal(s: &str) -> Vec<u8> {
-    // Serialising a &str cannot fail.
-    serde_json::to_vec(s).unwrap_or_else(|_| b"\"\"".to_vec())
+    let mut out = Vec::with_capacity(s.len() + 2);
+    write_string_literal(&mut out, s);
+    out
+}
+
+/// Appends the JSON string literal for `s` to `out`.
+pub fn write_string_literal(out: &mut Vec<u8>, s: &str) {
+    // Serialising a &str into a Vec cannot fail; were it to, the value
+    // would still be a valid (empty) string.
+    let at = out.len();
+    if serde_json::to_writer(&mut *out, s).is_err() {
+        out.truncate(at);
+        out.extend_from_slice(b"\"\"");
+    }
 }
 
 struct Scanner<'a> {
@@ -498,9 +514,15 @@ mod tests {
         assert_eq!(find(b, "absent"), Lookup::Absent);
         assert_eq!(find(b"{}", "model"), Lookup::Absent);
         assert_eq!(find(b"[1]", "model"), Lookup::Unreadable);
-        assert_eq!(find(br#"{"\u006d":1,"model":2}"#, "model"), Lookup::Unreadable);
+        assert_eq!(
+            find(br#"{"\u006d":1,"model":2}"#, "model"),
+            Lookup::Unreadable
+        );
         // Found before the broken part: the host has validated the body.
-        assert_eq!(value(br#"{"model":1,"#, find(br#"{"model":1,"#, "model")), Some(&b"1"[..]));
+        assert_eq!(
+            value(br#"{"model":1,"#, find(br#"{"model":1,"#, "model")),
+            Some(&b"1"[..])
+        );
     }
 
     #[test]
