@@ -27,9 +27,20 @@ pub fn latency(d: Duration) -> String {
 
 /// The path and masked query as logged.
 pub fn target(uri: &http::Uri) -> String {
-    match uri.query() {
-        Some(q) => format!("{}?{}", uri.path(), cliproxy_sdk::redact::mask_query(q)),
-        None => uri.path().to_string(),
+    Target(uri).to_string()
+}
+
+/// [`target`], written only when a line is (most requests log none at
+/// `warn`, and then nothing is formatted or allocated).
+struct Target<'a>(&'a http::Uri);
+
+impl std::fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.path())?;
+        match self.0.query() {
+            Some(q) => write!(f, "?{}", cliproxy_sdk::redact::mask_query(q)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -40,9 +51,10 @@ pub fn log(
     elapsed: Duration,
     ip: IpAddr,
     method: &http::Method,
-    target: &str,
+    uri: &http::Uri,
     request_id: Option<&str>,
 ) {
+    let target = Target(uri);
     let span = request_id.map(|id| tracing::info_span!("request", request_id = id).entered());
     let method = method.as_str();
     macro_rules! line {

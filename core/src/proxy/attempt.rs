@@ -268,11 +268,6 @@ async fn send(
         std::mem::replace(&mut described.body, ROption::RNone),
         &ctx.req.body,
     );
-    // Unmasked until the record is sent (records::RequestLog::finish_with).
-    if ctx.tap.active() {
-        record.url = described.url.clone();
-        record.method = described.method.clone();
-    }
     if ctx.capture {
         record.request_body = ctx
             .tap
@@ -289,7 +284,7 @@ async fn send(
             described
                 .headers
                 .iter()
-                .map(|h| (h.name.as_str(), h.value.as_str())),
+                .map(|h| (h.name.as_str(), &h.value)),
             upstream_body,
             described.proxy_url.as_str(),
         )
@@ -297,6 +292,8 @@ async fn send(
     // Kept for the record (failed attempts above all), unmasked until it is
     // sent (records::RequestLog::finish_with).
     if ctx.tap.active() {
+        record.url = std::mem::take(&mut described.url);
+        record.method = std::mem::take(&mut described.method);
         record.request_headers = std::mem::take(&mut described.headers);
     }
     let resp = resp.map_err(ProxyError::Transport)?;

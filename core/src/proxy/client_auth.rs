@@ -5,7 +5,10 @@
 //! Comparisons are constant-time per key, and every configured key is
 //! compared, so timing tells nothing about which key nearly matched.
 
-use http::HeaderMap;
+use std::borrow::Cow;
+
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderName};
 use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -16,31 +19,34 @@ pub enum AuthError {
     Invalid,
 }
 
-/// The client key candidates, in the spec's order.
-fn candidates(headers: &HeaderMap, query: &str) -> Vec<String> {
-    let header = |name: &str| {
+/// The client key candidates, in the spec's order. Borrowed from the
+/// request (only a percent-decoded query value is copied): this runs on
+/// every request.
+fn candidates<'h>(headers: &'h HeaderMap, query: &str) -> Vec<Cow<'h, str>> {
+    const X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
+    const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+    let header = |name: HeaderName| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|v| !v.is_empty())
-            .map(str::to_string)
     };
-    let mut out = Vec::new();
-    if let Some(auth) = header("authorization") {
+    let mut out: Vec<Cow<'h, str>> = Vec::with_capacity(2);
+    if let Some(auth) = header(AUTHORIZATION) {
         let token = match auth.split_once(' ') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
-                rest.trim().to_string()
-            }
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
             _ => auth,
         };
-        out.push(token);
+        out.push(Cow::Borrowed(token));
     }
-    out.extend(header("x-goog-api-key"));
-    out.extend(header("x-api-key"));
-    for name in ["key", "auth_token"] {
-        if let Some(v) = query_param(query, name).filter(|v| !v.is_empty()) {
-            out.push(v);
+    out.extend(header(X_GOOG_API_KEY).map(Cow::Borrowed));
+    out.extend(header(X_API_KEY).map(Cow::Borrowed));
+    if !query.is_empty() {
+        for name in ["key", "auth_token"] {
+            if let Some(v) = query_param(query, name).filter(|v| !v.is_empty()) {
+                out.push(Cow::Owned(v));
+            }
         }
     }
     out

@@ -139,7 +139,8 @@ pub async fn handle(app: Arc<App>, endpoint: Endpoint, req: Request<Incoming>) -
         app.metrics
             .request(label, resp.status().as_u16(), started.elapsed(), &outcome);
     }
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    // The id's own buffer becomes the value's (checked, not copied).
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(id)) {
         // A constant: the name is checked at compile time, not per answer.
         const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
         resp.headers_mut().insert(X_REQUEST_ID, v);
@@ -396,7 +397,12 @@ async fn call(
             connect_timeout: snap.raw.upstream_timeouts.connect(),
             read_timeout: snap.raw.upstream_timeouts.read(),
             proxy_url: snap.raw.proxy_url.clone(),
-            ca_file: UpstreamSettings::ca_file_of(&snap.raw.upstream_ca_file, &app.store.dir()),
+            // The config folder is only looked up when a CA file is set.
+            ca_file: if snap.raw.upstream_ca_file.trim().is_empty() {
+                String::new()
+            } else {
+                UpstreamSettings::ca_file_of(&snap.raw.upstream_ca_file, &app.store.dir())
+            },
         },
         usage_sinks: records::sinks(&active, "usage-sink"),
         capture: snap.raw.request_log && log.tap.active(),
@@ -417,6 +423,8 @@ async fn call(
             other => break other,
         }
     };
+    // Read by `handle` for the metrics; without them nothing is built.
+    let metered = snap.raw.metrics.enabled;
     let outcome = |stream: bool, attempts: &[records::Attempt]| crate::metrics::Outcome {
         provider: attempts
             .last()
@@ -435,9 +443,11 @@ async fn call(
     };
     match result {
         Err(e) => {
-            let o = outcome(false, &log.attempts);
+            let o = metered.then(|| outcome(false, &log.attempts));
             let mut resp = finish_error(&app, log, e);
-            resp.extensions_mut().insert(o);
+            if let Some(o) = o {
+                resp.extensions_mut().insert(o);
+            }
             resp
         }
         Ok(Success::Whole {
@@ -452,7 +462,9 @@ async fn call(
             }
             limit_headers.apply(resp.headers_mut());
             drop(slot);
-            resp.extensions_mut().insert(outcome(false, &log.attempts));
+            if metered {
+                resp.extensions_mut().insert(outcome(false, &log.attempts));
+            }
             log.finish(&app.proxy.records, status.as_u16(), resp.headers(), &body);
             resp
         }
@@ -467,7 +479,7 @@ async fn call(
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             limit_headers.apply(&mut headers);
-            let o = outcome(true, &log.attempts);
+            let o = metered.then(|| outcome(true, &log.attempts));
             let keepalive = snap.raw.streaming.keepalive_seconds;
             let mut s = s.with_log(log, headers.clone());
             if sse && keepalive > 0 {
@@ -487,7 +499,9 @@ async fn call(
             };
             let mut resp = Response::new(body);
             *resp.headers_mut() = headers;
-            resp.extensions_mut().insert(o);
+            if let Some(o) = o {
+                resp.extensions_mut().insert(o);
+            }
             resp
         }
     }

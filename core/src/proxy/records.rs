@@ -683,8 +683,9 @@ fn strip_bodies(r: &mut RequestRecord) {
 /// (see [`redact::is_safe_request_id`]), else 16 random hex digits (64
 /// bits; the spec's 32-bit ids collide after ~65,000 requests).
 pub fn request_id(headers: &http::HeaderMap) -> String {
+    const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
     if let Some(id) = headers
-        .get("x-request-id")
+        .get(X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|id| redact::is_safe_request_id(id))

@@ -27,7 +27,13 @@ pub struct AttemptUsage {
 impl AttemptUsage {
     /// `sinks` empty (or a count-tokens call) means nothing is recorded.
     pub fn new(app: Arc<App>, sinks: Vec<Arc<LoadedPlugin>>, record: UsageRecord) -> Self {
-        let labels = (record.provider.to_string(), record.model.to_string());
+        // Token metrics need the labels; without metrics (the default) an
+        // attempt does not copy them.
+        let labels = if app.config().raw.metrics.enabled {
+            (record.provider.to_string(), record.model.to_string())
+        } else {
+            Default::default()
+        };
         let record = (!sinks.is_empty()).then_some(record);
         AttemptUsage {
             app,

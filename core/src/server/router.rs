@@ -28,20 +28,22 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
     }
     let started = std::time::Instant::now();
     let method = req.method().clone();
-    let target = crate::logging::access::target(req.uri());
+    // Shares the path's bytes; it is formatted only if the line is written.
+    let uri = req.uri().clone();
     let mut resp = route(app, req, peer).await;
     super::cors::add_headers(resp.headers_mut());
     // Until the answer's head; a stream's duration is in its request log.
+    const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
     let id = resp
         .headers()
-        .get("x-request-id")
+        .get(X_REQUEST_ID)
         .and_then(|v| v.to_str().ok());
     crate::logging::access::log(
         resp.status().as_u16(),
         started.elapsed(),
         peer.ip(),
         &method,
-        &target,
+        &uri,
         id,
     );
     resp

@@ -24,6 +24,30 @@ use super::{chain, TimedBody, UpstreamError};
 
 type HttpClient = Client<HttpsConnector<ProxyConnector>, Full<Bytes>>;
 
+/// A header value to send upstream: any text, or a plugin's header text,
+/// whose `&'static` constants become values without a copy.
+pub trait HeaderText {
+    fn header_value(self) -> Result<HeaderValue, http::header::InvalidHeaderValue>;
+}
+
+impl HeaderText for &str {
+    fn header_value(self) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+        HeaderValue::from_str(self)
+    }
+}
+
+impl HeaderText for &cliproxy_sdk::HeaderText {
+    fn header_value(self) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+        match self {
+            // Checked like any value, but the bytes are the plugin's own.
+            abi_stable::std_types::RCow::Borrowed(s) => {
+                HeaderValue::from_maybe_shared(Bytes::from_static(s.as_str().as_bytes()))
+            }
+            abi_stable::std_types::RCow::Owned(s) => HeaderValue::from_str(s.as_str()),
+        }
+    }
+}
+
 /// Timeouts and the global proxy, read from the live config per request.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
@@ -216,7 +240,7 @@ impl Upstream {
         settings: &UpstreamSettings,
         method: &str,
         url: &str,
-        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+        headers: impl IntoIterator<Item = (&'h str, impl HeaderText)>,
         body: Bytes,
         proxy_url: &str,
     ) -> Result<Response<TimedBody>, UpstreamError> {
@@ -246,7 +270,7 @@ impl Upstream {
             if MANAGED.contains(&name.as_str()) {
                 continue;
             }
-            let Ok(value) = HeaderValue::from_str(value) else {
+            let Ok(value) = value.header_value() else {
                 return Err(UpstreamError::InvalidRequest(format!(
                     "bad value for header {name}"
                 )));
@@ -272,6 +296,18 @@ impl Upstream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plugin_header_text_becomes_checked_values() {
+        let lent: cliproxy_sdk::HeaderText = "application/json".into();
+        let owned = cliproxy_sdk::HeaderText::Owned("Bearer k".into());
+        assert_eq!(lent.header_value().expect("valid"), "application/json");
+        assert_eq!(owned.header_value().expect("valid"), "Bearer k");
+        // A bad constant is refused like any value, never a panic.
+        let bad: cliproxy_sdk::HeaderText = "a\nb".into();
+        assert!(bad.header_value().is_err());
+        assert!("a\rb".header_value().is_err());
+    }
 
     fn client(up: &Upstream, proxy: &str, connect_ms: u64) -> HttpClient {
         up.client(proxy, Duration::from_millis(connect_ms), "")
