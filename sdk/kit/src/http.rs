@@ -73,14 +73,16 @@ impl HeaderList {
     }
 
     fn put(&mut self, name: HeaderText, value: HeaderText) {
-        match self
-            .0
-            .iter_mut()
-            .find(|h| h.name.as_str().eq_ignore_ascii_case(name.as_str()))
-        {
-            Some(h) => h.value = value,
-            None => self.0.push(Header { name, value }),
+        let wanted = name.as_str().as_bytes();
+        for h in self.0.iter_mut() {
+            let have = h.name.as_str().as_bytes();
+            // Lengths first: most names differ in length.
+            if have.len() == wanted.len() && have.eq_ignore_ascii_case(wanted) {
+                h.value = value;
+                return;
+            }
         }
+        self.0.push(Header { name, value });
     }
 
     /// Sets `name` to the client's value of the same header when it sent

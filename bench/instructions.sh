@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Instructions per proxied request (issue 16), counted by valgrind's
+# callgrind: repeatable whatever else the machine is doing, so it shows the
+# effect of a change that throughput runs would drown in noise.
+#
+# Starts a stand-in upstream (nginx answering a fixed OpenAI chat body),
+# runs a release cliproxy under callgrind with every bundled plugin and a
+# client key, warms it up, counts $REQUESTS plain requests (4 connections)
+# and prints the instructions per request. The profile is kept for
+# `callgrind_annotate --inclusive=yes` when KEEP=1.
+#
+# Needs: valgrind, nginx, oha, curl and a release build
+# (cargo build --release --workspace). Loopback only; stops by itself.
+#
+#   bench/instructions.sh
+#   BIN_DIR=/path/to/other/release bench/instructions.sh
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN_DIR=${BIN_DIR:-$ROOT/target/release}
+BASE_PORT=${BASE_PORT:-18460}
+REQUESTS=${REQUESTS:-5000}
+KEEP=${KEEP:-0}
+
+for tool in valgrind callgrind_control callgrind_annotate nginx oha curl; do
+    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
+done
+[ -x "$BIN_DIR/cliproxy" ] || { echo "missing $BIN_DIR/cliproxy (cargo build --release --workspace)" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [ "$KEEP" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+UP=$BASE_PORT
+PROXY=$((BASE_PORT + 1))
+PLAIN='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the bench upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}'
+
+cat >"$WORK/upstream.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/upstream.pid;
+error_log $WORK/upstream-error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $WORK;
+    proxy_temp_path $WORK;
+    fastcgi_temp_path $WORK;
+    uwsgi_temp_path $WORK;
+    scgi_temp_path $WORK;
+    keepalive_requests 10000000;
+    server {
+        listen 127.0.0.1:$UP;
+        location = /plain/v1/chat/completions {
+            default_type application/json;
+            return 200 '$PLAIN';
+        }
+    }
+}
+NGINX
+nginx -c "$WORK/upstream.conf" -p "$WORK" 2>>"$WORK/nginx.log" &
+PIDS+=($!)
+
+mkdir -p "$WORK/auths"
+cat >"$WORK/config.yaml" <<YAML
+host: 127.0.0.1
+port: $PROXY
+auth-dir: $WORK/auths
+api-keys: [bench-key]
+openai-compatibility:
+  - name: bench-plain
+    base-url: http://127.0.0.1:$UP/plain/v1
+    api-key-entries: [{api-key: sk-bench}]
+    models: [{name: bench, alias: bench-plain}]
+YAML
+
+OUT="$WORK/callgrind.out"
+(cd "$WORK" && CLIPROXY_LOG=warn exec valgrind --tool=callgrind --callgrind-out-file="$OUT" \
+    --dump-instr=no "$BIN_DIR/cliproxy" --config "$WORK/config.yaml") >"$WORK/cliproxy.log" 2>&1 &
+VG=$!
+PIDS+=($VG)
+
+URL="http://127.0.0.1:$PROXY/v1/chat/completions"
+BODY='{"model":"bench-plain","stream":false,"messages":[]}'
+for _ in $(seq 1 240); do
+    curl -sf -o /dev/null -H 'Authorization: Bearer bench-key' "$URL" -d "$BODY" && break
+    sleep 0.5
+done
+load() {
+    oha --no-tui -m POST -H 'Authorization: Bearer bench-key' -T application/json \
+        -d "$BODY" -c 4 -n "$1" "$URL" | grep -E 'Success rate'
+}
+load 2000 >/dev/null
+callgrind_control -z "$VG" >/dev/null 2>&1
+load "$REQUESTS"
+callgrind_control -d "$VG" >/dev/null 2>&1
+sleep 1
+dump=$(ls -t "$OUT".* | head -1)
+total=$(callgrind_annotate "$dump" 2>/dev/null | grep 'PROGRAM TOTALS' | awk '{gsub(",","",$1); print $1}')
+echo "instructions per request: $((total / REQUESTS))"
+[ "$KEEP" = 1 ] && echo "profile: $dump (callgrind_annotate --inclusive=yes $dump)"
+exit 0
