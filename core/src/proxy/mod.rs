@@ -523,3 +523,21 @@ fn finish_error(app: &App, log: RequestLog, e: ProxyError) -> Response<Body> {
     log.finish(&app.proxy.records, status, resp.headers(), &body);
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::BodyHead;
+
+    /// Providers find a body's `model` with a scan that stops at the first
+    /// one (`cliproxy_kit::json_edit::find`), relying on this parse to
+    /// refuse a body with two: the upstream might read the other.
+    #[test]
+    fn a_second_model_is_refused() {
+        let twice = br#"{"model":"a","messages":[],"model":"b"}"#;
+        let e = serde_json::from_slice::<BodyHead>(twice).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("duplicate field `model`")));
+        let once = br#"{"messages":[],"model":"a"}"#;
+        let head: BodyHead = serde_json::from_slice(once).expect("one model");
+        assert_eq!(head.model.as_deref(), Some("a"));
+    }
+}
