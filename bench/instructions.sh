@@ -22,49 +22,14 @@ BASE_PORT=${BASE_PORT:-18460}
 REQUESTS=${REQUESTS:-5000}
 KEEP=${KEEP:-0}
 
-for tool in valgrind callgrind_control callgrind_annotate nginx oha curl; do
-    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
-done
+. "$ROOT/bench/upstream.sh"
+need_tools valgrind callgrind_control callgrind_annotate nginx oha curl
 [ -x "$BIN_DIR/cliproxy" ] || { echo "missing $BIN_DIR/cliproxy (cargo build --release --workspace)" >&2; exit 1; }
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ "$KEEP" = 1 ] || rm -rf "$WORK"
-}
-trap cleanup EXIT
-
+bench_workdir
 UP=$BASE_PORT
 PROXY=$((BASE_PORT + 1))
-PLAIN='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the bench upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}'
-
-cat >"$WORK/upstream.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $WORK/upstream.pid;
-error_log $WORK/upstream-error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $WORK;
-    proxy_temp_path $WORK;
-    fastcgi_temp_path $WORK;
-    uwsgi_temp_path $WORK;
-    scgi_temp_path $WORK;
-    keepalive_requests 10000000;
-    server {
-        listen 127.0.0.1:$UP;
-        location = /plain/v1/chat/completions {
-            default_type application/json;
-            return 200 '$PLAIN';
-        }
-    }
-}
-NGINX
-nginx -c "$WORK/upstream.conf" -p "$WORK" 2>>"$WORK/nginx.log" &
-PIDS+=($!)
+start_upstream "$UP"
 
 mkdir -p "$WORK/auths"
 cat >"$WORK/config.yaml" <<YAML

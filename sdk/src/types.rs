@@ -213,7 +213,7 @@ pub struct ModelAlias {
 
 /// A credential a provider plugin exposes to the core's router.
 #[repr(C)]
-#[derive(StableAbi, Clone, Debug)]
+#[derive(StableAbi, Clone, Debug, Default)]
 pub struct Credential {
     /// Stable id, unique within the provider (used for ordering and cool-downs).
     pub id: RString,

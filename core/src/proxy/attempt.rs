@@ -468,18 +468,10 @@ mod tests {
         cliproxy_sdk::Credential {
             id: "id-1".into(),
             provider: "claude".into(),
-            auth_index: Default::default(),
             label: "work".into(),
             api_key: "sk-ant-0123456789".into(),
-            base_url: Default::default(),
-            prefix: Default::default(),
-            proxy_url: Default::default(),
-            models: Default::default(),
-            excluded_models: Default::default(),
-            headers: Default::default(),
             account_type: account_type.into(),
-            access_token: Default::default(),
-            attributes: Default::default(),
+            ..Default::default()
         }
     }
 

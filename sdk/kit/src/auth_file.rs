@@ -74,16 +74,10 @@ impl<'a> AuthFileCtx<'a> {
             provider: provider.into(),
             auth_index: file_auth_index(self.file.name.as_str()).into(),
             label: label.into(),
-            api_key: Default::default(),
-            base_url: Default::default(),
-            prefix: Default::default(),
-            proxy_url: Default::default(),
-            models: Default::default(),
-            excluded_models: Default::default(),
-            headers: Default::default(),
             account_type: "oauth".into(),
             access_token: access_token.into(),
             attributes: attributes.into(),
+            ..Default::default()
         }
     }
 

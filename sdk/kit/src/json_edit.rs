@@ -44,10 +44,7 @@ impl<'a> Object<'a> {
                 s.ws();
                 let start = s.i;
                 let key = s.string()?;
-                if body[key.0..key.1].contains(&b'\\') {
-                    return None;
-                }
-                let name = &body[key.0..key.1];
+                let name = plain_key(body, key)?;
                 if members.iter().any(|m| &body[m.key.0..m.key.1] == name) {
                     return None;
                 }
@@ -134,6 +131,13 @@ impl<'a> Object<'a> {
     }
 }
 
+/// A member's key text, unless it is written with escapes: keys are
+/// compared byte for byte, so an escaped one makes the body unreadable here.
+fn plain_key(body: &[u8], (start, end): (usize, usize)) -> Option<&[u8]> {
+    let name = &body[start..end];
+    (!name.contains(&b'\\')).then_some(name)
+}
+
 /// Where [`find`] or [`find_last`] found a top-level member.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Lookup {
@@ -165,13 +169,9 @@ pub fn find(body: &[u8], key: &str) -> Lookup {
     }
     loop {
         s.ws();
-        let Some(k) = s.string() else {
+        let Some(name) = s.string().and_then(|k| plain_key(body, k)) else {
             return Lookup::Unreadable;
         };
-        let name = &body[k.0..k.1];
-        if name.contains(&b'\\') {
-            return Lookup::Unreadable;
-        }
         s.ws();
         if s.eat(b':').is_none() {
             return Lookup::Unreadable;
@@ -222,13 +222,9 @@ pub fn find_last(body: &[u8], key: &str) -> Lookup {
             return Lookup::Unreadable;
         }
         s.ws();
-        let Some(k) = s.string() else {
+        let Some(name) = s.string().and_then(|k| plain_key(body, k)) else {
             return Lookup::Unreadable;
         };
-        let name = &body[k.0..k.1];
-        if name.contains(&b'\\') {
-            return Lookup::Unreadable;
-        }
         if name == key.as_bytes() {
             return Lookup::Found(v.0, v.1);
         }

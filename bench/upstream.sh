@@ -1,0 +1,64 @@
+# Sourced by the bench scripts: the stand-in upstream they share (nginx
+# answering a fixed OpenAI chat body and a 7-event SSE stream on
+# 127.0.0.1), a work folder that is removed on exit, and the tool check.
+#
+#   . "$(dirname "$0")/upstream.sh"
+#   need_tools nginx oha
+#   bench_workdir                     # sets WORK, PIDS; cleans up on exit
+#   start_upstream "$PORT"            # /plain/v1/... and /sse/v1/...
+
+PLAIN='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the bench upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}'
+bench_chunk() { printf 'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}\\n\\n' "$1"; }
+SSE="$(bench_chunk Hello)$(bench_chunk ' from')$(bench_chunk ' the')$(bench_chunk ' bench')$(bench_chunk ' upstream.')"'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}\n\ndata: [DONE]\n\n'
+
+need_tools() { # tool...
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
+    done
+}
+
+bench_workdir() {
+    WORK=$(mktemp -d)
+    PIDS=()
+    trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
+}
+
+start_upstream() { # port
+    cat >"$WORK/upstream.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/upstream.pid;
+error_log $WORK/upstream-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK;
+    proxy_temp_path $WORK;
+    fastcgi_temp_path $WORK;
+    uwsgi_temp_path $WORK;
+    scgi_temp_path $WORK;
+    keepalive_requests 10000000;
+    server {
+        listen 127.0.0.1:$1;
+        location = /plain/v1/chat/completions {
+            default_type application/json;
+            return 200 '$PLAIN';
+        }
+        location = /sse/v1/chat/completions {
+            default_type text/event-stream;
+            return 200 '$SSE';
+        }
+    }
+}
+NGINX
+    nginx -c "$WORK/upstream.conf" -p "$WORK" 2>>"$WORK/nginx.log" &
+    PIDS+=($!)
+}
