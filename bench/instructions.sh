@@ -14,6 +14,7 @@
 #
 #   bench/instructions.sh
 #   BIN_DIR=/path/to/other/release bench/instructions.sh
+#   STREAM=1 bench/instructions.sh    # the 7-event SSE stream instead
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +22,7 @@ BIN_DIR=${BIN_DIR:-$ROOT/target/release}
 BASE_PORT=${BASE_PORT:-18460}
 REQUESTS=${REQUESTS:-5000}
 KEEP=${KEEP:-0}
+STREAM=${STREAM:-0}
 
 . "$ROOT/bench/upstream.sh"
 need_tools valgrind callgrind_control callgrind_annotate nginx oha curl
@@ -42,6 +44,10 @@ openai-compatibility:
     base-url: http://127.0.0.1:$UP/plain/v1
     api-key-entries: [{api-key: sk-bench}]
     models: [{name: bench, alias: bench-plain}]
+  - name: bench-sse
+    base-url: http://127.0.0.1:$UP/sse/v1
+    api-key-entries: [{api-key: sk-bench}]
+    models: [{name: bench, alias: bench-sse}]
 YAML
 
 OUT="$WORK/callgrind.out"
@@ -51,7 +57,11 @@ VG=$!
 PIDS+=($VG)
 
 URL="http://127.0.0.1:$PROXY/v1/chat/completions"
-BODY='{"model":"bench-plain","stream":false,"messages":[]}'
+if [ "$STREAM" = 1 ]; then
+    BODY='{"model":"bench-sse","stream":true,"messages":[]}'
+else
+    BODY='{"model":"bench-plain","stream":false,"messages":[]}'
+fi
 for _ in $(seq 1 240); do
     curl -sf -o /dev/null -H 'Authorization: Bearer bench-key' "$URL" -d "$BODY" && break
     sleep 0.5

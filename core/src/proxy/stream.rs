@@ -31,6 +31,9 @@ const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 struct Keepalive {
     every: Duration,
     sleep: Pin<Box<Sleep>>,
+    /// When bytes last went out; the timer is moved to match only while
+    /// waiting, not on every chunk.
+    last: Instant,
 }
 
 pub struct ProxyStream {
@@ -93,6 +96,7 @@ impl ProxyStream {
         self.keepalive = Some(Keepalive {
             every,
             sleep: Box::pin(tokio::time::sleep(every)),
+            last: Instant::now(),
         });
         self
     }
@@ -140,8 +144,7 @@ impl ProxyStream {
     fn emit(&mut self, bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.capture_client(&bytes);
         if let Some(k) = self.keepalive.as_mut() {
-            let at = Instant::now() + k.every;
-            k.sleep.as_mut().reset(at);
+            k.last = Instant::now();
         }
         Poll::Ready(Some(Ok(Frame::data(bytes))))
     }
@@ -246,9 +249,12 @@ impl Body for ProxyStream {
                 }
                 Poll::Pending => {
                     if let Some(k) = this.keepalive.as_mut() {
+                        let due = k.last + k.every;
+                        if k.sleep.deadline() != due {
+                            k.sleep.as_mut().reset(due);
+                        }
                         if k.sleep.as_mut().poll(cx).is_ready() {
-                            let at = Instant::now() + k.every;
-                            k.sleep.as_mut().reset(at);
+                            k.last = Instant::now();
                             return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
                                 KEEPALIVE,
                             )))));

@@ -19,10 +19,19 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use super::h1_pool::H1Pool;
 use super::proxy_connect::ProxyConnector;
 use super::{chain, TimedBody, UpstreamError};
 
 type HttpClient = Client<HttpsConnector<ProxyConnector>, Full<Bytes>>;
+
+/// One route's ways out: hyper-util's client for `https://` (ALPN, HTTP/2)
+/// and the lean HTTP/1.1 pool for `http://` (`h1_pool.rs`).
+struct Route {
+    client: HttpClient,
+    connector: HttpsConnector<ProxyConnector>,
+    h1: H1Pool,
+}
 
 /// A header value to send upstream: any text, or a plugin's header text,
 /// whose `&'static` constants become values without a copy.
@@ -127,7 +136,7 @@ struct Pooled {
     proxy_url: Box<str>,
     connect: Duration,
     ca_file: Box<str>,
-    client: HttpClient,
+    route: Arc<Route>,
 }
 
 impl Pooled {
@@ -176,7 +185,7 @@ impl Upstream {
         proxy_url: &str,
         connect: Duration,
         ca_file: &str,
-    ) -> Result<HttpClient, UpstreamError> {
+    ) -> Result<Arc<Route>, UpstreamError> {
         let cell = self.clients.get_or_default();
         // Not re-entered (nothing below calls back here); should it ever be,
         // an uncached client still serves.
@@ -187,21 +196,21 @@ impl Upstream {
             .iter()
             .find(|p| p.serves(proxy_url, connect, ca_file))
         {
-            return Ok(p.client.clone());
+            return Ok(p.route.clone());
         }
         if clients.len() >= MAX_CLIENTS {
             // Proxy URLs come from credentials that may since be gone; a
             // fresh start costs only new connections.
             clients.clear();
         }
-        let client = self.build(proxy_url, connect, ca_file)?;
+        let route = self.build(proxy_url, connect, ca_file)?;
         clients.push(Pooled {
             proxy_url: proxy_url.into(),
             connect,
             ca_file: ca_file.into(),
-            client: client.clone(),
+            route: route.clone(),
         });
-        Ok(client)
+        Ok(route)
     }
 
     fn build(
@@ -209,7 +218,7 @@ impl Upstream {
         proxy_url: &str,
         connect: Duration,
         ca_file: &str,
-    ) -> Result<HttpClient, UpstreamError> {
+    ) -> Result<Arc<Route>, UpstreamError> {
         let tls = self.tls(ca_file)?;
         let connector = ProxyConnector::for_url(proxy_url, connect, &tls)
             .map_err(|e| UpstreamError::Connect(e.to_string()))?;
@@ -218,12 +227,17 @@ impl Upstream {
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(connector);
-        Ok(Client::builder(TokioExecutor::new())
+        let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
-            .build(https))
+            .build(https.clone());
+        Ok(Arc::new(Route {
+            client,
+            connector: https,
+            h1: H1Pool::default(),
+        }))
     }
 
     /// Clients this thread keeps.
@@ -249,7 +263,7 @@ impl Upstream {
         } else {
             proxy_url.trim()
         };
-        let client = self.client(proxy, settings.connect_timeout, &settings.ca_file)?;
+        let route = self.client(proxy, settings.connect_timeout, &settings.ca_file)?;
         let method = http::Method::from_bytes(method.as_bytes())
             .map_err(|_| UpstreamError::InvalidRequest(format!("bad method {method:?}")))?;
         let uri: http::Uri = url
@@ -278,7 +292,18 @@ impl Upstream {
             map.insert(name, value);
         }
         let read = settings.read_timeout;
-        let resp = match tokio::time::timeout(read, client.request(req)).await {
+        if req.uri().scheme() == Some(&http::uri::Scheme::HTTP) {
+            let sent = tokio::time::timeout(read, route.h1.send(&route.connector, req)).await;
+            return match sent {
+                Err(_) => Err(UpstreamError::Timeout {
+                    phase: "response headers",
+                    secs: read.as_secs(),
+                }),
+                Ok(Err(e)) => Err(e),
+                Ok(Ok((resp, checkin))) => Ok(resp.map(|b| TimedBody::pooled(b, read, checkin))),
+            };
+        }
+        let resp = match tokio::time::timeout(read, route.client.request(req)).await {
             Err(_) => {
                 return Err(UpstreamError::Timeout {
                     phase: "response headers",
@@ -309,7 +334,7 @@ mod tests {
         assert!("a\rb".header_value().is_err());
     }
 
-    fn client(up: &Upstream, proxy: &str, connect_ms: u64) -> HttpClient {
+    fn client(up: &Upstream, proxy: &str, connect_ms: u64) -> Arc<Route> {
         up.client(proxy, Duration::from_millis(connect_ms), "")
             .expect("client")
     }

@@ -2,6 +2,7 @@
 //!
 //! - `client.rs`: pooled hyper clients (HTTP/1.1 and HTTP/2 via ALPN, TLS
 //!   with rustls and the compiled-in webpki roots), one per outbound route.
+//! - `h1_pool.rs`: the lean HTTP/1.1 pool `http://` upstreams use instead.
 //! - `proxy_connect.rs`: direct, HTTP CONNECT or SOCKS5 connections, chosen
 //!   from a `proxy-url`.
 //! - `timeouts.rs`: the read timeout, applied while waiting for the
@@ -13,6 +14,7 @@
 //! hop-by-hop headers the client manages itself.
 
 mod client;
+mod h1_pool;
 mod proxy_connect;
 mod timeouts;
 

@@ -4,10 +4,21 @@
 //! What it does not do: normalize totals for statistics (the usage sink
 //! does), or translate anything.
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 use serde::Deserialize;
 
 use crate::sse::UsageReader;
 use cliproxy_sdk::TokenUsage;
+
+// The stream readers' cheap filters, run on every event. Each searcher is
+// built once: building one per call (`memmem::find`) costs more than
+// searching a short event.
+static QUOTED_USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+static COMPLETED: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"response.completed"));
+static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"usage"));
+static FINISH_REASON: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"inishReason"));
 
 // ---- OpenAI chat / legacy completions --------------------------------------
 
@@ -72,7 +83,7 @@ pub struct OpenAiStream;
 impl UsageReader for OpenAiStream {
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
         // Cheap filter before parsing.
-        memchr::memmem::find(data, b"\"usage\"")?;
+        QUOTED_USAGE.find(data)?;
         openai(data)
     }
 }
@@ -139,7 +150,7 @@ pub struct ResponsesStream;
 impl UsageReader for ResponsesStream {
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
         // Cheap filter before parsing.
-        memchr::memmem::find(data, b"response.completed")?;
+        COMPLETED.find(data)?;
         responses_event(data)
     }
 }
@@ -202,7 +213,7 @@ pub struct ClaudeStream {
 impl UsageReader for ClaudeStream {
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
         // Cheap filter before parsing.
-        memchr::memmem::find(data, b"usage")?;
+        USAGE.find(data)?;
         let doc = serde_json::from_slice::<ClaudeDoc>(data).ok()?;
         match doc.kind.as_str() {
             "message_start" => {
@@ -319,7 +330,7 @@ pub struct GeminiStream;
 impl UsageReader for GeminiStream {
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
         // Cheap filter before parsing.
-        memchr::memmem::find(data, b"inishReason")?;
+        FINISH_REASON.find(data)?;
         gemini_terminal(data)
     }
 }
