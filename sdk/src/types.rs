@@ -378,17 +378,52 @@ pub struct UpstreamRequest {
     /// `RNone`: send the call's body unchanged (no copy on either side);
     /// from `build_refresh`, which has no call, `RNone` is an empty body.
     pub body: ROption<RVec<u8>>,
+    /// With `body` `RNone`: the call's body with one range replaced (a
+    /// model name, say). The host sends the parts around it from the
+    /// client's own buffer, so a large body is not copied on either side.
+    /// Ignored when `body` is `RSome`; a range outside the body is an error.
+    pub splice: ROption<BodySplice>,
     /// Outbound proxy for this call (`""` = the global one).
     pub proxy_url: RString,
 }
 
 impl UpstreamRequest {
-    /// The body that will be sent, given the body of the call.
-    pub fn body_or<'a>(&'a self, call_body: &'a [u8]) -> &'a [u8] {
-        match &self.body {
-            ROption::RSome(b) => b.as_slice(),
-            ROption::RNone => call_body,
+    /// The body that will be sent, given the body of the call (`None`: a
+    /// splice outside it).
+    pub fn body_or<'a>(&'a self, call_body: &'a [u8]) -> Option<std::borrow::Cow<'a, [u8]>> {
+        match (&self.body, &self.splice) {
+            (ROption::RSome(b), _) => Some(b.as_slice().into()),
+            (ROption::RNone, ROption::RSome(s)) => s.apply(call_body).map(Into::into),
+            (ROption::RNone, ROption::RNone) => Some(call_body.into()),
         }
+    }
+}
+
+/// Bytes `start..end` of a body replaced by `with`.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, Default, PartialEq, Eq)]
+pub struct BodySplice {
+    pub start: u64,
+    pub end: u64,
+    pub with: RVec<u8>,
+}
+
+impl BodySplice {
+    /// The range as indices into a body of `len` bytes, if it lies inside.
+    pub fn range(&self, len: usize) -> Option<std::ops::Range<usize>> {
+        let start = usize::try_from(self.start).ok()?;
+        let end = usize::try_from(self.end).ok()?;
+        (start <= end && end <= len).then_some(start..end)
+    }
+
+    /// `body` with the splice applied (a copy), if the range lies inside.
+    pub fn apply(&self, body: &[u8]) -> Option<Vec<u8>> {
+        let r = self.range(body.len())?;
+        let mut out = Vec::with_capacity(body.len() - r.len() + self.with.len());
+        out.extend_from_slice(&body[..r.start]);
+        out.extend_from_slice(&self.with);
+        out.extend_from_slice(&body[r.end..]);
+        Some(out)
     }
 }
 

@@ -263,15 +263,20 @@ async fn send(
         client_headers: RSlice::EMPTY,
         ..*call
     };
-    // "Unchanged" (RNone): the client's body goes up as it is, shared.
-    let upstream_body = plugin_call::bytes_or(
+    // "Unchanged" (RNone): the client's body goes up as it is, shared; a
+    // splice sends the client's bytes around the plugin's replacement.
+    let upstream_body = plugin_call::upstream_body(
         std::mem::replace(&mut described.body, ROption::RNone),
+        std::mem::replace(&mut described.splice, ROption::RNone),
         &ctx.req.body,
-    );
+    )
+    .map_err(ProxyError::Plugin)?;
     if ctx.capture {
-        record.request_body = ctx
-            .tap
-            .body(recorder, &api_request_section(number), &upstream_body);
+        record.request_body = ctx.tap.body(
+            recorder,
+            &api_request_section(number),
+            &upstream_body.to_bytes(),
+        );
     }
     let resp = ctx
         .app

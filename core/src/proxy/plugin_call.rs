@@ -13,8 +13,11 @@
 use abi_stable::std_types::{ROption, RResult, RSlice, RVec};
 use bytes::Bytes;
 use cliproxy_sdk::{
-    Credential, PluginBox, PluginError, StreamBox, Translated, UpstreamCall, UpstreamRequest,
+    BodySplice, Credential, PluginBox, PluginError, StreamBox, Translated, UpstreamCall,
+    UpstreamRequest,
 };
+
+use crate::upstream::SendBody;
 
 use crate::plugin_host::LoadedPlugin;
 
@@ -88,6 +91,24 @@ pub fn owned_bytes(v: RVec<u8>) -> Bytes {
         Bytes::new()
     } else {
         Bytes::from_owner(v)
+    }
+}
+
+/// The upstream request body a plugin described: its new bytes, the
+/// client's body (`RNone`, shared), or the client's body with the plugin's
+/// splice (the parts around it shared, not copied).
+pub fn upstream_body(
+    body: ROption<RVec<u8>>,
+    splice: ROption<BodySplice>,
+    client_body: &Bytes,
+) -> Result<SendBody, PluginError> {
+    match (body, splice) {
+        (ROption::RSome(v), _) => Ok(owned_bytes(v).into()),
+        (ROption::RNone, ROption::RNone) => Ok(client_body.clone().into()),
+        (ROption::RNone, ROption::RSome(s)) => s
+            .range(client_body.len())
+            .and_then(|r| SendBody::spliced(client_body, r, owned_bytes(s.with)))
+            .ok_or_else(|| PluginError::internal("the plugin's body splice lies outside the body")),
     }
 }
 

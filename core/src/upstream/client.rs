@@ -14,16 +14,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response};
-use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::h1_pool::H1Pool;
 use super::proxy_connect::ProxyConnector;
-use super::{chain, TimedBody, UpstreamError};
+use super::{chain, SendBody, TimedBody, UpstreamError};
 
-type HttpClient = Client<HttpsConnector<ProxyConnector>, Full<Bytes>>;
+type HttpClient = Client<HttpsConnector<ProxyConnector>, SendBody>;
 
 /// One route's ways out: hyper-util's client for `https://` (ALPN, HTTP/2)
 /// and the lean HTTP/1.1 pool for `http://` (`h1_pool.rs`).
@@ -255,7 +254,7 @@ impl Upstream {
         method: &str,
         url: &str,
         headers: impl IntoIterator<Item = (&'h str, impl HeaderText)>,
-        body: Bytes,
+        body: impl Into<SendBody>,
         proxy_url: &str,
     ) -> Result<Response<TimedBody>, UpstreamError> {
         let proxy = if proxy_url.trim().is_empty() {
@@ -272,7 +271,7 @@ impl Upstream {
         let mut req = Request::builder()
             .method(method)
             .uri(uri)
-            .body(Full::new(body))
+            .body(body.into())
             .map_err(|e| UpstreamError::InvalidRequest(e.to_string()))?;
         let map = req.headers_mut();
         for (name, value) in headers {

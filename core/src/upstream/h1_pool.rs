@@ -22,9 +22,8 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
+use http::uri::Authority;
 use http::{HeaderValue, Request, Response};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_rustls::HttpsConnector;
@@ -32,9 +31,9 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use super::proxy_connect::ProxyConnector;
-use super::{chain, UpstreamError};
+use super::{chain, SendBody, UpstreamError};
 
-type Sender = SendRequest<Full<Bytes>>;
+type Sender = SendRequest<SendBody>;
 
 /// Idle connections kept per upstream host and route, on each thread.
 const MAX_IDLE_PER_HOST: usize = 256;
@@ -42,7 +41,7 @@ const MAX_IDLE_PER_HOST: usize = 256;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 struct Idle {
-    host: Box<str>,
+    host: Authority,
     sender: Sender,
     since: Instant,
 }
@@ -57,7 +56,7 @@ pub(super) struct H1Pool {
 /// Gives a connection back to its pool once its response body is done.
 pub struct Checkin {
     pool: H1Pool,
-    host: Box<str>,
+    host: Authority,
     sender: Sender,
 }
 
@@ -82,7 +81,7 @@ impl H1Pool {
             .take_while(|i| now.duration_since(i.since) >= IDLE_TIMEOUT)
             .count();
         idle.drain(..expired);
-        while let Some(at) = idle.iter().rposition(|i| *i.host == *host) {
+        while let Some(at) = idle.iter().rposition(|i| i.host.as_str() == host) {
             let i = idle.remove(at);
             if !i.sender.is_closed() {
                 return Some(i.sender);
@@ -91,7 +90,7 @@ impl H1Pool {
         None
     }
 
-    fn put(&self, host: Box<str>, sender: Sender) {
+    fn put(&self, host: Authority, sender: Sender) {
         if sender.is_closed() {
             return;
         }
@@ -120,11 +119,15 @@ impl H1Pool {
     pub(super) async fn send(
         &self,
         connector: &HttpsConnector<ProxyConnector>,
-        mut req: Request<Full<Bytes>>,
+        mut req: Request<SendBody>,
     ) -> Result<(Response<Incoming>, Checkin), UpstreamError> {
         let uri = req.uri().clone();
-        let host = host_key(&uri)?;
-        if let Ok(v) = HeaderValue::from_str(host_header(&uri, &host)) {
+        let Some(host) = uri.authority().cloned() else {
+            return Err(UpstreamError::InvalidRequest(
+                "upstream URL has no host".into(),
+            ));
+        };
+        if let Ok(v) = HeaderValue::from_str(host_header(&host)) {
             req.headers_mut().insert(http::header::HOST, v);
         }
         // HTTP/1.1 origin form: the path only (tunnels carry the rest).
@@ -134,7 +137,7 @@ impl H1Pool {
             .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
         *req.uri_mut() = http::Uri::from(path);
         loop {
-            let (mut sender, reused) = match self.take(&host) {
+            let (mut sender, reused) = match self.take(host.as_str()) {
                 Some(s) => (s, true),
                 // Boxed: the connect future is large and rarely needed, and
                 // would otherwise widen every request's future.
@@ -168,28 +171,15 @@ impl H1Pool {
     }
 }
 
-/// `host:port` of an `http://` URI, the pool's key.
-fn host_key(uri: &http::Uri) -> Result<Box<str>, UpstreamError> {
-    let Some(authority) = uri.authority() else {
-        return Err(UpstreamError::InvalidRequest(
-            "upstream URL has no host".into(),
-        ));
-    };
-    let host = authority.host();
-    let port = authority.port_u16().unwrap_or(80);
-    Ok(format!("{host}:{port}").into_boxed_str())
-}
-
-/// The `Host` header: the authority without credentials, the port only
-/// when it is not 80.
-fn host_header<'a>(uri: &'a http::Uri, key: &'a str) -> &'a str {
-    match uri.authority() {
-        Some(a) if a.port_u16().is_none_or(|p| p != 80) => {
-            let s = a.as_str();
-            s.rsplit_once('@').map_or(s, |(_, h)| h)
-        }
-        Some(a) => a.host(),
-        None => key,
+/// The `Host` header: the authority without credentials, and without the
+/// port when it is 80. (The pool's key is the authority as written: the
+/// same host written two ways only gets two lists.)
+fn host_header(authority: &Authority) -> &str {
+    let s = authority.as_str();
+    let s = s.rsplit_once('@').map_or(s, |(_, h)| h);
+    match authority.port_u16() {
+        Some(80) => s.strip_suffix(":80").unwrap_or(s),
+        _ => s,
     }
 }
 
@@ -220,22 +210,36 @@ async fn connect(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     #[test]
-    fn host_keys_and_headers() {
-        let u: http::Uri = "http://127.0.0.1:8080/v1/x?y=1".parse().expect("uri");
-        let k = host_key(&u).expect("key");
-        assert_eq!(&*k, "127.0.0.1:8080");
-        assert_eq!(host_header(&u, &k), "127.0.0.1:8080");
-        let u: http::Uri = "http://example.test/v1".parse().expect("uri");
-        let k = host_key(&u).expect("key");
-        assert_eq!(&*k, "example.test:80");
-        assert_eq!(host_header(&u, &k), "example.test", "port 80 is implied");
-        let u: http::Uri = "http://user:pw@example.test:81/".parse().expect("uri");
-        let k = host_key(&u).expect("key");
-        assert_eq!(host_header(&u, &k), "example.test:81", "no credentials");
-        let u: http::Uri = "/relative".parse().expect("uri");
-        assert!(host_key(&u).is_err());
+    fn host_headers() {
+        let host = |u: &str| {
+            let uri: http::Uri = u.parse().expect("uri");
+            host_header(uri.authority().expect("authority")).to_string()
+        };
+        assert_eq!(host("http://127.0.0.1:8080/v1/x?y=1"), "127.0.0.1:8080");
+        assert_eq!(host("http://example.test/v1"), "example.test");
+        assert_eq!(
+            host("http://example.test:80/v1"),
+            "example.test",
+            "80 is implied"
+        );
+        assert_eq!(host("http://user:pw@example.test:81/"), "example.test:81");
+        assert_eq!(host("http://[::1]:8080/"), "[::1]:8080");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_url_without_a_host_is_refused() {
+        let req = Request::post("/relative")
+            .body(SendBody::from(Bytes::new()))
+            .expect("request");
+        let e = H1Pool::default()
+            .send(&connector(), req)
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(e, UpstreamError::InvalidRequest(_)), "{e}");
     }
 
     /// A tiny upstream: answers `per_conn` requests per connection with a
@@ -312,7 +316,7 @@ mod tests {
     async fn get(pool: &H1Pool, c: &HttpsConnector<ProxyConnector>, url: &str) -> String {
         use http_body_util::BodyExt;
         let req = Request::post(url)
-            .body(Full::new(Bytes::from_static(b"{}")))
+            .body(SendBody::from(Bytes::from_static(b"{}")))
             .expect("request");
         let (resp, checkin) = pool.send(c, req).await.expect("sent");
         let body = resp.into_body().collect().await.expect("body").to_bytes();
@@ -364,7 +368,7 @@ mod tests {
         let pool = H1Pool::default();
         let c = connector();
         let req = Request::post(&url)
-            .body(Full::new(Bytes::new()))
+            .body(SendBody::from(Bytes::new()))
             .expect("request");
         let (resp, checkin) = pool.send(&c, req).await.expect("sent");
         drop((resp, checkin));
@@ -378,7 +382,7 @@ mod tests {
         drop(l);
         let pool = H1Pool::default();
         let req = Request::post(format!("http://{addr}/"))
-            .body(Full::new(Bytes::new()))
+            .body(SendBody::from(Bytes::new()))
             .expect("request");
         let e = pool.send(&connector(), req).await.err().expect("refused");
         assert!(matches!(e, UpstreamError::Connect(_)), "{e}");

@@ -3,6 +3,7 @@
 //! - `client.rs`: pooled hyper clients (HTTP/1.1 and HTTP/2 via ALPN, TLS
 //!   with rustls and the compiled-in webpki roots), one per outbound route.
 //! - `h1_pool.rs`: the lean HTTP/1.1 pool `http://` upstreams use instead.
+//! - `send_body.rs`: a request body, whole or spliced from the client's.
 //! - `proxy_connect.rs`: direct, HTTP CONNECT or SOCKS5 connections, chosen
 //!   from a `proxy-url`.
 //! - `timeouts.rs`: the read timeout, applied while waiting for the
@@ -16,9 +17,11 @@
 mod client;
 mod h1_pool;
 mod proxy_connect;
+mod send_body;
 mod timeouts;
 
 pub use client::{Upstream, UpstreamSettings};
+pub use send_body::SendBody;
 pub use timeouts::TimedBody;
 
 /// Why an upstream call failed before an HTTP status was known.

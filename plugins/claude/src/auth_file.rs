@@ -100,7 +100,7 @@ mod tests {
 
         let req = build_refresh(&ctx).expect("request");
         assert_eq!(req.url.as_str(), "http://127.0.0.1:9/token");
-        let sent: Value = serde_json::from_slice(req.body_or(b"")).expect("json");
+        let sent: Value = serde_json::from_slice(&req.body_or(b"").expect("body")).expect("json");
         assert_eq!(sent["grant_type"], "refresh_token");
         assert_eq!(sent["refresh_token"], "rt");
         assert_eq!(sent["client_id"], CLIENT_ID);

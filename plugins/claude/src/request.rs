@@ -8,6 +8,7 @@
 use cliproxy_kit::http::{client_header, edit_json_body, join_url, HeaderList};
 use cliproxy_kit::json_edit;
 use cliproxy_kit::usage as kit_usage;
+use cliproxy_sdk::abi_stable::std_types::ROption;
 use cliproxy_sdk::{PluginError, Translated, UpstreamCall, UpstreamRequest};
 use serde_json::Value;
 
@@ -89,6 +90,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         url: join_url(base, path).into(),
         headers: headers.into_rvec(),
         body: body.map(Into::into).into(),
+        splice: ROption::RNone,
         proxy_url: cred.proxy_url.clone(),
     })
 }
@@ -190,7 +192,8 @@ mod tests {
             header(&r, "anthropic-beta").map(|b| b.ends_with(",b1")),
             Some(true)
         );
-        let body: serde_json::Value = serde_json::from_slice(r.body_or(b"")).expect("json");
+        let body: serde_json::Value =
+            serde_json::from_slice(&r.body_or(b"").expect("body")).expect("json");
         assert_eq!(body["model"], "claude-up");
         assert!(body.get("betas").is_none());
     }

@@ -126,7 +126,7 @@ mod tests {
         assert_eq!(cred.base_url.as_str(), "http://127.0.0.1:1/backend");
         let req = build_refresh(&ctx).expect("req");
         assert_eq!(req.url.as_str(), TOKEN_URL);
-        let form = String::from_utf8(req.body_or(b"").to_vec()).expect("utf8");
+        let form = String::from_utf8(req.body_or(b"").expect("body").to_vec()).expect("utf8");
         assert!(form.contains("grant_type=refresh_token"));
         assert!(form.contains("refresh_token=rt"));
 

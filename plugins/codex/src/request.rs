@@ -75,6 +75,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         url: join_url(base, "/responses").into(),
         headers: headers.into_rvec(),
         body: ROption::RSome(body.into()),
+        splice: ROption::RNone,
         proxy_url: cred.proxy_url.clone(),
     })
 }
@@ -162,7 +163,7 @@ mod tests {
     fn forces_stream() {
         let r = build(&call().as_call()).expect("built");
         assert_eq!(r.url.as_str(), "http://up.test/v1/responses");
-        let body: Value = serde_json::from_slice(r.body_or(b"")).expect("json");
+        let body: Value = serde_json::from_slice(&r.body_or(b"").expect("body")).expect("json");
         assert_eq!(body["stream"], true);
         assert_eq!(body["model"], "gpt-5");
         assert!(body.get("previous_response_id").is_none());

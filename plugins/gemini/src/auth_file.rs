@@ -262,7 +262,7 @@ mod tests {
 
         let req = build_refresh(&ctx).expect("req");
         assert_eq!(req.url.as_str(), "https://oauth2.googleapis.com/token");
-        let form = String::from_utf8(req.body_or(b"").to_vec()).expect("utf8");
+        let form = String::from_utf8(req.body_or(b"").expect("body").to_vec()).expect("utf8");
         assert!(form.contains("client_id=cid") && form.contains("client_secret=cs"));
 
         let settings = json!({"token-url": "http://127.0.0.1:5/t"});
@@ -291,8 +291,14 @@ mod tests {
         let info = describe(&ctx).expect("info");
         assert_eq!(info.expires_at_ms, 1_700_003_599_000);
         assert_eq!(info.credentials[0].base_url.as_str(), ANTIGRAVITY_BASE_URL);
-        let form = String::from_utf8(build_refresh(&ctx).expect("req").body_or(b"").to_vec())
-            .expect("utf8");
+        let form = String::from_utf8(
+            build_refresh(&ctx)
+                .expect("req")
+                .body_or(b"")
+                .expect("body")
+                .to_vec(),
+        )
+        .expect("utf8");
         assert!(form.contains(&format!("client_id={}", AG_CLIENT_ID.replace('@', "%40"))));
     }
 }

@@ -75,6 +75,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         .into(),
         headers: headers.into_rvec(),
         body: ROption::RSome(envelope.to_string().into_bytes().into()),
+        splice: ROption::RNone,
         proxy_url: cred.proxy_url.clone(),
     })
 }
@@ -226,7 +227,7 @@ mod tests {
             r.url.as_str(),
             "http://127.0.0.1:7/v1internal:streamGenerateContent?alt=sse"
         );
-        let body: Value = serde_json::from_slice(r.body_or(b"")).expect("json");
+        let body: Value = serde_json::from_slice(&r.body_or(b"").expect("body")).expect("json");
         assert_eq!(body["project"], "p1");
         assert_eq!(body["model"], "gemini-2.5-pro");
         assert_eq!(body["request"]["contents"][0]["parts"][0]["text"], "hi");
@@ -240,7 +241,7 @@ mod tests {
         assert_eq!(h("user-agent").as_deref(), Some(CLI_USER_AGENT));
         let r = build(&call("count_tokens", "").as_call()).expect("built");
         assert!(r.url.ends_with("/v1internal:countTokens"));
-        let body: Value = serde_json::from_slice(r.body_or(b"")).expect("json");
+        let body: Value = serde_json::from_slice(&r.body_or(b"").expect("body")).expect("json");
         assert!(body.get("project").is_none());
     }
 

@@ -5,7 +5,7 @@
 //! What it does not do: translate from other client formats (the core only
 //! sends OpenAI-format clients here).
 
-use cliproxy_kit::http::{join_url, with_model, HeaderList};
+use cliproxy_kit::http::{join_url, model_edit, HeaderList};
 use cliproxy_kit::usage as kit_usage;
 use cliproxy_sdk::{PluginError, Translated, UpstreamCall, UpstreamRequest};
 
@@ -50,12 +50,15 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         headers.set_fixed("Accept", "application/json");
     }
     headers.apply_custom(cred);
+    // Usually the model already matches: the body goes up unchanged; an
+    // alias becomes a splice of the name alone.
+    let (body, splice) = model_edit(&call.body, &call.model)?.into_request_parts();
     Ok(UpstreamRequest {
         method: "POST".into(),
         url: join_url(&cred.base_url, path).into(),
         headers: headers.into_rvec(),
-        // Usually the model already matches: the body goes up unchanged.
-        body: with_model(&call.body, &call.model)?.map(Into::into).into(),
+        body,
+        splice,
         proxy_url: cred.proxy_url.clone(),
     })
 }
@@ -101,14 +104,21 @@ mod tests {
 
     #[test]
     fn builds_chat_request() {
-        let r = build(&call("stream", "openai", "sk-up").as_call()).expect("built");
+        let c = call("stream", "openai", "sk-up");
+        let r = build(&c.as_call()).expect("built");
         assert_eq!(r.url.as_str(), "http://up.test/v1/chat/completions");
         assert_eq!(header(&r, "authorization"), Some("Bearer sk-up"));
         assert_eq!(header(&r, "accept"), Some("text/event-stream"));
         assert_eq!(header(&r, "user-agent"), Some("mine"));
         assert_eq!(header(&r, "x-extra"), Some("1"));
-        let body: serde_json::Value = serde_json::from_slice(r.body_or(b"")).expect("json");
+        // The alias is spliced: no new body crosses, only the name.
+        assert!(r.body.is_none());
+        let splice = r.splice.as_ref().into_option().expect("a splice");
+        assert_eq!(&splice.with[..], br#""up-model""#);
+        let sent = r.body_or(&c.body).expect("splice inside the body");
+        let body: serde_json::Value = serde_json::from_slice(&sent).expect("json");
         assert_eq!(body["model"], "up-model");
+        assert_eq!(body["stream"], true);
     }
 
     #[test]

@@ -211,7 +211,7 @@ mod tests {
 
         let req = build_refresh(&ctx).expect("req");
         assert_eq!(req.url.as_str(), "http://127.0.0.1:3/token");
-        let form = String::from_utf8(req.body_or(b"").to_vec()).expect("utf8");
+        let form = String::from_utf8(req.body_or(b"").expect("body").to_vec()).expect("utf8");
         let jwt = form
             .split('&')
             .find_map(|p| p.strip_prefix("assertion="))

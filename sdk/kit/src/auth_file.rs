@@ -237,6 +237,7 @@ pub fn form_post(url: &str, pairs: &[(&str, &str)], proxy_url: &str) -> Upstream
         ]
         .into(),
         body: ROption::RSome(form.finish().into_bytes().into()),
+        splice: ROption::RNone,
         proxy_url: proxy_url.into(),
     }
 }
@@ -252,6 +253,7 @@ pub fn json_post(url: &str, body: &Value, proxy_url: &str) -> UpstreamRequest {
         ]
         .into(),
         body: ROption::RSome(body.to_string().into_bytes().into()),
+        splice: ROption::RNone,
         proxy_url: proxy_url.into(),
     }
 }
@@ -414,7 +416,7 @@ mod tests {
     #[test]
     fn form_and_jwt() {
         let r = form_post("http://t/token", &[("a", "x y"), ("b", "&")], "");
-        assert_eq!(r.body_or(b""), b"a=x+y&b=%26");
+        assert_eq!(&*r.body_or(b"").expect("body"), b"a=x+y&b=%26");
         use base64::Engine;
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
             br#"{"email":"e@x","https://api.openai.com/auth":{"chatgpt_account_id":"acc"}}"#,

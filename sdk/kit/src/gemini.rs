@@ -24,6 +24,7 @@ pub fn upstream_request(call: &UpstreamCall, base_url: &str, models_path: &str) 
         headers: headers.into_rvec(),
         // The client body (already in Gemini's format) goes up unchanged.
         body: ROption::RNone,
+        splice: ROption::RNone,
         proxy_url: cred.proxy_url.clone(),
     }
 }

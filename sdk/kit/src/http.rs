@@ -6,10 +6,10 @@
 //! provider's `request.rs` says which headers it sets; this only makes the
 //! rules ("client value wins", "custom headers last") uniform.
 
-use abi_stable::std_types::RVec;
+use abi_stable::std_types::{ROption, RVec};
 use serde::Deserialize;
 
-use cliproxy_sdk::{Credential, Header, HeaderText, PluginError, UpstreamCall};
+use cliproxy_sdk::{BodySplice, Credential, Header, HeaderText, PluginError, UpstreamCall};
 
 /// `base` without trailing `/`, then `path` (which starts with `/`).
 pub fn join_url(base: &str, path: &str) -> String {
@@ -184,35 +184,67 @@ pub fn edit_json_body(
 /// `body` is a request body the host has parsed (valid JSON, one `model`):
 /// the scan stops at the `model` member.
 pub fn with_model(body: &[u8], model: &str) -> Result<Option<Vec<u8>>, PluginError> {
+    Ok(match model_edit(body, model)? {
+        BodyEdit::Unchanged => None,
+        BodyEdit::Splice(s) => s.apply(body),
+        BodyEdit::Whole(v) => Some(v),
+    })
+}
+
+/// A change to a call's body, as [`UpstreamRequest`] carries it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyEdit {
+    Unchanged,
+    /// One range replaced: nothing of the body is copied on either side.
+    Splice(BodySplice),
+    Whole(Vec<u8>),
+}
+
+impl BodyEdit {
+    /// `(body, splice)` for an [`UpstreamRequest`].
+    pub fn into_request_parts(self) -> (ROption<RVec<u8>>, ROption<BodySplice>) {
+        match self {
+            BodyEdit::Unchanged => (ROption::RNone, ROption::RNone),
+            BodyEdit::Splice(s) => (ROption::RNone, ROption::RSome(s)),
+            BodyEdit::Whole(v) => (ROption::RSome(v.into()), ROption::RNone),
+        }
+    }
+}
+
+/// [`with_model`] as an edit: the common case (the scan finds `model`) is a
+/// splice of just the name, so the plugin neither allocates nor copies the
+/// body and the host sends the parts around the name from its own buffer.
+pub fn model_edit(body: &[u8], model: &str) -> Result<BodyEdit, PluginError> {
     use crate::json_edit::{find, write_string_literal, Lookup};
     if let Lookup::Found(start, end) = find(body, "model") {
         let inner = body[start..end]
             .strip_prefix(b"\"")
             .and_then(|r| r.strip_suffix(b"\""));
         if inner.is_some_and(|i| i == model.as_bytes() && !i.contains(&b'\\')) {
-            return Ok(None);
+            return Ok(BodyEdit::Unchanged);
         }
-        // Written straight into the new body: one allocation.
-        let mut out = Vec::with_capacity(body.len() - (end - start) + model.len() + 8);
-        out.extend_from_slice(&body[..start]);
-        write_string_literal(&mut out, model);
-        out.extend_from_slice(&body[end..]);
-        return Ok(Some(out));
+        let mut with = Vec::with_capacity(model.len() + 8);
+        write_string_literal(&mut with, model);
+        return Ok(BodyEdit::Splice(BodySplice {
+            start: start as u64,
+            end: end as u64,
+            with: with.into(),
+        }));
     }
     if let Some(o) = crate::json_edit::Object::parse(body) {
         if o.get_str("model") == Some(model) {
-            return Ok(None);
+            return Ok(BodyEdit::Unchanged);
         }
         let literal = crate::json_edit::string_literal(model);
-        return Ok(Some(o.rewrite(&[("model", &literal)], &[])));
+        return Ok(BodyEdit::Whole(o.rewrite(&[("model", &literal)], &[])));
     }
     if body_model(body).as_deref() == Some(model) {
-        return Ok(None);
+        return Ok(BodyEdit::Unchanged);
     }
     edit_json_body(body, |map| {
         map.insert("model".into(), serde_json::Value::String(model.into()));
     })
-    .map(Some)
+    .map(BodyEdit::Whole)
 }
 
 #[cfg(test)]
@@ -233,6 +265,26 @@ mod tests {
             credential: crate::credentials_from_keys("p", "http://b", &[Default::default()])
                 .remove(0),
         }
+    }
+
+    #[test]
+    fn model_edits_are_splices_of_the_name() {
+        let body = br#"{"model":"alias","messages":[{"content":"long text"}]}"#;
+        assert_eq!(model_edit(body, "alias").expect("ok"), BodyEdit::Unchanged);
+        let BodyEdit::Splice(s) = model_edit(body, "up\"model").expect("ok") else {
+            panic!("a splice")
+        };
+        assert_eq!((s.start, s.end), (9, 16));
+        assert_eq!(&s.with[..], br#""up\"model""#);
+        let out = s.apply(body).expect("inside");
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(v["model"], "up\"model");
+        assert_eq!(v["messages"][0]["content"], "long text");
+        // No model member: a whole new body.
+        let edit = model_edit(br#"{"n":1}"#, "m").expect("ok");
+        assert!(matches!(edit, BodyEdit::Whole(_)), "{edit:?}");
+        let (body, splice) = edit.into_request_parts();
+        assert!(body.is_some() && splice.is_none());
     }
 
     #[test]

@@ -157,7 +157,15 @@ impl<S: ProviderSpec> Plugin for ProviderPlugin<S> {
             ..wire
         })?;
         if req.body.is_none() {
-            req.body = ROption::RSome(body.into());
+            // "Unchanged" or a splice from the spec are relative to the
+            // rewritten body, which the host does not hold: send it whole.
+            let whole = match req.splice.take() {
+                ROption::RSome(s) => s.apply(&body).ok_or_else(|| {
+                    PluginError::internal("body splice outside the translated body")
+                })?,
+                ROption::RNone => body,
+            };
+            req.body = ROption::RSome(whole.into());
         }
         Ok(req)
     }
