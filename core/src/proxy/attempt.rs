@@ -187,12 +187,14 @@ pub async fn run(
         body: req.body.as_ref().into(),
         credential,
     };
+    // Provider, auth label and method are filled in only for a record that
+    // is sent (records::Attempt::into_masked_record).
     let mut record = AttemptRecord {
         timestamp: started_at.into(),
         url: Default::default(),
-        method: "POST".into(),
-        provider: cred.provider.as_str().into(),
-        auth_label: auth_label(&cred.provider, &cred.cred).into(),
+        method: Default::default(),
+        provider: Default::default(),
+        auth_label: Default::default(),
         request_headers: Default::default(),
         request_body: Default::default(),
         status: 0,
@@ -218,31 +220,9 @@ pub async fn run(
     attempts.push(Attempt {
         record,
         answer_headers,
+        cred: Some(cred.clone()),
     });
     result
-}
-
-/// `provider=…, auth_id=…, label=…, type=…` of an attempt record (the API
-/// key masked). Built with `push_str`: it runs on every attempt.
-fn auth_label(provider: &str, cred: &cliproxy_sdk::Credential) -> String {
-    let masked = (!cred.is_oauth()).then(|| cliproxy_sdk::redact::mask(&cred.api_key));
-    let parts: [&str; 7] = [
-        "provider=",
-        provider,
-        ", auth_id=",
-        cred.id.as_str(),
-        ", label=",
-        cred.label.as_str(),
-        match &masked {
-            None => ", type=oauth",
-            Some(_) => ", type=api_key value=",
-        },
-    ];
-    let mut out = parts.concat();
-    if let Some(m) = &masked {
-        out.push_str(m);
-    }
-    out
 }
 
 async fn send(
@@ -463,32 +443,4 @@ pub fn client_headers(map: &HeaderMap) -> Vec<HeaderRef<'_>> {
     map.iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| HeaderRef::new(k.as_str(), v)))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::auth_label;
-
-    fn cred(account_type: &str) -> cliproxy_sdk::Credential {
-        cliproxy_sdk::Credential {
-            id: "id-1".into(),
-            provider: "claude".into(),
-            label: "work".into(),
-            api_key: "sk-ant-0123456789".into(),
-            account_type: account_type.into(),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn auth_labels_mask_the_key() {
-        assert_eq!(
-            auth_label("claude", &cred("api_key")),
-            "provider=claude, auth_id=id-1, label=work, type=api_key value=sk-a...6789"
-        );
-        assert_eq!(
-            auth_label("claude", &cred("oauth")),
-            "provider=claude, auth_id=id-1, label=work, type=oauth"
-        );
-    }
 }

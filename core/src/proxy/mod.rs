@@ -428,7 +428,7 @@ async fn call(
     let outcome = |stream: bool, attempts: &[records::Attempt]| crate::metrics::Outcome {
         provider: attempts
             .last()
-            .map(|a| a.record.provider.to_string())
+            .map(|a| a.provider().to_string())
             .unwrap_or_default(),
         model: routed.model.clone(),
         upstream: Duration::from_nanos(

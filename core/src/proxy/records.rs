@@ -29,6 +29,7 @@ use chrono::{DateTime, FixedOffset, Local, Offset, Timelike, Utc};
 use cliproxy_sdk::redact;
 use cliproxy_sdk::{AttemptRecord, Header, RequestPart, RequestRecord, UsageRecord};
 
+use super::models::CredEntry;
 use crate::plugin_host::{ActiveSet, LoadedPlugin};
 
 /// Calls `f` for each sink that is not fused. The record was built once
@@ -502,21 +503,64 @@ pub fn api_response_section(attempt: usize) -> String {
 }
 
 /// One attempt as a request log keeps it: the upstream's answer headers
-/// stay the header map they arrived as until the record is sent, if it is
-/// (converted and masked in [`RequestLog::finish_with`]).
+/// stay the header map they arrived as, and the provider and auth label are
+/// only the credential's entry, until the record is sent, if it is
+/// (converted and masked in [`RequestLog::finish_with`]; most are not).
 pub struct Attempt {
     pub record: AttemptRecord,
     pub answer_headers: Option<http::HeaderMap>,
+    /// Fills the record's `provider` and `auth_label`.
+    pub cred: Option<Arc<CredEntry>>,
+}
+
+/// `provider=…, auth_id=…, label=…, type=…` of an attempt record (the API
+/// key masked); built only for a record that is sent.
+fn auth_label(provider: &str, cred: &cliproxy_sdk::Credential) -> String {
+    let masked = (!cred.is_oauth()).then(|| cliproxy_sdk::redact::mask(&cred.api_key));
+    let parts: [&str; 7] = [
+        "provider=",
+        provider,
+        ", auth_id=",
+        cred.id.as_str(),
+        ", label=",
+        cred.label.as_str(),
+        match &masked {
+            None => ", type=oauth",
+            Some(_) => ", type=api_key value=",
+        },
+    ];
+    let mut out = parts.concat();
+    if let Some(m) = &masked {
+        out.push_str(m);
+    }
+    out
 }
 
 impl Attempt {
+    /// The routing provider id of the attempt's credential.
+    pub fn provider(&self) -> &str {
+        match &self.cred {
+            Some(c) => &c.provider,
+            None => self.record.provider.as_str(),
+        }
+    }
+
     /// The record as it may leave the core: URL query, request and answer
     /// headers masked.
     fn into_masked_record(self) -> AttemptRecord {
         let Attempt {
             mut record,
             answer_headers,
+            cred,
         } = self;
+        if let Some(c) = cred {
+            record.provider = c.provider.as_str().into();
+            record.auth_label = auth_label(&c.provider, &c.cred).into();
+        }
+        if record.method.is_empty() {
+            // Failed before the plugin described the request.
+            record.method = "POST".into();
+        }
         if record.url.contains('?') {
             record.url = redact::mask_url(&record.url).into();
         }
@@ -729,6 +773,29 @@ mod tests {
         assert_eq!(request_id(&h).len(), 16);
     }
 
+    fn label_cred(account_type: &str) -> cliproxy_sdk::Credential {
+        cliproxy_sdk::Credential {
+            id: "id-1".into(),
+            provider: "claude".into(),
+            label: "work".into(),
+            api_key: "sk-ant-0123456789".into(),
+            account_type: account_type.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn auth_labels_mask_the_key() {
+        assert_eq!(
+            auth_label("claude", &label_cred("api_key")),
+            "provider=claude, auth_id=id-1, label=work, type=api_key value=sk-a...6789"
+        );
+        assert_eq!(
+            auth_label("claude", &label_cred("oauth")),
+            "provider=claude, auth_id=id-1, label=work, type=oauth"
+        );
+    }
+
     fn attempt(status: u16, error: &str) -> Attempt {
         let mut answer = http::HeaderMap::new();
         answer.insert(
@@ -738,6 +805,7 @@ mod tests {
         Attempt {
             record: attempt_record(status, error),
             answer_headers: Some(answer),
+            cred: None,
         }
     }
 

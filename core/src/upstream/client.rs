@@ -1,9 +1,10 @@
 //! Pooled upstream clients, one per outbound route (`proxy-url`, connect
 //! timeout and `upstream-ca-file`) and thread, created on first use and kept
-//! so connections are reused across requests.
+//! so connections are reused across requests: hyper-util's client for
+//! `https://` URLs, the lean HTTP/1.1 pool (`h1_pool.rs`) for `http://`.
 //!
-//! Per thread, because hyper-util runs each pooled connection's task on the
-//! runtime that opened it: a connection opened by one server worker and
+//! Per thread, because each pooled connection's task runs on the runtime
+//! that opened it: a connection opened by one server worker and
 //! reused by a request on another would wake the first worker's thread for
 //! every read and write, the cross-thread wake-ups the workers exist to
 //! avoid (`server::serve`).
