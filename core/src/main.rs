@@ -173,11 +173,12 @@ fn main() -> ExitCode {
     // statistics.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     let active = app.plugins.active();
-    let mut sinks = cliproxy_core::proxy::records::sinks(&active, "usage-sink");
-    sinks.extend(cliproxy_core::proxy::records::sinks(
-        &active,
-        "request-log-sink",
-    ));
+    let mut sinks = cliproxy_core::proxy::records::sinks(&active, "usage-sink").to_vec();
+    sinks.extend(
+        cliproxy_core::proxy::records::sinks(&active, "request-log-sink")
+            .iter()
+            .cloned(),
+    );
     if !app
         .proxy
         .records

@@ -80,6 +80,10 @@ pub struct ActiveSet {
     /// Sorted by priority (high first), then id.
     pub plugins: Vec<Arc<LoadedPlugin>>,
     pub routes: RouteTable,
+    /// The usage and request-log sinks, built with the set: every request
+    /// takes a reference instead of filtering and collecting its own.
+    pub usage_sinks: Arc<[Arc<LoadedPlugin>]>,
+    pub request_log_sinks: Arc<[Arc<LoadedPlugin>]>,
 }
 
 impl ActiveSet {
@@ -228,9 +232,20 @@ impl PluginHost {
                 }
             }
         }
+        let sinks = |cap: &str| -> Arc<[Arc<LoadedPlugin>]> {
+            enabled
+                .iter()
+                .filter(|p| p.has_capability(cap))
+                .cloned()
+                .collect()
+        };
+        let usage_sinks = sinks("usage-sink");
+        let request_log_sinks = sinks("request-log-sink");
         self.active.store(Arc::new(ActiveSet {
             plugins: enabled,
             routes: table,
+            usage_sinks,
+            request_log_sinks,
         }));
     }
 

@@ -109,7 +109,7 @@ pub async fn run(
     let cred = &route.cred;
     let started_at = local_timestamp(local_now());
     let usage_sinks = if req.endpoint.count_tokens {
-        Vec::new()
+        Default::default()
     } else {
         ctx.usage_sinks.clone()
     };
@@ -404,7 +404,7 @@ async fn send(
     cooldowns.on_success(cred_id, &ctx.model);
     let usage = std::mem::replace(
         usage,
-        AttemptUsage::new(ctx.app.clone(), Vec::new(), empty_usage()),
+        AttemptUsage::new(ctx.app.clone(), Default::default(), empty_usage()),
     );
     let upstream = (!ended).then_some(body);
     let mut stream = ProxyStream::new(

@@ -47,7 +47,6 @@ use serde_json::json;
 use crate::app::App;
 use crate::config::Snapshot;
 use crate::error::{self, Body};
-use crate::plugin_host::LoadedPlugin;
 use crate::server::body::{read_limited, BodyError};
 use crate::upstream::{Upstream, UpstreamSettings};
 use attempt::Success;
@@ -103,7 +102,7 @@ pub struct RequestCtx<'a> {
     /// The thinking suffix of the requested model ("" when none).
     pub thinking: String,
     pub settings: UpstreamSettings,
-    pub usage_sinks: Vec<Arc<LoadedPlugin>>,
+    pub usage_sinks: records::Sinks,
     /// `request-log: true`: capture upstream and streamed bodies.
     pub capture: bool,
     /// Where large captured bodies go while the request runs.
@@ -247,7 +246,7 @@ fn new_log(
     body: Bytes,
 ) -> RequestLog {
     let sinks = if snap.raw.commercial_mode {
-        Vec::new()
+        Default::default()
     } else {
         records::sinks(&app.plugins.active(), "request-log-sink")
     };

@@ -57,9 +57,9 @@ const BATCH_PAUSE: Duration = Duration::from_millis(20);
 pub const FLUSH_AFTER: Duration = Duration::from_millis(500);
 
 enum Event {
-    Usage(Vec<Arc<LoadedPlugin>>, UsageRecord),
-    Request(Vec<Arc<LoadedPlugin>>, RequestRecord, usize),
-    Part(Vec<Arc<LoadedPlugin>>, RequestPart, usize),
+    Usage(Sinks, UsageRecord),
+    Request(Sinks, RequestRecord, usize),
+    Part(Sinks, RequestPart, usize),
     /// Everything queued before this was delivered: flush these sinks (and
     /// any with unflushed records), then answer.
     Drain(Vec<Arc<LoadedPlugin>>, std::sync::mpsc::Sender<()>),
@@ -78,9 +78,18 @@ impl Default for Recorder {
     }
 }
 
-/// Enabled plugins with a capability (cheap: Arc clones).
-pub fn sinks(active: &ActiveSet, capability: &str) -> Vec<Arc<LoadedPlugin>> {
-    active.with_capability(capability).cloned().collect()
+/// The plugins one kind of record goes to. Shared: each request takes one
+/// reference to the list its plugin set keeps, not a copy.
+pub type Sinks = Arc<[Arc<LoadedPlugin>]>;
+
+/// Enabled plugins with a capability: the usage and request-log sinks are
+/// kept by the active set (built when it changes), others are collected.
+pub fn sinks(active: &ActiveSet, capability: &str) -> Sinks {
+    match capability {
+        "usage-sink" => active.usage_sinks.clone(),
+        "request-log-sink" => active.request_log_sinks.clone(),
+        other => active.with_capability(other).cloned().collect(),
+    }
 }
 
 impl Recorder {
@@ -140,7 +149,7 @@ impl Recorder {
         }
     }
 
-    pub fn usage(&self, sinks: Vec<Arc<LoadedPlugin>>, record: UsageRecord) {
+    pub fn usage(&self, sinks: Sinks, record: UsageRecord) {
         if !sinks.is_empty() {
             if self.reserve(EVENT_COST) {
                 self.send(Event::Usage(sinks, record), EVENT_COST);
@@ -152,7 +161,7 @@ impl Recorder {
 
     /// Queues a request record. When its bodies do not fit in the queue's
     /// byte budget they are replaced by a note (the record still goes out).
-    pub fn request(&self, sinks: Vec<Arc<LoadedPlugin>>, mut record: RequestRecord) {
+    pub fn request(&self, sinks: Sinks, mut record: RequestRecord) {
         if sinks.is_empty() {
             return;
         }
@@ -170,7 +179,7 @@ impl Recorder {
 
     /// Queues a piece of a running request's log; false if it was dropped
     /// (the queue is full), in which case the caller notes the gap.
-    pub fn part(&self, sinks: &[Arc<LoadedPlugin>], part: RequestPart) -> bool {
+    pub fn part(&self, sinks: &Sinks, part: RequestPart) -> bool {
         if sinks.is_empty() {
             return true;
         }
@@ -179,7 +188,7 @@ impl Recorder {
             self.note_dropped();
             return false;
         }
-        self.send(Event::Part(sinks.to_vec(), part, cost), cost)
+        self.send(Event::Part(sinks.clone(), part, cost), cost)
     }
 
     /// Bytes currently waiting in the queue.
@@ -288,10 +297,10 @@ impl Worker {
         self.queued.fetch_sub(EVENT_COST, Ordering::AcqRel);
     }
 
-    fn mark(&mut self, sinks: Vec<Arc<LoadedPlugin>>) {
-        for p in sinks {
-            if !self.dirty.iter().any(|d| Arc::ptr_eq(d, &p)) {
-                self.dirty.push(p);
+    fn mark(&mut self, sinks: Sinks) {
+        for p in sinks.iter() {
+            if !self.dirty.iter().any(|d| Arc::ptr_eq(d, p)) {
+                self.dirty.push(p.clone());
             }
         }
         self.dirty_since.get_or_insert_with(Instant::now);
@@ -418,7 +427,7 @@ pub fn dropped_note(bytes: usize) -> String {
 #[derive(Clone, Default)]
 pub struct LogTap {
     pub request_id: String,
-    pub sinks: Vec<Arc<LoadedPlugin>>,
+    pub sinks: Sinks,
 }
 
 impl LogTap {
@@ -882,7 +891,7 @@ mod tests {
         assert!(r.response_body.is_empty());
         // Nothing is queued without sinks.
         assert!(recorder.part(
-            &[],
+            &Sinks::default(),
             RequestPart {
                 request_id: "x".into(),
                 section: "response".into(),

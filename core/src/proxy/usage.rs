@@ -7,13 +7,12 @@ use std::time::Instant;
 
 use cliproxy_sdk::{TokenUsage, UsageRecord};
 
-use super::records::Recorder;
+use super::records::{Recorder, Sinks};
 use crate::app::App;
-use crate::plugin_host::LoadedPlugin;
 
 pub struct AttemptUsage {
     app: Arc<App>,
-    sinks: Vec<Arc<LoadedPlugin>>,
+    sinks: Sinks,
     record: Option<UsageRecord>,
     started: Instant,
     /// Tokens seen so far (streams report them before they end).
@@ -26,7 +25,7 @@ pub struct AttemptUsage {
 
 impl AttemptUsage {
     /// `sinks` empty (or a count-tokens call) means nothing is recorded.
-    pub fn new(app: Arc<App>, sinks: Vec<Arc<LoadedPlugin>>, record: UsageRecord) -> Self {
+    pub fn new(app: Arc<App>, sinks: Sinks, record: UsageRecord) -> Self {
         // Token metrics need the labels; without metrics (the default) an
         // attempt does not copy them.
         let labels = if app.config().raw.metrics.enabled {
