@@ -292,24 +292,20 @@ impl Upstream {
             map.insert(name, value);
         }
         let read = settings.read_timeout;
+        let head_timeout = || UpstreamError::Timeout {
+            phase: "response headers",
+            secs: read.as_secs(),
+        };
         if req.uri().scheme() == Some(&http::uri::Scheme::HTTP) {
             let sent = tokio::time::timeout(read, route.h1.send(&route.connector, req)).await;
             return match sent {
-                Err(_) => Err(UpstreamError::Timeout {
-                    phase: "response headers",
-                    secs: read.as_secs(),
-                }),
+                Err(_) => Err(head_timeout()),
                 Ok(Err(e)) => Err(e),
                 Ok(Ok((resp, checkin))) => Ok(resp.map(|b| TimedBody::pooled(b, read, checkin))),
             };
         }
         let resp = match tokio::time::timeout(read, route.client.request(req)).await {
-            Err(_) => {
-                return Err(UpstreamError::Timeout {
-                    phase: "response headers",
-                    secs: read.as_secs(),
-                })
-            }
+            Err(_) => return Err(head_timeout()),
             Ok(Err(e)) if e.is_connect() => return Err(UpstreamError::Connect(chain(&e))),
             Ok(Err(e)) => return Err(UpstreamError::Transport(chain(&e))),
             Ok(Ok(resp)) => resp,
