@@ -165,8 +165,8 @@ async fn dispatch(
         Err(e) => {
             let e = ProxyError::Auth(e);
             if matches!(endpoint, Endpoint::Call(_)) {
-                let (parts, _) = req.into_parts();
-                let log = new_log(&app, &snap, &parts, id, Bytes::new());
+                let (mut parts, _) = req.into_parts();
+                let log = new_log(&app, &snap, &mut parts, id, Bytes::new());
                 return finish_error(&app, log, e);
             }
             return e.into_response();
@@ -197,8 +197,8 @@ async fn dispatch(
             retry_after: None,
         };
         if matches!(endpoint, Endpoint::Call(_)) {
-            let (parts, _) = req.into_parts();
-            let log = new_log(&app, &snap, &parts, id, Bytes::new());
+            let (mut parts, _) = req.into_parts();
+            let log = new_log(&app, &snap, &mut parts, id, Bytes::new());
             return finish_error(&app, log, e);
         }
         return e.into_response();
@@ -237,11 +237,14 @@ async fn dispatch(
     }
 }
 
-/// The request log of a client call (no sinks with `commercial-mode`).
+/// The request log of a client call (no sinks with `commercial-mode`). It
+/// takes the request's headers (shared, not copied: the rest of the call
+/// borrows them from [`RequestLog::request_headers`]); they are masked only
+/// if the record is sent (records::RequestLog::finish_with).
 fn new_log(
     app: &App,
     snap: &Snapshot,
-    parts: &http::request::Parts,
+    parts: &mut http::request::Parts,
     request_id: String,
     body: Bytes,
 ) -> RequestLog {
@@ -250,14 +253,8 @@ fn new_log(
     } else {
         records::sinks(&app.plugins.active(), "request-log-sink")
     };
-    // Kept as they are (shared, not copied); masked only if the record is
-    // sent (records::RequestLog::finish_with).
     RequestLog {
-        request_headers: if sinks.is_empty() {
-            http::HeaderMap::new()
-        } else {
-            parts.headers.clone()
-        },
+        request_headers: Arc::new(std::mem::take(&mut parts.headers)),
         every: records::wants_every_record(&sinks),
         tap: records::LogTap { request_id, sinks },
         started: records::local_now(),
@@ -300,12 +297,12 @@ async fn call(
     let policy = principal
         .as_deref()
         .and_then(|k| crate::limits::policy(&snap, k));
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let limit = snap.raw.body_limits.proxy_bytes();
     let body = match read_limited(&parts.headers, body, limit).await {
         Ok(b) => b,
         Err(e) => {
-            let log = new_log(&app, &snap, &parts, id, Bytes::new());
+            let log = new_log(&app, &snap, &mut parts, id, Bytes::new());
             let e = match e {
                 BodyError::TooLarge(n) => ProxyError::BodyTooLarge(n),
                 BodyError::Unreadable(e) => ProxyError::BadRequest(e),
@@ -316,7 +313,7 @@ async fn call(
     let head: BodyHead = match serde_json::from_slice(&body) {
         Ok(h) => h,
         Err(e) => {
-            let log = new_log(&app, &snap, &parts, id, body);
+            let log = new_log(&app, &snap, &mut parts, id, body);
             return finish_error(&app, log, ProxyError::BadRequest(e.to_string()));
         }
     };
@@ -333,7 +330,9 @@ async fn call(
         .clone()
         .unwrap_or_else(|| format!("{} {}", parts.method, ep.pattern));
     let active = app.plugins.active();
-    let mut log = new_log(&app, &snap, &parts, id, body.clone());
+    let mut log = new_log(&app, &snap, &mut parts, id, body.clone());
+    // The log keeps the headers; the call borrows them from it.
+    let headers = log.request_headers.clone();
 
     let registry = app.proxy.registry.get(&app);
     let routed = match routing::resolve(&registry, &requested, format) {
@@ -379,7 +378,7 @@ async fn call(
     let client = ClientRequest {
         endpoint: ep,
         format,
-        headers: attempt::client_headers(&parts.headers),
+        headers: attempt::client_headers(&headers),
         query,
         body,
         stream,

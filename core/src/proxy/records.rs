@@ -617,8 +617,8 @@ pub struct RequestLog {
     pub method: http::Method,
     /// Path and query, unmasked.
     pub uri: http::Uri,
-    /// Unmasked.
-    pub request_headers: http::HeaderMap,
+    /// Unmasked; shared with the running call, which borrows from them.
+    pub request_headers: Arc<http::HeaderMap>,
     pub request_body: bytes::Bytes,
     /// URLs and headers unmasked (`attempt.rs`); bodies and errors masked.
     pub attempts: Vec<Attempt>,
