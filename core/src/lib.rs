@@ -5,6 +5,7 @@
 //! pipeline. Plugins do translation and bookkeeping; every socket, thread pool
 //! and shared file belongs here.
 
+pub mod allocator;
 pub mod app;
 pub mod auth_files;
 pub mod build_info;

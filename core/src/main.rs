@@ -7,10 +7,12 @@ use cliproxy_core::{app, cli, config, logging, plugin_host, server};
 
 // The proxy path allocates on many threads at once; mimalloc's per-thread
 // heaps avoid the glibc arena lock contention seen under load (README,
-// Performance). Plugins keep their own allocator: memory crosses the ABI
-// only inside abi_stable types, which free on the side that allocated.
+// Performance). The binary also exports mimalloc's `malloc` and `free`
+// (see `allocator`), so the plugins' allocations come from it too. Nothing
+// relies on that for safety: memory crosses the ABI only inside abi_stable
+// types, which free through the vtable of the side that allocated.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cliproxy_core::allocator::Mimalloc = cliproxy_core::allocator::Mimalloc;
 
 /// mimalloc marks its arenas for transparent huge pages, so with THP in the
 /// kernel's `madvise` mode a few kilobytes of live data pin whole 2 MiB
