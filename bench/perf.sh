@@ -33,74 +33,24 @@ NGINX_WORKERS=${NGINX_WORKERS:-auto}
 BIN_DIR=${BIN_DIR:-$ROOT/target/release}
 COMPARE=${COMPARE:-}
 
-for tool in nginx oha curl python3; do
-    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
-done
+. "$ROOT/bench/upstream.sh"
+need_tools nginx oha curl python3
 [ -x "$BIN_DIR/cliproxy" ] || { echo "missing $BIN_DIR/cliproxy (cargo build --release --workspace)" >&2; exit 1; }
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_workdir
 mkdir -p "$WORK/results"
 
 UP=$BASE_PORT          # stand-in upstream (nginx answering fixed bodies)
 HOP=$((BASE_PORT + 1)) # nginx reverse proxy in front of it
+start_upstream "$UP"
 
-PLAIN='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the bench upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}'
-chunk() { printf 'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}\\n\\n' "$1"; }
-SSE="$(chunk Hello)$(chunk ' from')$(chunk ' the')$(chunk ' bench')$(chunk ' upstream.')"'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}\n\ndata: [DONE]\n\n'
-
-nginx_common() { # name
-    cat <<NGINX
-daemon off;
-pid $WORK/$1.pid;
-error_log $WORK/$1-error.log warn;
-events { worker_connections 4096; }
-NGINX
-}
-temp_paths() {
-    cat <<NGINX
-    access_log off;
-    client_body_temp_path $WORK;
-    proxy_temp_path $WORK;
-    fastcgi_temp_path $WORK;
-    uwsgi_temp_path $WORK;
-    scgi_temp_path $WORK;
-    keepalive_requests 10000000;
-NGINX
-}
-{
-    echo "worker_processes 1;"
-    nginx_common upstream
-    echo "http {"
-    temp_paths
-    cat <<NGINX
-    server {
-        listen 127.0.0.1:$UP;
-        location = /plain/v1/chat/completions {
-            default_type application/json;
-            return 200 '$PLAIN';
-        }
-        location = /sse/v1/chat/completions {
-            default_type text/event-stream;
-            return 200 '$SSE';
-        }
-    }
-}
-NGINX
-} >"$WORK/upstream.conf"
 # The hop: a plain reverse proxy with pooled upstream connections, as many
 # workers as cores (cliproxy uses as many threads).
 {
     echo "worker_processes $NGINX_WORKERS;"
-    nginx_common hop
+    nginx_main hop
     echo "http {"
-    temp_paths
+    nginx_http_common
     cat <<NGINX
     upstream up { server 127.0.0.1:$UP; keepalive 128; }
     server {
@@ -115,9 +65,6 @@ NGINX
 }
 NGINX
 } >"$WORK/hop.conf"
-
-nginx -c "$WORK/upstream.conf" -p "$WORK" 2>>"$WORK/nginx.log" &
-PIDS+=($!)
 
 # cliproxy configs: every request carries a client key, usage records go
 # to the usage plugin, cool-downs are on (the defaults). The usage plugin's

@@ -22,55 +22,12 @@ UP_PORT=${UP_PORT:-18091}
 PROXY_PORT=${PROXY_PORT:-18327}
 BIN="$ROOT/target/release/cliproxy"
 
-for tool in nginx wrk curl; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y nginx wrk curl)" >&2; exit 1; }
-done
+. "$ROOT/bench/upstream.sh"
+need_tools nginx wrk curl
 [ -x "$BIN" ] || { echo "missing $BIN (cargo build --release --workspace)" >&2; exit 1; }
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-PLAIN='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the bench upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}'
-chunk() { printf 'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}\\n\\n' "$1"; }
-SSE="$(chunk Hello)$(chunk ' from')$(chunk ' the')$(chunk ' bench')$(chunk ' upstream.')"'data: [DONE]\n\n'
-
-cat > "$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK;
-    client_max_body_size 64m;
-    client_body_buffer_size 16m;
-    proxy_temp_path $WORK;
-    fastcgi_temp_path $WORK;
-    uwsgi_temp_path $WORK;
-    scgi_temp_path $WORK;
-    keepalive_requests 10000000;
-    server {
-        listen 127.0.0.1:$UP_PORT;
-        location = /plain/v1/chat/completions {
-            default_type application/json;
-            return 200 '$PLAIN';
-        }
-        location = /sse/v1/chat/completions {
-            default_type text/event-stream;
-            return 200 '$SSE';
-        }
-    }
-}
-NGINX
-nginx -c "$WORK/nginx.conf" -p "$WORK" &
-PIDS+=($!)
+bench_workdir
+start_upstream "$UP_PORT"
 
 cat > "$WORK/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -131,7 +88,7 @@ YAML
     local before after
     before=$(count_logs "$dir/logs")
     run "plain JSON" bench-plain 0 0 "$CONNS"; echo
-    run "SSE (6 events)" bench-sse 1 0 "$CONNS"; echo
+    run "SSE (7 events)" bench-sse 1 0 "$CONNS"; echo
     run "10 MB bodies, $BIG_CONNS conns" bench-plain 0 10000000 "$BIG_CONNS"; echo
     sleep 1
     after=$(count_logs "$dir/logs")

@@ -6,6 +6,7 @@
 #   need_tools nginx oha
 #   bench_workdir                     # sets WORK, PIDS; cleans up on exit
 #   start_upstream "$PORT"            # /plain/v1/... and /sse/v1/...
+#   nginx_main NAME; nginx_http_common  # pieces of another nginx config
 
 PLAIN='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the bench upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}'
 bench_chunk() { printf 'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}\\n\\n' "$1"; }
@@ -31,21 +32,40 @@ bench_cleanup() {
     [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
 }
 
-start_upstream() { # port
-    cat >"$WORK/upstream.conf" <<NGINX
-worker_processes 1;
+# The top of every bench nginx config (its own pid and error log in WORK).
+nginx_main() { # name
+    cat <<NGINX
 daemon off;
-pid $WORK/upstream.pid;
-error_log $WORK/upstream-error.log warn;
+pid $WORK/$1.pid;
+error_log $WORK/$1-error.log warn;
 events { worker_connections 4096; }
-http {
+NGINX
+}
+
+# What every bench nginx config says inside `http { }`: no access log,
+# temp files in WORK, connections kept for the whole run, and request
+# bodies up to 64 MB held in memory (request_log.sh sends 10 MB ones).
+nginx_http_common() {
+    cat <<NGINX
     access_log off;
     client_body_temp_path $WORK;
+    client_max_body_size 64m;
+    client_body_buffer_size 16m;
     proxy_temp_path $WORK;
     fastcgi_temp_path $WORK;
     uwsgi_temp_path $WORK;
     scgi_temp_path $WORK;
     keepalive_requests 10000000;
+NGINX
+}
+
+start_upstream() { # port
+    {
+        echo "worker_processes 1;"
+        nginx_main upstream
+        echo "http {"
+        nginx_http_common
+        cat <<NGINX
     server {
         listen 127.0.0.1:$1;
         location = /plain/v1/chat/completions {
@@ -59,6 +79,7 @@ http {
     }
 }
 NGINX
+    } >"$WORK/upstream.conf"
     nginx -c "$WORK/upstream.conf" -p "$WORK" 2>>"$WORK/nginx.log" &
     PIDS+=($!)
 }
