@@ -117,7 +117,7 @@ fn call<'a>(
 /// destructors, as the server does), inside the timed loop. The answer is
 /// lent to `black_box` instead of moved into it: a by-value `black_box` of
 /// these 200-byte `repr(C)` values made LLVM copy them a byte at a time,
-/// about 75 ns of the bench's own per iteration that the server never pays.
+/// 30-45 ns of the bench's own per call that the server never pays.
 fn settle<T>(answer: T) {
     black_box(&answer);
     drop(answer);
