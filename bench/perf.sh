@@ -252,6 +252,10 @@ ttfb() { # url body
     for name in "${!PID_OF[@]}"; do
         echo "$name $(awk '/VmHWM/ {print $2}' "/proc/${PID_OF[$name]}/status")"
     done
+    # What the server holds now, split: mapped code and data files (shared
+    # with the page cache) and its own memory.
+    echo "cliproxy-file $(awk '/RssFile/ {print $2}' "/proc/${PID_OF[cliproxy]}/status")"
+    echo "cliproxy-anon $(awk '/RssAnon/ {print $2}' "/proc/${PID_OF[cliproxy]}/status")"
     hop_pids=$(pgrep -f "nginx.*$WORK/hop.conf" || true)
     total=0
     for p in $hop_pids; do

@@ -122,6 +122,11 @@ print(
     "| peak RSS under load (MiB) | "
     f"{fmt(rss.get('cliproxy', [0])[0] / 1024, 1)} | {fmt(rss.get('nginx', [0])[0] / 1024, 1)} | - |"
 )
+if "cliproxy-file" in rss and "cliproxy-anon" in rss:
+    print(
+        "| cliproxy's RSS after the runs: mapped files / anonymous (MiB) | "
+        f"{fmt(rss['cliproxy-file'][0] / 1024, 1)} / {fmt(rss['cliproxy-anon'][0] / 1024, 1)} | | |"
+    )
 for k in ("policy", "reqlog", "compare"):
     if k in rss:
         print(f"| peak RSS, {LABEL[k]} (MiB) | {fmt(rss[k][0] / 1024, 1)} | | |")
