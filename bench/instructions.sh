@@ -15,6 +15,7 @@
 #   bench/instructions.sh
 #   BIN_DIR=/path/to/other/release bench/instructions.sh
 #   STREAM=1 bench/instructions.sh    # the 7-event SSE stream instead
+#   EXTRA_YAML="$(cat policy.yaml)" bench/instructions.sh   # more config
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +24,7 @@ BASE_PORT=${BASE_PORT:-18460}
 REQUESTS=${REQUESTS:-5000}
 KEEP=${KEEP:-0}
 STREAM=${STREAM:-0}
+EXTRA_YAML=${EXTRA_YAML:-}
 
 . "$ROOT/bench/upstream.sh"
 need_tools valgrind callgrind_control callgrind_annotate nginx oha curl
@@ -48,6 +50,7 @@ openai-compatibility:
     base-url: http://127.0.0.1:$UP/sse/v1
     api-key-entries: [{api-key: sk-bench}]
     models: [{name: bench, alias: bench-sse}]
+$EXTRA_YAML
 YAML
 
 OUT="$WORK/callgrind.out"

@@ -455,6 +455,7 @@ async fn call(
         }) => {
             let mut resp = Response::new(error::full(body.clone()));
             *resp.status_mut() = status;
+            *resp.headers_mut() = http::HeaderMap::with_capacity(ANSWER_HEADERS);
             if let Ok(v) = HeaderValue::from_str(&content_type) {
                 resp.headers_mut().insert(header::CONTENT_TYPE, v);
             }
@@ -468,7 +469,7 @@ async fn call(
         }
         Ok(Success::Stream(s)) => {
             let sse = client.format != ClientFormat::Gemini || is_sse_query(&client.query);
-            let mut headers = http::HeaderMap::new();
+            let mut headers = http::HeaderMap::with_capacity(ANSWER_HEADERS);
             let content_type = if sse {
                 "text/event-stream"
             } else {
@@ -504,6 +505,12 @@ async fn call(
         }
     }
 }
+
+/// Room for the headers a proxied answer ends up with: its content type
+/// (and `cache-control` on a stream), up to six rate-limit headers, then
+/// the router's request id and four CORS headers. Grown from empty, the
+/// map was reallocated and rehashed once or twice per answer.
+const ANSWER_HEADERS: usize = 16;
 
 /// Gemini streams are SSE unless the client asked for another `alt`.
 fn is_sse_query(query: &str) -> bool {

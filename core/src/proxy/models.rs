@@ -67,26 +67,37 @@ pub struct Registry {
 
 /// `*` matches any run of characters; case-insensitive.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p = pattern.trim().to_ascii_lowercase();
-    let t = text.to_ascii_lowercase();
-    if !p.contains('*') {
-        return p == t;
+    // Byte-wise and case-insensitive in place: it runs for every request of
+    // a key with a model allow-list, so nothing is lower-cased into a copy.
+    let (p, t) = (pattern.trim().as_bytes(), text.as_bytes());
+    let stars = p.iter().filter(|&&c| c == b'*').count();
+    if stars == 0 {
+        return p.eq_ignore_ascii_case(t);
     }
-    let parts: Vec<&str> = p.split('*').collect();
     let mut pos = 0usize;
-    for (i, part) in parts.iter().enumerate() {
+    for (i, part) in p.split(|&c| c == b'*').enumerate() {
         if part.is_empty() {
             continue;
         }
+        let rest = t.get(pos..).unwrap_or_default();
         if i == 0 {
-            if !t.starts_with(part) {
+            if !rest
+                .get(..part.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(part))
+            {
                 return false;
             }
             pos = part.len();
-        } else if i == parts.len() - 1 {
-            return t.len() >= pos + part.len() && t[pos..].ends_with(part);
+        } else if i == stars {
+            return rest
+                .len()
+                .checked_sub(part.len())
+                .is_some_and(|at| rest[at..].eq_ignore_ascii_case(part));
         } else {
-            match t[pos..].find(part) {
+            match rest
+                .windows(part.len())
+                .position(|w| w.eq_ignore_ascii_case(part))
+            {
                 Some(at) => pos += at + part.len(),
                 None => return false,
             }
@@ -423,6 +434,86 @@ mod tests {
         assert!(wildcard_match("a*b*c", "aXXbYYc"));
         assert!(!wildcard_match("a*b*c", "aXXcYYb"));
         assert!(wildcard_match("exact", "EXACT"));
+    }
+
+    /// The matcher as it was (lower-cased copies, split into a vector),
+    /// kept as the reference for the allocation-free one.
+    fn reference_match(pattern: &str, text: &str) -> bool {
+        let p = pattern.trim().to_ascii_lowercase();
+        let t = text.to_ascii_lowercase();
+        if !p.contains('*') {
+            return p == t;
+        }
+        let parts: Vec<&str> = p.split('*').collect();
+        let mut pos = 0usize;
+        for (i, part) in parts.iter().enumerate() {
+            if part.is_empty() {
+                continue;
+            }
+            if i == 0 {
+                if !t.starts_with(part) {
+                    return false;
+                }
+                pos = part.len();
+            } else if i == parts.len() - 1 {
+                return t.len() >= pos + part.len() && t[pos..].ends_with(part);
+            } else {
+                match t[pos..].find(part) {
+                    Some(at) => pos += at + part.len(),
+                    None => return false,
+                }
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn wildcards_match_as_the_reference_does() {
+        let patterns = [
+            "",
+            "*",
+            "**",
+            "a",
+            "a*",
+            "*a",
+            "*a*",
+            "a*b",
+            "a*b*c",
+            "ab*ab",
+            "*b*b*",
+            " Gem*Pro ",
+            "gemini-2.5-*",
+            "*-preview",
+            "*flash*",
+            "x*",
+            "é*",
+            "*É",
+        ];
+        let texts = [
+            "",
+            "a",
+            "A",
+            "ab",
+            "aab",
+            "abab",
+            "abc",
+            "aXXbYYc",
+            "aXXcYYb",
+            "bb",
+            "gemini-2.5-pro",
+            "GEMINI-2.5-PRO",
+            "gemini-3-pro-preview",
+            "flash",
+            "é",
+            "éa",
+            "aÉ",
+            "x",
+        ];
+        for p in patterns {
+            for t in texts {
+                assert_eq!(wildcard_match(p, t), reference_match(p, t), "{p:?} / {t:?}");
+            }
+        }
         assert!(!wildcard_match("exact", "exactly"));
     }
 

@@ -176,11 +176,13 @@ impl H1Pool {
 /// same host written two ways only gets two lists.)
 fn host_header(authority: &Authority) -> &str {
     let s = authority.as_str();
-    let s = s.rsplit_once('@').map_or(s, |(_, h)| h);
-    match authority.port_u16() {
-        Some(80) => s.strip_suffix(":80").unwrap_or(s),
-        _ => s,
-    }
+    // Byte scans, once per request: `port_u16` would parse the port again,
+    // and an authority ending in `:80` is one whose port is 80.
+    let s = s
+        .bytes()
+        .rposition(|c| c == b'@')
+        .map_or(s, |at| &s[at + 1..]);
+    s.strip_suffix(":80").unwrap_or(s)
 }
 
 async fn connect(
@@ -227,6 +229,9 @@ mod tests {
         );
         assert_eq!(host("http://user:pw@example.test:81/"), "example.test:81");
         assert_eq!(host("http://[::1]:8080/"), "[::1]:8080");
+        assert_eq!(host("http://u@[::1]:80/"), "[::1]");
+        assert_eq!(host("http://[::80]/"), "[::80]");
+        assert_eq!(host("http://example.test:180/"), "example.test:180");
     }
 
     #[tokio::test(flavor = "current_thread")]
