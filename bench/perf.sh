@@ -208,6 +208,16 @@ done
 ORDER=(direct nginx cliproxy)
 [ -n "$COMPARE" ] && ORDER+=(compare)
 ORDER+=(policy reqlog cross)
+# With COMPARE, every other run swaps the two builds' places, so that
+# neither always follows the nginx row.
+SWAPPED=(direct nginx compare cliproxy policy reqlog cross)
+order_of_run() { # run
+    if [ -n "$COMPARE" ] && [ $(($1 % 2)) = 0 ]; then
+        echo "${SWAPPED[@]}"
+    else
+        echo "${ORDER[@]}"
+    fi
+}
 
 load() { # row out-file [extra oha args...]
     local name=$1 out=$2
@@ -220,7 +230,7 @@ load() { # row out-file [extra oha args...]
 # of the machine spreads over all of them.
 for run in $(seq 1 "$RUNS"); do
     for kind in plain sse; do
-        for r in "${ORDER[@]}"; do
+        for r in $(order_of_run "$run"); do
             load "$r-$kind" "$WORK/results/tput-$r-$kind-$run.json" -c "$CONNS" -z "$DURATION"
         done
     done
