@@ -1,6 +1,7 @@
 //! Fixes the build information served in the X-CPA-* headers at build time.
 //! Values come from CLIPROXY_VERSION / CLIPROXY_COMMIT / CPA_BUILD_DATE
 //! when set (release builds), else `dev` / the git commit / today's date.
+//! Link settings shared with the plugins come from `cliproxy_build`.
 
 use std::process::Command;
 
@@ -22,6 +23,7 @@ fn main() {
     println!("cargo:rustc-env=CPA_BUILD_VERSION={version}");
     println!("cargo:rustc-env=CPA_BUILD_COMMIT={commit}");
     println!("cargo:rustc-env=CPA_BUILD_DATE={date}");
+    cliproxy_build::link_args();
 }
 
 fn git_commit() -> Option<String> {
