@@ -133,6 +133,48 @@ async fn sigterm_lets_in_flight_requests_finish() {
     assert!(status.success(), "{status:?}");
 }
 
+#[tokio::test]
+async fn sigterm_closes_idle_keep_alive_connections_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start("");
+    let addr = server
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    // Three clients, each left idle on a kept-alive connection after one
+    // answer (spread over the workers as they come).
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.expect("answer");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        idle.push(s);
+    }
+    let started = Instant::now();
+    server.send_sigterm();
+    for mut s in idle {
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("the server closes an idle connection when it drains")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "nothing more is sent, the connection closes");
+    }
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits once its connections are closed");
+    assert!(status.success(), "{status:?}");
+    // Far below the 30 s a drain may take for a request still running.
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
 /// Runs the binary on `config` (in a temp folder) and waits for it to exit
 /// on its own: (exit code, stdout + stderr). Fails if it is still running
 /// after 20 s (it started serving when it should not have).

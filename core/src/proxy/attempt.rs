@@ -282,13 +282,15 @@ async fn send(
         record.request_headers = std::mem::take(&mut described.headers);
     }
     let resp = resp.map_err(ProxyError::Transport)?;
-    let (parts, mut body) = resp.into_parts();
+    let (mut parts, mut body) = resp.into_parts();
     record.status = parts.status.as_u16();
-    if ctx.tap.active() {
-        // A clone shares the values' bytes; the record converts them only
-        // if it is sent.
-        *answer_headers = Some(parts.headers.clone());
-    }
+    // The answer's headers go to the record (converted only if it is sent)
+    // once read here: moved, not cloned, on every path below.
+    let mut keep_headers = |headers: &mut HeaderMap| {
+        if ctx.tap.active() {
+            *answer_headers = Some(std::mem::take(headers));
+        }
+    };
     let cooldowns = &ctx.app.proxy.cooldowns;
     let cred_id = route.cred.id();
 
@@ -322,9 +324,11 @@ async fn send(
             status = parts.status.as_u16(),
             "upstream error"
         );
+        let retry_after = parts.headers.get(header::RETRY_AFTER).cloned();
+        keep_headers(&mut parts.headers);
         return Err(ProxyError::Upstream {
             status: parts.status.as_u16(),
-            retry_after: parts.headers.get(header::RETRY_AFTER).cloned(),
+            retry_after,
             body: bytes,
         });
     }
@@ -335,6 +339,14 @@ async fn send(
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .filter(|ct| ct.contains("json"))
+            .unwrap_or("application/json")
+            .to_string();
+        keep_headers(&mut parts.headers);
         if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
             return Err(ProxyError::Transport(
                 crate::upstream::UpstreamError::Transport(format!(
@@ -353,13 +365,6 @@ async fn send(
         cooldowns.on_success(cred_id, &ctx.model);
         usage.tokens = translated.usage.into_option();
         usage.done(false);
-        let content_type = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .filter(|ct| ct.contains("json"))
-            .unwrap_or("application/json")
-            .to_string();
         return Ok(Success::Whole {
             status: parts.status,
             content_type,
@@ -367,6 +372,7 @@ async fn send(
         });
     }
 
+    keep_headers(&mut parts.headers);
     // Streams: wait for the first client bytes, so an error before them is
     // still an ordinary error (and the next credential can be tried).
     let mut translator = plugin_call::open_stream(plugin, call).map_err(ProxyError::Plugin)?;

@@ -391,7 +391,6 @@ where
 /// is formatted once per second and thread, only the fraction per call.
 pub fn local_timestamp(t: DateTime<FixedOffset>) -> String {
     use std::cell::RefCell;
-    use std::fmt::Write;
     thread_local! {
         // (unix second, zone offset, "2026-01-05T10:15:04", "+08:00")
         static SECOND: RefCell<(i64, i32, String, String)> =
@@ -415,15 +414,31 @@ pub fn local_timestamp(t: DateTime<FixedOffset>) -> String {
         s.push_str(&c.2);
         // Leap seconds (nanos past 10^9) are left to chrono.
         if nanos > 0 && nanos < 1_000_000_000 {
-            let mut frac = String::with_capacity(10);
-            let _ = write!(frac, ".{nanos:09}");
-            s.push_str(frac.trim_end_matches('0'));
+            push_fraction(&mut s, nanos);
         } else if nanos != 0 {
             return timestamp(t);
         }
         s.push_str(&c.3);
         s
     })
+}
+
+/// `.` and the nine digits of `nanos` (below 10^9, above 0) without trailing
+/// zeros, as Go prints a fraction; written by hand, as `core::fmt` costs
+/// more than the rest of the timestamp on every attempt.
+fn push_fraction(s: &mut String, nanos: u32) {
+    let mut digits = [b'0'; 9];
+    let mut n = nanos;
+    for d in digits.iter_mut().rev() {
+        // `n % 10` is below 10, so the cast cannot truncate.
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let len = digits.iter().rposition(|&d| d != b'0').map_or(0, |i| i + 1);
+    s.push('.');
+    for &d in &digits[..len] {
+        s.push(char::from(d));
+    }
 }
 
 /// Header values as they may be logged (credentials masked).
@@ -981,6 +996,10 @@ mod tests {
                 (1_767_600_000, 1),
                 (1_767_600_001, 999_999_999),
                 (1_767_600_001, 500),
+                (1_767_600_002, 100_000_000),
+                (1_767_600_002, 10),
+                (1_767_600_003, 120_000_003),
+                (1_767_600_003, 900_000_000),
             ] {
                 let t = zone.timestamp_opt(sec, nanos).single().expect("time");
                 assert_eq!(local_timestamp(t), timestamp(t), "{t:?}");

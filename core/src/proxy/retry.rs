@@ -3,7 +3,6 @@
 //! until one succeeds; between failed passes, an optional wait for the
 //! soonest cooling credential (`request-retry`, `max-retry-interval`).
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use super::records::Attempt;
@@ -44,22 +43,17 @@ pub async fn execute(
         .proxy
         .scheduler
         .provider_start(&ctx.model, providers.len());
-    let ordered: Vec<&ProviderRoutes> = providers[start..]
-        .iter()
-        .chain(providers[..start].iter())
-        .copied()
-        .collect();
     let mut passes = 0;
     loop {
         passes += 1;
-        let err = match pass(ctx, &ordered, attempts).await {
+        let err = match pass(ctx, providers, start, attempts).await {
             Ok(s) => return Ok(s),
             Err(e) => e,
         };
         if passes >= max_passes || max_wait.is_zero() {
             return Err(err);
         }
-        match soonest_unblock(ctx, &ordered) {
+        match soonest_unblock(ctx, providers) {
             Some(wait) if wait <= max_wait => {
                 tracing::debug!(
                     model = ctx.model.as_str(),
@@ -86,9 +80,11 @@ fn soonest_unblock(ctx: &RequestCtx<'_>, providers: &[&ProviderRoutes]) -> Optio
         .min()
 }
 
+/// One pass over `providers`, starting at index `start` and wrapping round.
 async fn pass(
     ctx: &RequestCtx<'_>,
     providers: &[&ProviderRoutes],
+    start: usize,
     attempts: &mut Vec<Attempt>,
 ) -> Result<Success, ProxyError> {
     let strategy = Strategy::from_config(&ctx.snap.raw.routing.strategy);
@@ -96,22 +92,24 @@ async fn pass(
     let mut last_error: Option<ProxyError> = None;
     let mut selection_error: Option<ProxyError> = None;
     let mut wait_started: Option<Instant> = None;
-    for provider in providers {
-        let mut tried: HashSet<&str> = HashSet::new();
+    let (later, first) = providers.split_at(start.min(providers.len()));
+    for provider in first.iter().chain(later) {
+        // Credentials of this provider tried in this pass, added when an
+        // attempt fails (a success returns), so the common request allocates
+        // nothing for it. A list: each is tried once per pass.
+        let mut tried: Vec<&str> = Vec::new();
         loop {
-            let untried: Vec<&Route> = provider
-                .routes
-                .iter()
-                .filter(|r| !tried.contains(r.cred.id()))
-                .collect();
-            if untried.is_empty() {
-                break;
-            }
             let now = Instant::now();
-            let mut open: Vec<&Route> = Vec::with_capacity(untried.len());
+            let mut open: Vec<&Route> = Vec::with_capacity(provider.routes.len());
+            let mut any_untried = false;
             let mut all_quota = true;
             let mut soonest: Option<Instant> = None;
-            for r in untried {
+            for r in provider
+                .routes
+                .iter()
+                .filter(|r| !tried.contains(&r.cred.id()))
+            {
+                any_untried = true;
                 match proxy.cooldowns.blocked(r.cred.id(), &ctx.model, now) {
                     Some(b) => {
                         all_quota &= b.quota;
@@ -120,15 +118,14 @@ async fn pass(
                     None => open.push(r),
                 }
             }
+            if !any_untried {
+                break;
+            }
             // Concurrency caps: a credential at its cap is skipped; when
             // every open one is, wait (bounded) for a slot.
             if !open.is_empty() {
-                let free: Vec<&Route> = open
-                    .iter()
-                    .copied()
-                    .filter(|r| proxy.slots.has_room(&r.cred))
-                    .collect();
-                if free.is_empty() {
+                open.retain(|r| proxy.slots.has_room(&r.cred));
+                if open.is_empty() {
                     let waited = wait_started.get_or_insert_with(Instant::now).elapsed();
                     if waited >= super::slots::MAX_WAIT {
                         selection_error = Some(ProxyError::Limited {
@@ -146,9 +143,7 @@ async fn pass(
                     proxy.slots.wait(super::slots::MAX_WAIT - waited).await;
                     continue;
                 }
-                open = free;
-            }
-            if open.is_empty() {
+            } else {
                 selection_error = Some(if all_quota {
                     ProxyError::Cooldown {
                         model: ctx.model.clone(),
@@ -168,13 +163,15 @@ async fn pass(
                 // Taken meanwhile by another request: choose again.
                 continue;
             };
-            tried.insert(route.cred.id());
             let started = std::time::Instant::now();
-            match held(timed!(ctx, attempt::run(ctx, route, attempts)), slot) {
+            let e = match held(timed!(ctx, attempt::run(ctx, route, attempts)), slot) {
                 Ok(s) => return Ok(s),
-                Err(e)
-                    if e.status() == http::StatusCode::UNAUTHORIZED
-                        && matches!(e, ProxyError::Upstream { .. }) =>
+                Err(e) => e,
+            };
+            tried.push(route.cred.id());
+            match e {
+                e if e.status() == http::StatusCode::UNAUTHORIZED
+                    && matches!(e, ProxyError::Upstream { .. }) =>
                 {
                     // A credential file's token may have been revoked or
                     // rotated: one refresh, then one more try with it.
@@ -223,7 +220,7 @@ async fn pass(
                         }
                     }
                 }
-                Err(e) => last_error = Some(e),
+                e => last_error = Some(e),
             }
         }
     }

@@ -9,6 +9,7 @@ pub mod body;
 pub mod control_panel;
 pub mod cors;
 mod deadline;
+mod drain;
 pub mod health;
 pub mod router;
 pub mod tls;
@@ -21,7 +22,6 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -341,7 +341,7 @@ fn worker(
             }
         };
         let _ = ready.send(Ok(()));
-        let graceful = GracefulShutdown::new();
+        let graceful = drain::Drain::new();
         let mut accepting = phase.clone();
         let stop = async move {
             let _ = accepting.wait_for(|p| *p != Phase::Serve).await;
@@ -366,7 +366,7 @@ async fn accept_loop(
     index: usize,
     shared: &Shared,
     listener: TcpListener,
-    graceful: &GracefulShutdown,
+    graceful: &drain::Drain,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let mut stop = std::pin::pin!(stop);
