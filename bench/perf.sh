@@ -282,5 +282,7 @@ ttfb() { # url body
 } >"$WORK/results/rss.txt"
 
 echo "cliproxy $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%Y-%m-%d), $(nproc) cores, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+# A stale link order (bench/link_order.sh) shows as names not found.
+python3 "$ROOT/bench/link_order.py" --check "$ROOT" "$BIN_DIR"
 echo "$CONNS connections, $DURATION x $RUNS runs (median, spread = (max-min)/median), fixed rates $RATE_DURATION each"
 python3 "$ROOT/bench/perf_report.py" "$WORK/results" "${ORDER[*]}"

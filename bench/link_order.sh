@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Regenerates the link order (`link-order.txt` beside the Cargo.toml of the
+# server and of each bundled plugin; sdk/build passes it to the linker).
+#
+# Runs a release build under valgrind's callgrind against stand-in
+# upstreams answering in each provider's wire format, sends every kind of
+# proxied call the bundled plugins serve (OpenAI, Claude, Gemini, Codex,
+# Vertex, OpenAI-compatible; plain and streamed; same format and
+# translated), once with request logs, usage statistics and a client-key
+# policy on, and writes, per binary, the names of the functions that ran,
+# by the phase that first ran them (start-up, then each kind of call, the
+# OpenAI-compatible ones first), the busiest first within a phase. Linked
+# in that order, the code
+# a running server uses sits in a few contiguous pages instead of being
+# spread over the whole text, and the kernel maps less of each file
+# (README, Performance).
+#
+# Run it after changes that rename or add many functions, a new Rust
+# toolchain or updated dependencies (symbol names carry hashes that change
+# with them; names no longer found are skipped by the linker, so a stale
+# order costs memory, never correctness). `bench/perf.sh` prints how much
+# of the order the build it measures still finds.
+#
+# Needs: valgrind, nginx, oha, curl, python3 and a release build
+# (cargo build --release --workspace). Loopback only; stops by itself.
+#
+#   bench/link_order.sh && cargo build --release --workspace
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN_DIR=${BIN_DIR:-$ROOT/target/release}
+BASE_PORT=${BASE_PORT:-18480}
+REQUESTS=${REQUESTS:-200}
+
+. "$ROOT/bench/upstream.sh"
+need_tools valgrind callgrind_control nginx oha curl python3
+[ -x "$BIN_DIR/cliproxy" ] || { echo "missing $BIN_DIR/cliproxy (cargo build --release --workspace)" >&2; exit 1; }
+
+bench_workdir
+UP=$BASE_PORT
+PROXY=$((BASE_PORT + 1))
+
+# Stand-in answers in each provider's format (one base URL per provider and
+# kind, since nginx answers without reading the body).
+CLAUDE_JSON='{"id":"msg_bench","type":"message","role":"assistant","model":"claude-bench","content":[{"type":"text","text":"Hello from the bench upstream."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":7}}'
+claude_event() { printf 'event: %s\\ndata: %s\\n\\n' "$1" "$2"; }
+CLAUDE_SSE="$(claude_event message_start '{"type":"message_start","message":{"id":"msg_bench","type":"message","role":"assistant","model":"claude-bench","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":1}}}')\
+$(claude_event content_block_start '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}')\
+$(claude_event content_block_delta '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}')\
+$(claude_event content_block_delta '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" from the bench upstream."}}')\
+$(claude_event content_block_stop '{"type":"content_block_stop","index":0}')\
+$(claude_event message_delta '{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":7}}')\
+$(claude_event message_stop '{"type":"message_stop"}')"
+GEMINI_PART='"candidates":[{"content":{"role":"model","parts":[{"text":"Hello from the bench upstream."}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":7,"totalTokenCount":16},"modelVersion":"gemini-bench"'
+GEMINI_JSON="{$GEMINI_PART}"
+GEMINI_SSE="data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hello\"}]},\"index\":0}],\"modelVersion\":\"gemini-bench\"}\\r\\n\\r\\ndata: {$GEMINI_PART}\\r\\n\\r\\n"
+codex_event() { printf 'event: %s\\ndata: %s\\n\\n' "$1" "$2"; }
+CODEX_RESPONSE='{"id":"resp_bench","object":"response","created_at":1700000000,"status":"completed","model":"gpt-bench","output":[{"type":"message","id":"msg_bench","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hello from the bench upstream.","annotations":[]}]}],"usage":{"input_tokens":9,"output_tokens":7,"total_tokens":16}}'
+CODEX_SSE="$(codex_event response.created '{"type":"response.created","response":{"id":"resp_bench","object":"response","created_at":1700000000,"status":"in_progress","model":"gpt-bench","output":[]}}')\
+$(codex_event response.output_item.added '{"type":"response.output_item.added","output_index":0,"item":{"type":"message","id":"msg_bench","status":"in_progress","role":"assistant","content":[]}}')\
+$(codex_event response.output_text.delta '{"type":"response.output_text.delta","item_id":"msg_bench","output_index":0,"content_index":0,"delta":"Hello from the bench upstream."}')\
+$(codex_event response.output_item.done '{"type":"response.output_item.done","output_index":0,"item":{"type":"message","id":"msg_bench","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hello from the bench upstream.","annotations":[]}]}}')\
+$(codex_event response.completed "{\"type\":\"response.completed\",\"response\":$CODEX_RESPONSE}")"
+
+{
+    echo "worker_processes 1;"
+    nginx_main upstream
+    echo "http {"
+    nginx_http_common
+    cat <<NGINX
+    server {
+        listen 127.0.0.1:$UP;
+        location = /plain/v1/chat/completions { default_type application/json; return 200 '$PLAIN'; }
+        location = /sse/v1/chat/completions { default_type text/event-stream; return 200 '$SSE'; }
+        location = /claude-plain/v1/messages { default_type application/json; return 200 '$CLAUDE_JSON'; }
+        location = /claude-sse/v1/messages { default_type text/event-stream; return 200 '$CLAUDE_SSE'; }
+        location ~ ^/gemini/.*:generateContent\$ { default_type application/json; return 200 '$GEMINI_JSON'; }
+        location ~ ^/gemini/.*:streamGenerateContent\$ { default_type text/event-stream; return 200 '$GEMINI_SSE'; }
+        location = /codex/responses { default_type text/event-stream; return 200 '$CODEX_SSE'; }
+    }
+}
+NGINX
+} >"$WORK/upstream.conf"
+nginx -c "$WORK/upstream.conf" -p "$WORK" 2>>"$WORK/nginx.log" &
+PIDS+=($!)
+
+mkdir -p "$WORK/auths"
+BASE_YAML="host: 127.0.0.1
+port: $PROXY
+auth-dir: $WORK/auths
+api-keys: [bench-key]"
+OPENAI_YAML="openai-compatibility:
+  - name: bench-plain
+    base-url: http://127.0.0.1:$UP/plain/v1
+    api-key-entries: [{api-key: sk-bench}]
+    models: [{name: bench, alias: bench-plain}]
+  - name: bench-sse
+    base-url: http://127.0.0.1:$UP/sse/v1
+    api-key-entries: [{api-key: sk-bench}]
+    models: [{name: bench, alias: bench-sse}]"
+CLAUDE_YAML="claude-api-key:
+  - api-key: sk-ant-bench
+    base-url: http://127.0.0.1:$UP/claude-plain
+    models: [{name: claude-bench, alias: claude-plain}]
+  - api-key: sk-ant-bench
+    base-url: http://127.0.0.1:$UP/claude-sse
+    models: [{name: claude-bench, alias: claude-sse}]"
+GEMINI_YAML="gemini-api-key:
+  - api-key: AIza-bench
+    base-url: http://127.0.0.1:$UP/gemini
+    models: [{name: gemini-bench, alias: gemini-bench}]"
+CODEX_YAML="codex-api-key:
+  - api-key: sk-codex-bench
+    base-url: http://127.0.0.1:$UP/codex
+    models: [{name: gpt-bench, alias: codex-bench}]"
+VERTEX_YAML="vertex-api-key:
+  - api-key: vertex-bench
+    base-url: http://127.0.0.1:$UP/gemini
+    models: [{name: gemini-bench, alias: vertex-bench}]"
+FEATURES_YAML='request-log: true
+usage-statistics-enabled: true
+client-keys:
+  - api-key: bench-key
+    name: bench
+    requests-per-minute: 4000000000
+    tokens-per-minute: 1000000000000
+    max-concurrency: 100000
+    daily-token-budget: 1000000000000000
+    monthly-token-budget: 1000000000000000
+    expires-at: "2999-01-01T00:00:00Z"'
+
+chat() { printf '{"model":"%s","stream":%s,"messages":[{"role":"user","content":"Say hello."}]}' "$1" "$2"; }
+claude() { printf '{"model":"%s","max_tokens":64,"stream":%s,"messages":[{"role":"user","content":"Say hello."}]}' "$1" "$2"; }
+GEMINI='{"contents":[{"role":"user","parts":[{"text":"Say hello."}]}]}'
+responses() { printf '{"model":"%s","stream":%s,"input":"Say hello."}' "$1" "$2"; }
+
+send() { # requests path body
+    oha --no-tui -m POST -H 'Authorization: Bearer bench-key' -H 'x-goog-api-key: bench-key' \
+        -T application/json -c 4 -n "$1" -d "$3" "http://127.0.0.1:$PROXY$2" >"$WORK/oha.txt" 2>&1 || true
+    grep -q 'Success rate:.*100.00%' "$WORK/oha.txt" ||
+        { echo "not every call to $2 succeeded ($3):" >&2; grep -A3 'Status code' "$WORK/oha.txt" >&2; exit 1; }
+}
+
+# One profiled server per provider, each with a callgrind dump per phase
+# (its start-up, then each kind of call, then shutdown). The order puts a
+# function with the first phase that ran it: what every start-up runs,
+# then each provider's own start-up and calls together, so that a server
+# using one provider touches one contiguous stretch of code. The
+# OpenAI-compatible provider comes first (the bench measures it), and the
+# features that cost more code (request logs, statistics, client-key
+# limits) last.
+PHASES=()
+N=$REQUESTS
+Q=$((REQUESTS / 4))
+profile() { # name config calls-function
+    local out="$WORK/$1.cg"
+    printf '%s\n%s\n' "$BASE_YAML" "$2" >"$WORK/$1.yaml"
+    (cd "$WORK" && CLIPROXY_LOG=warn exec valgrind --tool=callgrind --demangle=no --dump-instr=no \
+        --callgrind-out-file="$out" "$BIN_DIR/cliproxy" --config "$WORK/$1.yaml") >"$WORK/$1.log" 2>&1 &
+    VG=$!
+    PIDS+=($VG)
+    for _ in $(seq 1 240); do
+        curl -sf -o /dev/null -H 'Authorization: Bearer bench-key' "http://127.0.0.1:$PROXY/v1/models" && break
+        sleep 0.5
+    done
+    OUT=$out
+    PART=0
+    phase true # start-up
+    "$3"
+    kill -TERM "$VG"
+    wait "$VG" || true
+    # What ran after the last dump (shutdown) is in the file without a number.
+    PHASES+=("$out")
+}
+phase() { # runs the call that follows, then dumps its costs
+    "$@"
+    callgrind_control -d "$VG" >/dev/null 2>&1
+    PART=$((PART + 1))
+    PHASES+=("$OUT.$PART")
+}
+both() { # calls-function-taking-stream: plain, then streamed
+    "$1" false
+    "$1" true
+}
+
+none() { :; }
+openai_calls() {
+    both openai_chat
+    both openai_claude_client
+}
+openai_chat() { phase send "$N" /v1/chat/completions "$(chat "bench-$(kind "$1")" "$1")"; }
+openai_claude_client() { phase send "$N" /v1/messages "$(claude "bench-$(kind "$1")" "$1")"; }
+kind() { [ "$1" = true ] && echo sse || echo plain; }
+claude_calls() {
+    both claude_native
+    both claude_openai_client
+}
+claude_native() { phase send "$Q" /v1/messages "$(claude "claude-$(kind "$1")" "$1")"; }
+claude_openai_client() { phase send "$Q" /v1/chat/completions "$(chat "claude-$(kind "$1")" "$1")"; }
+gemini_calls() {
+    phase send "$Q" /v1beta/models/gemini-bench:generateContent "$GEMINI"
+    phase send "$Q" "/v1beta/models/gemini-bench:streamGenerateContent?alt=sse" "$GEMINI"
+    both gemini_openai_client
+}
+gemini_openai_client() { phase send "$Q" /v1/chat/completions "$(chat gemini-bench "$1")"; }
+codex_calls() {
+    both codex_responses
+    both codex_openai_client
+}
+codex_responses() { phase send "$Q" /v1/responses "$(responses codex-bench "$1")"; }
+codex_openai_client() { phase send "$Q" /v1/chat/completions "$(chat codex-bench "$1")"; }
+vertex_calls() { both vertex_openai_client; }
+vertex_openai_client() { phase send "$Q" /v1/chat/completions "$(chat vertex-bench "$1")"; }
+features_calls() {
+    both openai_chat
+    both claude_native
+}
+
+profile bare "" none
+profile openai "$OPENAI_YAML" openai_calls
+profile claude "$CLAUDE_YAML" claude_calls
+profile gemini "$GEMINI_YAML" gemini_calls
+profile codex "$CODEX_YAML" codex_calls
+profile vertex "$VERTEX_YAML" vertex_calls
+N=$Q
+profile features "$OPENAI_YAML
+$CLAUDE_YAML
+$FEATURES_YAML" features_calls
+
+python3 "$ROOT/bench/link_order.py" "$ROOT" "$BIN_DIR" "${PHASES[@]}"
