@@ -41,15 +41,7 @@ host: 127.0.0.1
 port: $PROXY
 auth-dir: $WORK/auths
 api-keys: [bench-key]
-openai-compatibility:
-  - name: bench-plain
-    base-url: http://127.0.0.1:$UP/plain/v1
-    api-key-entries: [{api-key: sk-bench}]
-    models: [{name: bench, alias: bench-plain}]
-  - name: bench-sse
-    base-url: http://127.0.0.1:$UP/sse/v1
-    api-key-entries: [{api-key: sk-bench}]
-    models: [{name: bench, alias: bench-sse}]
+$(bench_openai_yaml "$UP")
 $EXTRA_YAML
 YAML
 

@@ -40,8 +40,9 @@ bench_workdir
 UP=$BASE_PORT
 PROXY=$((BASE_PORT + 1))
 
-# Stand-in answers in each provider's format (one base URL per provider and
-# kind, since nginx answers without reading the body).
+# Stand-in answers in each provider's format, beside the OpenAI ones
+# upstream.sh serves (one base URL per provider and kind, since nginx
+# answers without reading the body).
 CLAUDE_JSON='{"id":"msg_bench","type":"message","role":"assistant","model":"claude-bench","content":[{"type":"text","text":"Hello from the bench upstream."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":7}}'
 claude_event() { printf 'event: %s\\ndata: %s\\n\\n' "$1" "$2"; }
 CLAUDE_SSE="$(claude_event message_start '{"type":"message_start","message":{"id":"msg_bench","type":"message","role":"assistant","model":"claude-bench","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":1}}}')\
@@ -62,42 +63,18 @@ $(codex_event response.output_text.delta '{"type":"response.output_text.delta","
 $(codex_event response.output_item.done '{"type":"response.output_item.done","output_index":0,"item":{"type":"message","id":"msg_bench","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hello from the bench upstream.","annotations":[]}]}}')\
 $(codex_event response.completed "{\"type\":\"response.completed\",\"response\":$CODEX_RESPONSE}")"
 
-{
-    echo "worker_processes 1;"
-    nginx_main upstream
-    echo "http {"
-    nginx_http_common
-    cat <<NGINX
-    server {
-        listen 127.0.0.1:$UP;
-        location = /plain/v1/chat/completions { default_type application/json; return 200 '$PLAIN'; }
-        location = /sse/v1/chat/completions { default_type text/event-stream; return 200 '$SSE'; }
-        location = /claude-plain/v1/messages { default_type application/json; return 200 '$CLAUDE_JSON'; }
+start_upstream "$UP" "location = /claude-plain/v1/messages { default_type application/json; return 200 '$CLAUDE_JSON'; }
         location = /claude-sse/v1/messages { default_type text/event-stream; return 200 '$CLAUDE_SSE'; }
         location ~ ^/gemini/.*:generateContent\$ { default_type application/json; return 200 '$GEMINI_JSON'; }
         location ~ ^/gemini/.*:streamGenerateContent\$ { default_type text/event-stream; return 200 '$GEMINI_SSE'; }
-        location = /codex/responses { default_type text/event-stream; return 200 '$CODEX_SSE'; }
-    }
-}
-NGINX
-} >"$WORK/upstream.conf"
-nginx -c "$WORK/upstream.conf" -p "$WORK" 2>>"$WORK/nginx.log" &
-PIDS+=($!)
+        location = /codex/responses { default_type text/event-stream; return 200 '$CODEX_SSE'; }"
 
 mkdir -p "$WORK/auths"
 BASE_YAML="host: 127.0.0.1
 port: $PROXY
 auth-dir: $WORK/auths
 api-keys: [bench-key]"
-OPENAI_YAML="openai-compatibility:
-  - name: bench-plain
-    base-url: http://127.0.0.1:$UP/plain/v1
-    api-key-entries: [{api-key: sk-bench}]
-    models: [{name: bench, alias: bench-plain}]
-  - name: bench-sse
-    base-url: http://127.0.0.1:$UP/sse/v1
-    api-key-entries: [{api-key: sk-bench}]
-    models: [{name: bench, alias: bench-sse}]"
+OPENAI_YAML=$(bench_openai_yaml "$UP")
 CLAUDE_YAML="claude-api-key:
   - api-key: sk-ant-bench
     base-url: http://127.0.0.1:$UP/claude-plain

@@ -82,15 +82,7 @@ port: $1
 auth-dir: $WORK/auths-$1
 api-keys: [bench-key]
 usage-statistics-enabled: $([ "$USAGE_STATS" = 1 ] && echo true || echo false)
-openai-compatibility:
-  - name: bench-plain
-    base-url: http://127.0.0.1:$UP/plain/v1
-    api-key-entries: [{api-key: sk-bench}]
-    models: [{name: bench, alias: bench-plain}]
-  - name: bench-sse
-    base-url: http://127.0.0.1:$UP/sse/v1
-    api-key-entries: [{api-key: sk-bench}]
-    models: [{name: bench, alias: bench-sse}]
+$(bench_openai_yaml "$UP")
 $2
 YAML
 }

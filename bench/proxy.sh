@@ -34,15 +34,7 @@ cat > "$WORK/config.yaml" <<YAML
 host: 127.0.0.1
 port: $PROXY_PORT
 api-keys: [bench-key]
-openai-compatibility:
-  - name: bench-plain
-    base-url: http://127.0.0.1:$UP_PORT/plain/v1
-    api-key-entries: [{api-key: sk-bench}]
-    models: [{name: bench, alias: bench-plain}]
-  - name: bench-sse
-    base-url: http://127.0.0.1:$UP_PORT/sse/v1
-    api-key-entries: [{api-key: sk-bench}]
-    models: [{name: bench, alias: bench-sse}]
+$(bench_openai_yaml "$UP_PORT")
 YAML
 if [ "$POLICY" = 1 ]; then
     cat >> "$WORK/config.yaml" <<YAML

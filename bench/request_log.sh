@@ -65,15 +65,7 @@ host: 127.0.0.1
 port: $PROXY_PORT
 api-keys: [bench-key]
 request-log: $1
-openai-compatibility:
-  - name: bench-plain
-    base-url: http://127.0.0.1:$UP_PORT/plain/v1
-    api-key-entries: [{api-key: sk-bench}]
-    models: [{name: bench, alias: bench-plain}]
-  - name: bench-sse
-    base-url: http://127.0.0.1:$UP_PORT/sse/v1
-    api-key-entries: [{api-key: sk-bench}]
-    models: [{name: bench, alias: bench-sse}]
+$(bench_openai_yaml "$UP_PORT")
 YAML
     HOME="$dir" CLIPROXY_LOG=warn "$BIN" --config "$dir/config.yaml" >"$dir/cliproxy.log" 2>&1 &
     local pid=$!

@@ -5,7 +5,9 @@
 #   . "$(dirname "$0")/upstream.sh"
 #   need_tools nginx oha
 #   bench_workdir                     # sets WORK, PIDS; cleans up on exit
-#   start_upstream "$PORT"            # /plain/v1/... and /sse/v1/...
+#   start_upstream "$PORT" [LOCATIONS] # /plain/v1/... and /sse/v1/..., plus
+#                                     # more nginx `location` lines
+#   bench_openai_yaml "$PORT"         # the cliproxy config block for them
 #   nginx_main NAME; nginx_http_common  # pieces of another nginx config
 
 PLAIN='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the bench upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}'
@@ -59,7 +61,7 @@ nginx_http_common() {
 NGINX
 }
 
-start_upstream() { # port
+start_upstream() { # port [more location lines]
     {
         echo "worker_processes 1;"
         nginx_main upstream
@@ -76,10 +78,27 @@ start_upstream() { # port
             default_type text/event-stream;
             return 200 '$SSE';
         }
+        ${2:-}
     }
 }
 NGINX
     } >"$WORK/upstream.conf"
     nginx -c "$WORK/upstream.conf" -p "$WORK" 2>>"$WORK/nginx.log" &
     PIDS+=($!)
+}
+
+# The openai-compatibility providers a cliproxy config names to use the
+# stand-in: model `bench-plain` answers JSON, `bench-sse` the stream.
+bench_openai_yaml() { # upstream-port
+    cat <<YAML
+openai-compatibility:
+  - name: bench-plain
+    base-url: http://127.0.0.1:$1/plain/v1
+    api-key-entries: [{api-key: sk-bench}]
+    models: [{name: bench, alias: bench-plain}]
+  - name: bench-sse
+    base-url: http://127.0.0.1:$1/sse/v1
+    api-key-entries: [{api-key: sk-bench}]
+    models: [{name: bench, alias: bench-sse}]
+YAML
 }
