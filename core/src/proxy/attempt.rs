@@ -107,7 +107,11 @@ pub async fn run(
 ) -> Result<Success, ProxyError> {
     let req = ctx.req;
     let cred = &route.cred;
-    let started_at = local_timestamp(local_now());
+    let started_at = local_timestamp(if attempts.is_empty() {
+        ctx.started
+    } else {
+        local_now()
+    });
     let usage_sinks = if req.endpoint.count_tokens {
         Default::default()
     } else {

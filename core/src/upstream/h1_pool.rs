@@ -95,8 +95,12 @@ impl H1Pool {
             return;
         }
         let mut idle = self.lock();
-        let same = idle.iter().filter(|i| i.host == host).count();
-        if same >= MAX_IDLE_PER_HOST {
+        // Counted only when the whole list could hold a full host's worth:
+        // comparing every idle host on every request cost more than the
+        // rest of the check-in.
+        if idle.len() >= MAX_IDLE_PER_HOST
+            && idle.iter().filter(|i| i.host == host).count() >= MAX_IDLE_PER_HOST
+        {
             if let Some(oldest) = idle.iter().position(|i| i.host == host) {
                 idle.remove(oldest);
             }

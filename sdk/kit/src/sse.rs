@@ -55,6 +55,47 @@ impl SseScanner {
         }
     }
 
+    /// As [`feed`](Self::feed), but only the `data:` lines that contain
+    /// `needle` reach `on_data`. The chunk's complete lines are searched
+    /// as one block, so a chunk of many events costs one search rather
+    /// than a line split and a search per event. A line begun in an
+    /// earlier chunk is completed by `feed` (all its `data:` reach
+    /// `on_data`, which filters as it always does).
+    pub fn feed_matching(
+        &mut self,
+        chunk: &[u8],
+        needle: &memchr::memmem::Finder<'_>,
+        on_data: &mut dyn FnMut(&[u8]),
+    ) {
+        let mut rest = chunk;
+        if !self.partial.is_empty() || self.skipping {
+            let Some(pos) = memchr::memchr(b'\n', rest) else {
+                return self.feed(rest, on_data);
+            };
+            self.feed(&rest[..=pos], on_data);
+            rest = &rest[pos + 1..];
+        }
+        // From here no line is carried over: `lines` holds whole lines
+        // and `tail` the start of the next one.
+        let Some(last) = memchr::memrchr(b'\n', rest) else {
+            return self.feed(rest, on_data);
+        };
+        let (lines, tail) = rest.split_at(last + 1);
+        let mut from = 0;
+        while let Some(at) = needle.find(&lines[from..]) {
+            let at = from + at;
+            let start = memchr::memrchr(b'\n', &lines[from..at]).map_or(from, |p| from + p + 1);
+            // `lines` ends with a newline, so one follows every match.
+            let stop = memchr::memchr(b'\n', &lines[at..]).map_or(lines.len(), |p| at + p);
+            Self::line(&lines[start..stop], on_data);
+            from = stop + 1;
+            if from >= lines.len() {
+                break;
+            }
+        }
+        self.feed(tail, on_data);
+    }
+
     /// The stream ended: a last line without a newline still counts.
     pub fn finish(&mut self, on_data: &mut dyn FnMut(&[u8])) {
         if !self.partial.is_empty() && !self.skipping {
@@ -82,6 +123,13 @@ pub trait UsageReader: Send + 'static {
     fn on_end(&mut self) -> Option<TokenUsage> {
         None
     }
+    /// Bytes that every payload `on_data` acts on contains, if there are
+    /// such: `on_data` must then ignore (return `None` for, and not
+    /// remember) any payload without them, and [`PassThrough`] hands it
+    /// only the lines that have them.
+    fn needle(&self) -> Option<&'static memchr::memmem::Finder<'static>> {
+        None
+    }
 }
 
 /// A stream translator that forwards every chunk unchanged and reports
@@ -104,15 +152,17 @@ impl<R: UsageReader> PassThrough<R> {
     fn scan(&mut self, chunk: Option<&[u8]>) -> ROption<TokenUsage> {
         let mut found = None;
         if !self.reported {
+            let needle = self.reader.needle();
             let reader = &mut self.reader;
             let mut on_data = |data: &[u8]| {
                 if found.is_none() {
                     found = reader.on_data(data);
                 }
             };
-            match chunk {
-                Some(c) => self.scanner.feed(c, &mut on_data),
-                None => self.scanner.finish(&mut on_data),
+            match (chunk, needle) {
+                (Some(c), Some(needle)) => self.scanner.feed_matching(c, needle, &mut on_data),
+                (Some(c), None) => self.scanner.feed(c, &mut on_data),
+                (None, _) => self.scanner.finish(&mut on_data),
             }
             if chunk.is_none() && found.is_none() {
                 found = self.reader.on_end();
@@ -224,6 +274,64 @@ mod tests {
             proptest::prop_assert_eq!(whole.len(), events.len());
             let _ = collect_events(&[&noise, &text, &noise]);
         }
+    }
+
+    proptest::proptest! {
+        /// Searching whole blocks for the needle hands over exactly the
+        /// payloads a line-by-line scan does that contain it, however the
+        /// stream is cut and whatever bytes sit between the events.
+        #[test]
+        fn feed_matching_keeps_every_line_with_the_needle(
+            events in proptest::collection::vec("[a-u ]{0,12}(usage)?[a-u ]{0,12}", 0..10),
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            cuts in proptest::collection::vec(0usize..500, 0..12),
+        ) {
+            let mut text = noise.clone();
+            for (i, e) in events.iter().enumerate() {
+                let sep = if i % 3 == 0 { "\r\n" } else { "\n" };
+                text.extend_from_slice(format!("event: usage{sep}data: {e}{sep}{sep}").as_bytes());
+            }
+            text.extend_from_slice(b"data: usage at the end, no newline");
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % (text.len() + 1)).collect();
+            points.sort_unstable();
+            let mut pieces: Vec<&[u8]> = Vec::new();
+            let mut at = 0;
+            for p in points {
+                pieces.push(&text[at..p]);
+                at = p;
+            }
+            pieces.push(&text[at..]);
+            let needle = memchr::memmem::Finder::new(b"usage");
+            let expected: Vec<Vec<u8>> = collect_events(&pieces)
+                .into_iter()
+                .filter(|d| needle.find(d).is_some())
+                .collect();
+            let mut got = Vec::new();
+            let mut s = SseScanner::new();
+            for p in &pieces {
+                s.feed_matching(p, &needle, &mut |d| got.push(d.to_vec()));
+            }
+            s.finish(&mut |d| got.push(d.to_vec()));
+            let got: Vec<Vec<u8>> = got.into_iter().filter(|d| needle.find(d).is_some()).collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn feed_matching_skips_lines_without_the_needle() {
+        let needle = memchr::memmem::Finder::new(b"usage");
+        let mut seen = Vec::new();
+        let mut s = SseScanner::new();
+        s.feed_matching(
+            b"data: {\"a\":1}\n\ndata: {\"usage\":2}\n\ndata: [DONE]\n\ndata: {\"us",
+            &needle,
+            &mut |d| seen.push(String::from_utf8_lossy(d).into_owned()),
+        );
+        assert_eq!(seen, vec!["{\"usage\":2}"]);
+        s.feed_matching(b"age\":3}\n", &needle, &mut |d| {
+            seen.push(String::from_utf8_lossy(d).into_owned())
+        });
+        assert_eq!(seen, vec!["{\"usage\":2}", "{\"usage\":3}"]);
     }
 
     fn collect_events(pieces: &[&[u8]]) -> Vec<Vec<u8>> {

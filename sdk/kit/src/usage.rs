@@ -81,6 +81,10 @@ pub fn openai(json: &[u8]) -> Option<TokenUsage> {
 pub struct OpenAiStream;
 
 impl UsageReader for OpenAiStream {
+    fn needle(&self) -> Option<&'static Finder<'static>> {
+        Some(&QUOTED_USAGE)
+    }
+
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
         // Cheap filter before parsing.
         QUOTED_USAGE.find(data)?;
@@ -148,6 +152,10 @@ pub fn responses_event(json: &[u8]) -> Option<TokenUsage> {
 pub struct ResponsesStream;
 
 impl UsageReader for ResponsesStream {
+    fn needle(&self) -> Option<&'static Finder<'static>> {
+        Some(&COMPLETED)
+    }
+
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
         // Cheap filter before parsing.
         COMPLETED.find(data)?;
@@ -211,6 +219,10 @@ pub struct ClaudeStream {
 }
 
 impl UsageReader for ClaudeStream {
+    fn needle(&self) -> Option<&'static Finder<'static>> {
+        Some(&USAGE)
+    }
+
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
         // Cheap filter before parsing.
         USAGE.find(data)?;
@@ -328,6 +340,10 @@ pub fn gemini_terminal(json: &[u8]) -> Option<TokenUsage> {
 pub struct GeminiStream;
 
 impl UsageReader for GeminiStream {
+    fn needle(&self) -> Option<&'static Finder<'static>> {
+        Some(&FINISH_REASON)
+    }
+
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
         // Cheap filter before parsing.
         FINISH_REASON.find(data)?;
