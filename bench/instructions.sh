@@ -16,6 +16,8 @@
 #   BIN_DIR=/path/to/other/release bench/instructions.sh
 #   STREAM=1 bench/instructions.sh    # the 7-event SSE stream instead
 #   EXTRA_YAML="$(cat policy.yaml)" bench/instructions.sh   # more config
+#   CLIENT=claude bench/instructions.sh   # a Claude client on the OpenAI
+#                                         # upstream (both translations)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +27,7 @@ REQUESTS=${REQUESTS:-5000}
 KEEP=${KEEP:-0}
 STREAM=${STREAM:-0}
 EXTRA_YAML=${EXTRA_YAML:-}
+CLIENT=${CLIENT:-openai}
 
 . "$ROOT/bench/upstream.sh"
 need_tools valgrind callgrind_control callgrind_annotate nginx oha curl
@@ -51,12 +54,18 @@ OUT="$WORK/callgrind.out"
 VG=$!
 PIDS+=($VG)
 
-URL="http://127.0.0.1:$PROXY/v1/chat/completions"
-if [ "$STREAM" = 1 ]; then
-    BODY='{"model":"bench-sse","stream":true,"messages":[]}'
-else
-    BODY='{"model":"bench-plain","stream":false,"messages":[]}'
-fi
+if [ "$STREAM" = 1 ]; then MODEL=bench-sse STREAMED=true; else MODEL=bench-plain STREAMED=false; fi
+case "$CLIENT" in
+openai)
+    URL="http://127.0.0.1:$PROXY/v1/chat/completions"
+    BODY="{\"model\":\"$MODEL\",\"stream\":$STREAMED,\"messages\":[]}"
+    ;;
+claude)
+    URL="http://127.0.0.1:$PROXY/v1/messages"
+    BODY="{\"model\":\"$MODEL\",\"max_tokens\":64,\"stream\":$STREAMED,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello.\"}]}"
+    ;;
+*) echo "CLIENT is openai or claude" >&2; exit 1 ;;
+esac
 for _ in $(seq 1 240); do
     curl -sf -o /dev/null -H 'Authorization: Bearer bench-key' "$URL" -d "$BODY" && break
     sleep 0.5

@@ -81,6 +81,21 @@ struct ChatAnswer {
     error: Option<Value>,
 }
 
+/// One stream chunk: as [`ChatAnswer`], but the id and model, read once
+/// per stream, borrow the chunk's bytes instead of being copied for every
+/// event (`Cow`: a name written with escapes is still read).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChatChunk<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    model: std::borrow::Cow<'a, str>,
+    choices: Vec<ChatChoice>,
+    usage: Option<ChatUsage>,
+    error: Option<Value>,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ChatChoice {
@@ -214,7 +229,7 @@ impl Decoder for ChatDecoder {
             out.push(Event::Done);
             return;
         }
-        let Ok(a) = serde_json::from_slice::<ChatAnswer>(data) else {
+        let Ok(a) = serde_json::from_slice::<ChatChunk>(data) else {
             return;
         };
         if let Some(e) = a.error {
@@ -228,8 +243,8 @@ impl Decoder for ChatDecoder {
         if !self.started {
             self.started = true;
             out.push(Event::Start {
-                id: a.id.clone(),
-                model: a.model.clone(),
+                id: a.id.into_owned(),
+                model: a.model.into_owned(),
             });
         }
         for c in a.choices {

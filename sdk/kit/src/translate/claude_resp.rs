@@ -8,8 +8,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::claude_events::{self as events, write, ClaudeEvent as Out, Delta, MessageHead};
 use super::ir::*;
-use super::stream::{event_line, Decoder, Encoder};
+use super::stream::{Decoder, Encoder};
 
 #[derive(Deserialize, Default, Clone, Copy)]
 #[serde(default)]
@@ -336,44 +337,46 @@ impl ClaudeEncoder {
         if !model.is_empty() {
             self.model = model.to_string();
         }
-        let m = json!({"type": "message_start", "message": {
-            "id": claude_id(id), "type": "message", "role": "assistant", "model": self.model,
-            "content": [], "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": 0, "output_tokens": 0}}});
-        event_line(out, "message_start", &m);
+        let id = claude_id(id);
+        write(
+            out,
+            &Out::MessageStart {
+                message: MessageHead::new(&id, &self.model),
+            },
+        );
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
         if self.block != Block::None {
-            event_line(
-                out,
-                "content_block_stop",
-                &json!({"type": "content_block_stop", "index": self.index}),
-            );
+            write(out, &Out::ContentBlockStop { index: self.index });
             self.index += 1;
             self.block = Block::None;
         }
     }
 
-    fn open(&mut self, block: Block, content: Value, out: &mut Vec<u8>) {
+    fn open(&mut self, block: Block, content: events::Block<'_>, out: &mut Vec<u8>) {
         self.start("", "", out);
         if self.block == block {
             return;
         }
         self.close(out);
         self.block = block;
-        event_line(
+        write(
             out,
-            "content_block_start",
-            &json!({"type": "content_block_start", "index": self.index, "content_block": content}),
+            &Out::ContentBlockStart {
+                index: self.index,
+                content_block: content,
+            },
         );
     }
 
-    fn delta(&self, delta: Value, out: &mut Vec<u8>) {
-        event_line(
+    fn delta(&self, delta: Delta<'_>, out: &mut Vec<u8>) {
+        write(
             out,
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": self.index, "delta": delta}),
+            &Out::ContentBlockDelta {
+                index: self.index,
+                delta,
+            },
         );
     }
 }
@@ -383,39 +386,52 @@ impl Encoder for ClaudeEncoder {
         match ev {
             Event::Start { id, model } => self.start(id, model, out),
             Event::Text(t) => {
-                self.open(Block::Text, json!({"type": "text", "text": ""}), out);
-                self.delta(json!({"type": "text_delta", "text": t}), out);
+                self.open(Block::Text, events::Block::Text { text: "" }, out);
+                self.delta(Delta::Text { text: t }, out);
             }
             Event::Thinking(t) => {
                 self.open(
                     Block::Thinking,
-                    json!({"type": "thinking", "thinking": "", "signature": ""}),
+                    events::Block::Thinking {
+                        thinking: "",
+                        signature: "",
+                    },
                     out,
                 );
-                self.delta(json!({"type": "thinking_delta", "thinking": t}), out);
+                self.delta(Delta::Thinking { thinking: t }, out);
             }
             Event::ToolStart { index, id, name } => {
                 self.tools_seen = true;
                 self.open(
                     Block::Tool(*index),
-                    json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+                    events::Block::ToolUse {
+                        id,
+                        name,
+                        input: events::EmptyObject,
+                    },
                     out,
                 );
             }
             Event::ToolArgs { index, delta } => {
                 if self.block == Block::Tool(*index) {
                     self.delta(
-                        json!({"type": "input_json_delta", "partial_json": delta}),
+                        Delta::InputJson {
+                            partial_json: delta,
+                        },
                         out,
                     );
                 }
             }
             Event::Finish(f) => self.finish = Some(*f),
             Event::Usage(u) => self.usage = Some(*u),
-            Event::Error(m) => event_line(
+            Event::Error(m) => write(
                 out,
-                "error",
-                &json!({"type": "error", "error": {"type": "api_error", "message": m}}),
+                &Out::Error {
+                    error: events::ErrorBody {
+                        kind: "api_error",
+                        message: m,
+                    },
+                },
             ),
             Event::Done => {
                 self.start("", "", out);
@@ -424,15 +440,17 @@ impl Encoder for ClaudeEncoder {
                 if self.tools_seen && finish == Finish::Stop {
                     finish = Finish::ToolCalls;
                 }
-                let usage = usage_json(&self.usage.unwrap_or_default());
-                event_line(
+                write(
                     out,
-                    "message_delta",
-                    &json!({"type": "message_delta",
-                        "delta": {"stop_reason": stop_reason(finish), "stop_sequence": null},
-                        "usage": usage}),
+                    &Out::MessageDelta {
+                        delta: events::StopDelta {
+                            stop_reason: stop_reason(finish),
+                            stop_sequence: None,
+                        },
+                        usage: events::Usage::from(&self.usage.unwrap_or_default()),
+                    },
                 );
-                event_line(out, "message_stop", &json!({"type": "message_stop"}));
+                write(out, &Out::MessageStop);
             }
         }
     }

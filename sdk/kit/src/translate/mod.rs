@@ -15,6 +15,7 @@
 
 mod chat_req;
 mod chat_resp;
+mod claude_events;
 mod claude_req;
 mod claude_resp;
 mod gemini_req;

@@ -23,15 +23,16 @@ pub trait Encoder: Send + 'static {
 }
 
 /// Appends `data: <json>\n\n`.
-pub fn data_line(out: &mut Vec<u8>, v: &serde_json::Value) {
+pub fn data_line<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
     out.extend_from_slice(b"data: ");
-    // Writing a Value into a Vec cannot fail.
+    // Writing a Value or the typed events (strings, numbers, maps with
+    // string keys) into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, v);
     out.extend_from_slice(b"\n\n");
 }
 
 /// Appends `event: <name>\ndata: <json>\n\n`.
-pub fn event_line(out: &mut Vec<u8>, name: &str, v: &serde_json::Value) {
+pub fn event_line<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, name: &str, v: &T) {
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(name.as_bytes());
     out.push(b'\n');
