@@ -4,7 +4,7 @@
 //! What it does not do: several choices (only the first is read) or
 //! logprobs.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::ir::*;
@@ -317,14 +317,85 @@ impl ChatEncoder {
         }
     }
 
-    fn chunk(&self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
-        let v = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        });
-        data_line(out, &v);
+    fn chunk(&self, delta: DeltaOut<'_>, finish: Option<&str>, out: &mut Vec<u8>) {
+        self.write(delta, finish, None, out);
     }
+
+    fn write(
+        &self,
+        delta: DeltaOut<'_>,
+        finish: Option<&str>,
+        usage: Option<Value>,
+        out: &mut Vec<u8>,
+    ) {
+        data_line(
+            out,
+            &ChunkOut {
+                id: &self.id,
+                object: "chat.completion.chunk",
+                created: self.created,
+                model: &self.model,
+                choices: [ChoiceOut {
+                    index: 0,
+                    delta,
+                    finish_reason: finish,
+                }],
+                usage,
+            },
+        );
+    }
+}
+
+// The chunks as typed shapes that borrow their text, serialised straight
+// into the output in OpenAI's member order: a `serde_json::Value` per
+// chunk (sorted maps, every string copied) cost more than decoding the
+// upstream event.
+
+#[derive(Serialize)]
+struct ChunkOut<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: i64,
+    model: &'a str,
+    choices: [ChoiceOut<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct ChoiceOut<'a> {
+    index: usize,
+    delta: DeltaOut<'a>,
+    finish_reason: Option<&'a str>,
+}
+
+#[derive(Serialize, Default)]
+struct DeltaOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallOut<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct ToolCallOut<'a> {
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    function: FunctionOut<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
 }
 
 impl Encoder for ChatEncoder {
@@ -337,24 +408,60 @@ impl Encoder for ChatEncoder {
                 if !model.is_empty() {
                     self.model = model.clone();
                 }
-                self.chunk(json!({"role": "assistant", "content": ""}), None, out);
+                let delta = DeltaOut {
+                    role: Some("assistant"),
+                    content: Some(""),
+                    ..Default::default()
+                };
+                self.chunk(delta, None, out);
             }
-            Event::Text(t) => self.chunk(json!({"content": t}), None, out),
-            Event::Thinking(t) => self.chunk(json!({"reasoning_content": t}), None, out),
+            Event::Text(t) => {
+                let delta = DeltaOut {
+                    content: Some(t),
+                    ..Default::default()
+                };
+                self.chunk(delta, None, out)
+            }
+            Event::Thinking(t) => {
+                let delta = DeltaOut {
+                    reasoning_content: Some(t),
+                    ..Default::default()
+                };
+                self.chunk(delta, None, out)
+            }
             Event::ToolStart { index, id, name } => {
                 self.tools_seen = true;
-                self.chunk(
-                    json!({"tool_calls": [{"index": index, "id": id, "type": "function",
-                        "function": {"name": name, "arguments": ""}}]}),
-                    None,
-                    out,
-                );
+                let call = ToolCallOut {
+                    index: *index,
+                    id: Some(id),
+                    kind: Some("function"),
+                    function: FunctionOut {
+                        name: Some(name),
+                        arguments: "",
+                    },
+                };
+                let delta = DeltaOut {
+                    tool_calls: Some([call]),
+                    ..Default::default()
+                };
+                self.chunk(delta, None, out);
             }
-            Event::ToolArgs { index, delta } => self.chunk(
-                json!({"tool_calls": [{"index": index, "function": {"arguments": delta}}]}),
-                None,
-                out,
-            ),
+            Event::ToolArgs { index, delta } => {
+                let call = ToolCallOut {
+                    index: *index,
+                    id: None,
+                    kind: None,
+                    function: FunctionOut {
+                        name: None,
+                        arguments: delta,
+                    },
+                };
+                let delta = DeltaOut {
+                    tool_calls: Some([call]),
+                    ..Default::default()
+                };
+                self.chunk(delta, None, out)
+            }
             Event::Finish(f) => self.finish = Some(*f),
             Event::Usage(u) => self.usage = Some(*u),
             Event::Error(m) => {
@@ -365,17 +472,71 @@ impl Encoder for ChatEncoder {
                 if self.tools_seen && finish == Finish::Stop {
                     finish = Finish::ToolCalls;
                 }
-                let mut v = json!({
-                    "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                    "model": self.model,
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": finish_str(finish)}],
-                });
-                if let Some(u) = &self.usage {
-                    v["usage"] = usage_json(u);
-                }
-                data_line(out, &v);
+                let usage = self.usage.as_ref().map(usage_json);
+                self.write(DeltaOut::default(), Some(finish_str(finish)), usage, out);
                 out.extend_from_slice(b"data: [DONE]\n\n");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_written_in_openais_shape_and_order() {
+        let mut e = ChatEncoder::new("m");
+        e.created = 7;
+        let mut out = Vec::new();
+        for ev in [
+            Event::Start {
+                id: "c1".into(),
+                model: String::new(),
+            },
+            Event::Text("a\"b".into()),
+            Event::ToolStart {
+                index: 0,
+                id: "t".into(),
+                name: "f".into(),
+            },
+            Event::ToolArgs {
+                index: 0,
+                delta: "{\"x\"".into(),
+            },
+            Event::Finish(Finish::Stop),
+            Event::Usage(TokenUsage {
+                input_tokens: 3,
+                output_tokens: 2,
+                total_tokens: 5,
+                ..Default::default()
+            }),
+            Event::Done,
+        ] {
+            e.event(&ev, &mut out);
+        }
+        let head = r#"{"id":"c1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":"#;
+        let expected = [
+            format!(r#"{head}{{"role":"assistant","content":""}},"finish_reason":null}}]}}"#),
+            format!(r#"{head}{{"content":"a\"b"}},"finish_reason":null}}]}}"#),
+            format!(
+                r#"{head}{{"tool_calls":[{{"index":0,"id":"t","type":"function","function":{{"name":"f","arguments":""}}}}]}},"finish_reason":null}}]}}"#
+            ),
+            format!(
+                r#"{head}{{"tool_calls":[{{"index":0,"function":{{"arguments":"{{\"x\""}}}}]}},"finish_reason":null}}]}}"#
+            ),
+            // A tool call seen: a plain stop is reported as tool_calls.
+            format!(
+                r#"{head}{{}},"finish_reason":"tool_calls"}}],"usage":{{"completion_tokens":2,"completion_tokens_details":{{"reasoning_tokens":0}},"prompt_tokens":3,"prompt_tokens_details":{{"cached_tokens":0}},"total_tokens":5}}}}"#
+            ),
+            "[DONE]".to_string(),
+        ];
+        let text = String::from_utf8(out).expect("utf-8");
+        let lines: Vec<&str> = text
+            .split("\n\n")
+            .filter(|l| !l.is_empty())
+            .map(|l| l.strip_prefix("data: ").expect("a data line"))
+            .collect();
+        assert_eq!(lines, expected);
     }
 }
