@@ -31,7 +31,7 @@ CLIENT=${CLIENT:-openai}
 
 . "$ROOT/bench/upstream.sh"
 need_tools valgrind callgrind_control callgrind_annotate nginx oha curl
-[ -x "$BIN_DIR/cliproxy" ] || { echo "missing $BIN_DIR/cliproxy (cargo build --release --workspace)" >&2; exit 1; }
+need_binary "$BIN_DIR/cliproxy"
 
 bench_workdir
 UP=$BASE_PORT

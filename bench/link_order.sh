@@ -34,7 +34,7 @@ REQUESTS=${REQUESTS:-200}
 
 . "$ROOT/bench/upstream.sh"
 need_tools valgrind callgrind_control nginx oha curl python3
-[ -x "$BIN_DIR/cliproxy" ] || { echo "missing $BIN_DIR/cliproxy (cargo build --release --workspace)" >&2; exit 1; }
+need_binary "$BIN_DIR/cliproxy"
 
 bench_workdir
 UP=$BASE_PORT
@@ -94,17 +94,9 @@ VERTEX_YAML="vertex-api-key:
   - api-key: vertex-bench
     base-url: http://127.0.0.1:$UP/gemini
     models: [{name: gemini-bench, alias: vertex-bench}]"
-FEATURES_YAML='request-log: true
+FEATURES_YAML="request-log: true
 usage-statistics-enabled: true
-client-keys:
-  - api-key: bench-key
-    name: bench
-    requests-per-minute: 4000000000
-    tokens-per-minute: 1000000000000
-    max-concurrency: 100000
-    daily-token-budget: 1000000000000000
-    monthly-token-budget: 1000000000000000
-    expires-at: "2999-01-01T00:00:00Z"'
+$(bench_policy_yaml)"
 
 chat() { printf '{"model":"%s","stream":%s,"messages":[{"role":"user","content":"Say hello."}]}' "$1" "$2"; }
 claude() { printf '{"model":"%s","max_tokens":64,"stream":%s,"messages":[{"role":"user","content":"Say hello."}]}' "$1" "$2"; }

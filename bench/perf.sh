@@ -35,7 +35,7 @@ COMPARE=${COMPARE:-}
 
 . "$ROOT/bench/upstream.sh"
 need_tools nginx oha curl python3
-[ -x "$BIN_DIR/cliproxy" ] || { echo "missing $BIN_DIR/cliproxy (cargo build --release --workspace)" >&2; exit 1; }
+need_binary "$BIN_DIR/cliproxy"
 
 bench_workdir
 mkdir -p "$WORK/results"
@@ -86,16 +86,7 @@ $(bench_openai_yaml "$UP")
 $2
 YAML
 }
-POLICY_YAML='client-keys:
-  - api-key: bench-key
-    name: bench
-    requests-per-minute: 4000000000
-    tokens-per-minute: 1000000000000
-    max-concurrency: 100000
-    daily-token-budget: 1000000000000000
-    monthly-token-budget: 1000000000000000
-    models: ["bench-*"]
-    expires-at: "2999-01-01T00:00:00Z"'
+POLICY_YAML=$(bench_policy_yaml 'bench-*')
 LOG_YAML='request-log: true'
 
 declare -A PORT PID_OF

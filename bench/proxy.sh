@@ -25,7 +25,7 @@ RUNS=${RUNS:-all}
 
 . "$ROOT/bench/upstream.sh"
 need_tools nginx wrk
-[ -x "$BIN" ] || { echo "missing $BIN (cargo build --release --workspace)" >&2; exit 1; }
+need_binary "$BIN"
 
 bench_workdir
 start_upstream "$UP_PORT"
@@ -37,18 +37,7 @@ api-keys: [bench-key]
 $(bench_openai_yaml "$UP_PORT")
 YAML
 if [ "$POLICY" = 1 ]; then
-    cat >> "$WORK/config.yaml" <<YAML
-client-keys:
-  - api-key: bench-key
-    name: bench
-    requests-per-minute: 4000000000
-    tokens-per-minute: 1000000000000
-    max-concurrency: 100000
-    daily-token-budget: 1000000000000000
-    monthly-token-budget: 1000000000000000
-    models: ["bench-*"]
-    expires-at: "2999-01-01T00:00:00Z"
-YAML
+    bench_policy_yaml 'bench-*' >> "$WORK/config.yaml"
 fi
 CLIPROXY_LOG=warn "$BIN" --config "$WORK/config.yaml" >"$WORK/cliproxy.log" 2>&1 &
 PIDS+=($!)

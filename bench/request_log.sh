@@ -24,7 +24,7 @@ BIN="$ROOT/target/release/cliproxy"
 
 . "$ROOT/bench/upstream.sh"
 need_tools nginx wrk curl
-[ -x "$BIN" ] || { echo "missing $BIN (cargo build --release --workspace)" >&2; exit 1; }
+need_binary "$BIN"
 
 bench_workdir
 start_upstream "$UP_PORT"

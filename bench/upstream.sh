@@ -9,6 +9,9 @@
 #                                     # more nginx `location` lines
 #   bench_openai_yaml "$PORT"         # the cliproxy config block for them
 #   nginx_main NAME; nginx_http_common  # pieces of another nginx config
+#   need_binary PATH                  # exits when the release build is missing
+#   bench_policy_yaml [MODELS]        # the client key `bench-key` with every
+#                                     # limit set too high to refuse
 
 PLAIN='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the bench upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}'
 bench_chunk() { printf 'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}\\n\\n' "$1"; }
@@ -19,6 +22,28 @@ need_tools() { # tool...
     for tool in "$@"; do
         command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
     done
+}
+
+need_binary() { # path
+    [ -x "$1" ] || { echo "missing $1 (cargo build --release --workspace)" >&2; exit 1; }
+}
+
+# The client key with a policy that sets every limit (issue 15) too high
+# ever to refuse: what enforcing them costs. MODELS, if given, is its
+# allow-list glob.
+bench_policy_yaml() { # [models glob]
+    cat <<YAML
+client-keys:
+  - api-key: bench-key
+    name: bench
+    requests-per-minute: 4000000000
+    tokens-per-minute: 1000000000000
+    max-concurrency: 100000
+    daily-token-budget: 1000000000000000
+    monthly-token-budget: 1000000000000000
+YAML
+    [ -z "${1:-}" ] || echo "    models: [\"$1\"]"
+    echo '    expires-at: "2999-01-01T00:00:00Z"'
 }
 
 bench_workdir() {

@@ -261,15 +261,7 @@ mod tests {
                 text.extend_from_slice(format!("event: x\ndata: {e}\n\n").as_bytes());
             }
             let whole = collect_events(&[&text]);
-            let mut points: Vec<usize> = cuts.iter().map(|c| c % (text.len() + 1)).collect();
-            points.sort_unstable();
-            let mut pieces: Vec<&[u8]> = Vec::new();
-            let mut at = 0;
-            for p in points {
-                pieces.push(&text[at..p]);
-                at = p;
-            }
-            pieces.push(&text[at..]);
+            let pieces = cut(&text, &cuts);
             proptest::prop_assert_eq!(collect_events(&pieces), whole.clone());
             proptest::prop_assert_eq!(whole.len(), events.len());
             let _ = collect_events(&[&noise, &text, &noise]);
@@ -292,15 +284,7 @@ mod tests {
                 text.extend_from_slice(format!("event: usage{sep}data: {e}{sep}{sep}").as_bytes());
             }
             text.extend_from_slice(b"data: usage at the end, no newline");
-            let mut points: Vec<usize> = cuts.iter().map(|c| c % (text.len() + 1)).collect();
-            points.sort_unstable();
-            let mut pieces: Vec<&[u8]> = Vec::new();
-            let mut at = 0;
-            for p in points {
-                pieces.push(&text[at..p]);
-                at = p;
-            }
-            pieces.push(&text[at..]);
+            let pieces = cut(&text, &cuts);
             let needle = memchr::memmem::Finder::new(b"usage");
             let expected: Vec<Vec<u8>> = collect_events(&pieces)
                 .into_iter()
@@ -332,6 +316,20 @@ mod tests {
             seen.push(String::from_utf8_lossy(d).into_owned())
         });
         assert_eq!(seen, vec!["{\"usage\":2}", "{\"usage\":3}"]);
+    }
+
+    /// `text` cut at the given points (each taken modulo its length + 1).
+    fn cut<'t>(text: &'t [u8], cuts: &[usize]) -> Vec<&'t [u8]> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (text.len() + 1)).collect();
+        points.sort_unstable();
+        let mut pieces = Vec::with_capacity(points.len() + 1);
+        let mut at = 0;
+        for p in points {
+            pieces.push(&text[at..p]);
+            at = p;
+        }
+        pieces.push(&text[at..]);
+        pieces
     }
 
     fn collect_events(pieces: &[&[u8]]) -> Vec<Vec<u8>> {

@@ -70,27 +70,17 @@ pub fn finish_str(f: Finish) -> &'static str {
     }
 }
 
+/// A whole answer or one stream chunk. The id and model borrow the bytes
+/// (`Cow`: a name written with escapes is still read), so a stream, which
+/// keeps them once, does not copy them for every event.
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct ChatAnswer {
-    id: String,
-    model: String,
-    created: i64,
-    choices: Vec<ChatChoice>,
-    usage: Option<ChatUsage>,
-    error: Option<Value>,
-}
-
-/// One stream chunk: as [`ChatAnswer`], but the id and model, read once
-/// per stream, borrow the chunk's bytes instead of being copied for every
-/// event (`Cow`: a name written with escapes is still read).
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ChatChunk<'a> {
+struct ChatAnswer<'a> {
     #[serde(borrow)]
     id: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
     model: std::borrow::Cow<'a, str>,
+    created: i64,
     choices: Vec<ChatChoice>,
     usage: Option<ChatUsage>,
     error: Option<Value>,
@@ -130,8 +120,8 @@ struct ChatFnDelta {
 pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
     let a: ChatAnswer = serde_json::from_slice(body).map_err(bad_upstream)?;
     let mut r = Response {
-        id: a.id,
-        model: a.model,
+        id: a.id.into_owned(),
+        model: a.model.into_owned(),
         created: a.created,
         usage: a.usage.as_ref().map(ChatUsage::neutral),
         ..Default::default()
@@ -229,7 +219,7 @@ impl Decoder for ChatDecoder {
             out.push(Event::Done);
             return;
         }
-        let Ok(a) = serde_json::from_slice::<ChatChunk>(data) else {
+        let Ok(a) = serde_json::from_slice::<ChatAnswer>(data) else {
             return;
         };
         if let Some(e) = a.error {

@@ -58,8 +58,8 @@ impl ClaudeEvent<'_> {
 pub struct MessageHead<'a> {
     pub id: &'a str,
     #[serde(rename = "type")]
-    pub kind: Const<'static>,
-    pub role: Const<'static>,
+    pub kind: &'static str,
+    pub role: &'static str,
     pub content: [(); 0],
     pub model: &'a str,
     pub stop_reason: Option<&'a str>,
@@ -71,8 +71,8 @@ impl<'a> MessageHead<'a> {
     pub fn new(id: &'a str, model: &'a str) -> Self {
         MessageHead {
             id,
-            kind: Const("message"),
-            role: Const("assistant"),
+            kind: "message",
+            role: "assistant",
             content: [],
             model,
             stop_reason: None,
@@ -82,15 +82,6 @@ impl<'a> MessageHead<'a> {
                 output_tokens: 0,
             },
         }
-    }
-}
-
-/// A fixed string member.
-pub struct Const<'a>(pub &'a str);
-
-impl Serialize for Const<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0)
     }
 }
 

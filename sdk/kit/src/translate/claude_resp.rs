@@ -35,12 +35,11 @@ impl ClaudeUsage {
     }
 }
 
+/// A whole answer's usage: the same mapping as the stream's
+/// ([`events::Usage`]).
 fn usage_json(u: &TokenUsage) -> Value {
-    json!({
-        "input_tokens": (u.input_tokens - u.cached_tokens).max(0),
-        "output_tokens": u.output_tokens,
-        "cache_read_input_tokens": u.cached_tokens,
-    })
+    // Three integers: serialising them into a Value cannot fail.
+    serde_json::to_value(events::Usage::from(u)).unwrap_or_default()
 }
 
 fn finish_of(s: &str) -> Finish {
