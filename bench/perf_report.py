@@ -64,22 +64,38 @@ for kind in ("plain", "sse"):
     print(f"## {'plain JSON' if kind == 'plain' else 'SSE, 7 events'}")
     print()
     print(
-        "| row | req/s (median) | x nginx | spread | errors "
+        "| row | req/s (median) | x nginx | spread | x nginx per run | errors "
         "| p50 / p99 @500 ms | added @500 | p50 / p99 @5k ms | added @5k |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     tput = {}
     for r in order:
-        docs = [load(p) for p in sorted(glob.glob(f"{results}/tput-{r}-{kind}-*.json"))]
-        rps = [d["summary"]["requestsPerSec"] for d in docs if d]
-        tput[r] = (rps, sum(errors(d) for d in docs))
-    nginx = statistics.median(tput["nginx"][0]) if tput.get("nginx", ([],))[0] else None
+        runs = {}
+        errs = 0
+        for p in glob.glob(f"{results}/tput-{r}-{kind}-*.json"):
+            d = load(p)
+            errs += errors(d)
+            if d:
+                run = int(p.rsplit("-", 1)[1].split(".")[0])
+                runs[run] = d["summary"]["requestsPerSec"]
+        tput[r] = (runs, errs)
+    hop_runs = tput.get("nginx", ({}, 0))[0]
+    nginx = statistics.median(hop_runs.values()) if hop_runs else None
     for r in order:
-        rps, errs = tput[r]
-        if not rps:
+        runs, errs = tput[r]
+        if not runs:
             continue
+        rps = list(runs.values())
         med = statistics.median(rps)
         ratio = med / nginx if nginx else None
+        # Each run's figure over the hop's in the same run (measured next to
+        # each other): a machine whose load drifts between runs moves both.
+        per_run = sorted(runs[i] / hop_runs[i] for i in runs if hop_runs.get(i))
+        per_run_cell = (
+            f"{per_run[len(per_run) // 2]:.2f} ({per_run[0]:.2f}-{per_run[-1]:.2f})"
+            if per_run and r != "nginx"
+            else "-"
+        )
         cells = []
         for rate in (500, 5000):
             d = load(f"{results}/rate{rate}-{r}-{kind}.json")
@@ -94,7 +110,7 @@ for kind in ("plain", "sse"):
             errs += errors(d)
         print(
             f"| {LABEL.get(r, r)} | {med:,.0f} | {fmt(ratio)} | {spread(rps):.1f} % "
-            f"| {errs} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |"
+            f"| {per_run_cell} | {errs} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |"
         )
 
 

@@ -4,7 +4,7 @@
 //! What it does not do: several candidates (only the first is read),
 //! grounding or safety ratings.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::ir::*;
@@ -254,16 +254,28 @@ impl GeminiEncoder {
         }
     }
 
-    fn chunk(&mut self, parts: Vec<Value>, last: bool, out: &mut Vec<u8>) {
-        let mut cand = json!({"content": {"role": "model", "parts": parts}, "index": 0});
-        let mut v = json!({"candidates": [], "modelVersion": self.model, "responseId": self.id});
-        if last {
-            cand["finishReason"] = json!(finish_str(self.finish.unwrap_or_default()));
-            if let Some(u) = &self.usage {
-                v["usageMetadata"] = usage_json(u);
-            }
-        }
-        v["candidates"] = json!([cand]);
+    fn chunk(&mut self, parts: &[PartOut<'_>], last: bool, out: &mut Vec<u8>) {
+        let (finish_reason, usage_metadata) = if last {
+            (
+                Some(finish_str(self.finish.unwrap_or_default())),
+                self.usage.as_ref().map(usage_json),
+            )
+        } else {
+            (None, None)
+        };
+        let v = ChunkOut {
+            candidates: [CandidateOut {
+                content: ContentOut {
+                    parts,
+                    role: "model",
+                },
+                finish_reason,
+                index: 0,
+            }],
+            usage_metadata,
+            model_version: &self.model,
+            response_id: &self.id,
+        };
         if self.sse {
             data_line(out, &v);
         } else {
@@ -276,7 +288,56 @@ impl GeminiEncoder {
     fn flush_tool(&mut self, out: &mut Vec<u8>) {
         if let Some((name, args)) = self.pending.take() {
             let part = json!({"functionCall": {"name": name, "args": args_from_str(&args)}});
-            self.chunk(vec![part], false, out);
+            self.chunk(&[PartOut::Value(&part)], false, out);
+        }
+    }
+}
+
+/// One streamed `GenerateContentResponse`, written from borrowed parts in
+/// the API's member order (a `Value` per chunk cost a sorted map per
+/// object and a copy of the text).
+#[derive(Serialize)]
+struct ChunkOut<'a> {
+    candidates: [CandidateOut<'a>; 1],
+    #[serde(rename = "usageMetadata", skip_serializing_if = "Option::is_none")]
+    usage_metadata: Option<Value>,
+    #[serde(rename = "modelVersion")]
+    model_version: &'a str,
+    #[serde(rename = "responseId")]
+    response_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct CandidateOut<'a> {
+    content: ContentOut<'a>,
+    #[serde(rename = "finishReason", skip_serializing_if = "Option::is_none")]
+    finish_reason: Option<&'static str>,
+    index: u32,
+}
+
+#[derive(Serialize)]
+struct ContentOut<'a> {
+    parts: &'a [PartOut<'a>],
+    role: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum PartOut<'a> {
+    Text {
+        text: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        thought: Option<bool>,
+    },
+    /// A function call (rare: once per call).
+    Value(&'a Value),
+}
+
+impl<'a> PartOut<'a> {
+    fn text(text: &'a str, thought: bool) -> Self {
+        PartOut::Text {
+            text,
+            thought: thought.then_some(true),
         }
     }
 }
@@ -296,11 +357,11 @@ impl Encoder for GeminiEncoder {
             }
             Event::Text(t) => {
                 self.flush_tool(out);
-                self.chunk(vec![json!({"text": t})], false, out);
+                self.chunk(&[PartOut::text(t, false)], false, out);
             }
             Event::Thinking(t) => {
                 self.flush_tool(out);
-                self.chunk(vec![json!({"text": t, "thought": true})], false, out);
+                self.chunk(&[PartOut::text(t, true)], false, out);
             }
             Event::ToolStart { name, .. } => {
                 self.flush_tool(out);
@@ -325,11 +386,67 @@ impl Encoder for GeminiEncoder {
             }
             Event::Done => {
                 self.flush_tool(out);
-                self.chunk(vec![json!({"text": ""})], true, out);
+                self.chunk(&[PartOut::text("", false)], true, out);
                 if !self.sse {
                     out.push(b']');
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(sse: bool, events: &[Event]) -> String {
+        let mut enc = GeminiEncoder::new("asked", sse);
+        let mut out = Vec::new();
+        for ev in events {
+            enc.event(ev, &mut out);
+        }
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn streamed_chunks_are_written_in_the_apis_shape_and_order() {
+        let events = [
+            Event::Start {
+                id: "r1".into(),
+                model: "gm".into(),
+            },
+            Event::Thinking("hm".into()),
+            Event::Text("a \"b\"".into()),
+            Event::Finish(Finish::Length),
+            Event::Usage(TokenUsage {
+                input_tokens: 3,
+                output_tokens: 5,
+                reasoning_tokens: 2,
+                cached_tokens: 0,
+                total_tokens: 8,
+            }),
+            Event::Done,
+        ];
+        let head = "{\"candidates\":[{\"content\":{\"parts\":[";
+        let tail = "\"modelVersion\":\"gm\",\"responseId\":\"r1\"}";
+        let thinking = format!(
+            "{head}{{\"text\":\"hm\",\"thought\":true}}],\"role\":\"model\"}},\"index\":0}}],{tail}"
+        );
+        let text = format!(
+            "{head}{{\"text\":\"a \\\"b\\\"\"}}],\"role\":\"model\"}},\"index\":0}}],{tail}"
+        );
+        let last = format!(
+            "{head}{{\"text\":\"\"}}],\"role\":\"model\"}},\"finishReason\":\"MAX_TOKENS\",\
+             \"index\":0}}],\"usageMetadata\":{{\"candidatesTokenCount\":3,\"promptTokenCount\":3,\
+             \"thoughtsTokenCount\":2,\"totalTokenCount\":8}},{tail}"
+        );
+        assert_eq!(
+            encode(true, &events),
+            format!("data: {thinking}\n\ndata: {text}\n\ndata: {last}\n\n")
+        );
+        assert_eq!(
+            encode(false, &events),
+            format!("[{thinking},{text},{last}]")
+        );
     }
 }

@@ -1,6 +1,12 @@
 //! Neutral events into the OpenAI Responses event grammar
 //! (`response.created` … `response.completed`).
+//!
+//! The delta events, one per upstream chunk, are written from typed shapes
+//! that borrow their text ([`DeltaOut`]), in the API's member order; the
+//! few events that open and close items and the response are built as
+//! values.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::ir::*;
@@ -173,9 +179,14 @@ impl ResponsesEncoder {
         let oi = self.index();
         if let Some(Item::Message { id, text }) = self.open.as_mut() {
             text.push_str(delta);
-            let v = json!({"item_id": id, "output_index": oi, "content_index": 0,
-                           "delta": delta, "logprobs": []});
-            self.emit("response.output_text.delta", v, out);
+            let body = DeltaBody::Text {
+                item_id: id,
+                output_index: oi,
+                content_index: 0,
+                delta,
+                logprobs: [],
+            };
+            write_delta(&mut self.seq, "response.output_text.delta", body, out);
         }
     }
 
@@ -204,10 +215,64 @@ impl ResponsesEncoder {
         let oi = self.index();
         if let Some(Item::Reasoning { id, text }) = self.open.as_mut() {
             text.push_str(delta);
-            let v = json!({"item_id": id, "output_index": oi, "summary_index": 0, "delta": delta});
-            self.emit("response.reasoning_summary_text.delta", v, out);
+            let body = DeltaBody::Summary {
+                item_id: id,
+                output_index: oi,
+                summary_index: 0,
+                delta,
+            };
+            write_delta(
+                &mut self.seq,
+                "response.reasoning_summary_text.delta",
+                body,
+                out,
+            );
         }
     }
+}
+
+/// A delta event: `type` and `sequence_number` first, like the API's.
+#[derive(Serialize)]
+struct DeltaOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    sequence_number: u64,
+    #[serde(flatten)]
+    body: DeltaBody<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum DeltaBody<'a> {
+    Text {
+        item_id: &'a str,
+        output_index: usize,
+        content_index: u32,
+        delta: &'a str,
+        logprobs: [(); 0],
+    },
+    Summary {
+        item_id: &'a str,
+        output_index: usize,
+        summary_index: u32,
+        delta: &'a str,
+    },
+    Arguments {
+        item_id: &'a str,
+        output_index: usize,
+        delta: &'a str,
+    },
+}
+
+/// Writes a delta event with the next sequence number.
+fn write_delta(seq: &mut u64, kind: &'static str, body: DeltaBody<'_>, out: &mut Vec<u8>) {
+    let ev = DeltaOut {
+        kind,
+        sequence_number: *seq,
+        body,
+    };
+    *seq += 1;
+    event_line(out, kind, &ev);
 }
 
 impl Encoder for ResponsesEncoder {
@@ -246,8 +311,17 @@ impl Encoder for ResponsesEncoder {
                 let oi = self.index();
                 if let Some(Item::Call { id, args, .. }) = self.open.as_mut() {
                     args.push_str(delta);
-                    let v = json!({"item_id": id, "output_index": oi, "delta": delta});
-                    self.emit("response.function_call_arguments.delta", v, out);
+                    let body = DeltaBody::Arguments {
+                        item_id: id,
+                        output_index: oi,
+                        delta,
+                    };
+                    write_delta(
+                        &mut self.seq,
+                        "response.function_call_arguments.delta",
+                        body,
+                        out,
+                    );
                 }
             }
             Event::Finish(f) => self.finish = Some(*f),
@@ -282,5 +356,58 @@ impl Encoder for ResponsesEncoder {
                 self.emit(kind, json!({ "response": r }), out);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(kind: &'static str, body: DeltaBody<'_>) -> String {
+        let mut seq = 7;
+        let mut out = Vec::new();
+        write_delta(&mut seq, kind, body, &mut out);
+        assert_eq!(seq, 8, "the sequence moves on");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn delta_events_are_written_in_the_apis_shape_and_order() {
+        let text = DeltaBody::Text {
+            item_id: "msg_1",
+            output_index: 0,
+            content_index: 0,
+            delta: "a \"b\"\n",
+            logprobs: [],
+        };
+        assert_eq!(
+            line("response.output_text.delta", text),
+            "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\
+             \"sequence_number\":7,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\
+             \"delta\":\"a \\\"b\\\"\\n\",\"logprobs\":[]}\n\n"
+        );
+        let summary = DeltaBody::Summary {
+            item_id: "rs_1",
+            output_index: 1,
+            summary_index: 0,
+            delta: "hm",
+        };
+        assert_eq!(
+            line("response.reasoning_summary_text.delta", summary),
+            "event: response.reasoning_summary_text.delta\ndata: {\"type\":\
+             \"response.reasoning_summary_text.delta\",\"sequence_number\":7,\"item_id\":\"rs_1\",\
+             \"output_index\":1,\"summary_index\":0,\"delta\":\"hm\"}\n\n"
+        );
+        let args = DeltaBody::Arguments {
+            item_id: "fc_1",
+            output_index: 2,
+            delta: "{\"q\":",
+        };
+        assert_eq!(
+            line("response.function_call_arguments.delta", args),
+            "event: response.function_call_arguments.delta\ndata: {\"type\":\
+             \"response.function_call_arguments.delta\",\"sequence_number\":7,\"item_id\":\"fc_1\",\
+             \"output_index\":2,\"delta\":\"{\\\"q\\\":\"}\n\n"
+        );
     }
 }

@@ -39,6 +39,14 @@ pub fn event_line<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, name: &str, v
     data_line(out, v);
 }
 
+/// Room for what one upstream chunk becomes, so the output does not grow
+/// from a few bytes by doubling (five reallocations for a 200-byte event).
+/// An event in one grammar is within a third of its size in another; the
+/// first also opens the message (a few hundred bytes).
+fn out_capacity(chunk: usize) -> usize {
+    chunk.saturating_add(chunk / 2).saturating_add(512)
+}
+
 /// The provider's stream translator followed by a format translation.
 pub struct Translating {
     inner: Box<dyn StreamTranslator>,
@@ -93,7 +101,7 @@ impl Translating {
 impl StreamTranslator for Translating {
     fn feed(&mut self, chunk: &[u8]) -> Result<Translated, PluginError> {
         let t = self.inner.feed(chunk)?;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(out_capacity(t.bytes_or(chunk).len()));
         if !self.closed {
             self.scan(t.bytes_or(chunk), false);
             self.encode(&mut out);
@@ -106,7 +114,7 @@ impl StreamTranslator for Translating {
 
     fn finish(&mut self) -> Result<Translated, PluginError> {
         let t = self.inner.finish()?;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(out_capacity(t.bytes_or(&[]).len()));
         if !self.closed {
             self.scan(t.bytes_or(&[]), true);
             self.decoder.end(&mut self.events);
