@@ -5,7 +5,7 @@
 //! logprobs.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::ir::*;
 use super::stream::{data_line, Decoder, Encoder};
@@ -150,9 +150,10 @@ pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
     Ok(r)
 }
 
-pub fn emit_whole(r: &Response) -> Value {
-    let mut msg = Map::new();
-    msg.insert("role".into(), json!("assistant"));
+/// A whole answer as a `chat.completion`, written from typed shapes in
+/// OpenAI's member order (a `Value` tree cost a sorted map per object and
+/// a copy of every string).
+pub fn write_whole(r: &Response) -> Result<Vec<u8>, PluginError> {
     let text: String = r
         .parts
         .iter()
@@ -169,39 +170,80 @@ pub fn emit_whole(r: &Response) -> Value {
             _ => None,
         })
         .collect();
-    let calls: Vec<Value> = r
+    let calls: Vec<(&ToolCall, String)> = r
         .parts
         .iter()
         .filter_map(|p| match p {
-            Part::ToolCall(c) => Some(json!({"id": c.id, "type": "function",
-                "function": {"name": c.name, "arguments": c.args.to_string()}})),
+            Part::ToolCall(c) => Some((c, c.args.to_string())),
             _ => None,
         })
         .collect();
-    msg.insert(
-        "content".into(),
-        if text.is_empty() && !calls.is_empty() {
-            Value::Null
-        } else {
-            json!(text)
-        },
-    );
-    if !thinking.is_empty() {
-        msg.insert("reasoning_content".into(), json!(thinking));
-    }
-    if !calls.is_empty() {
-        msg.insert("tool_calls".into(), Value::Array(calls));
-    }
-    let mut out = json!({
-        "id": r.id, "object": "chat.completion",
-        "created": if r.created > 0 { r.created } else { now_secs() },
-        "model": r.model,
-        "choices": [{"index": 0, "message": msg, "finish_reason": finish_str(r.finish)}],
-    });
-    if let Some(u) = &r.usage {
-        out["usage"] = usage_json(u);
-    }
-    out
+    let message = WholeMessageOut {
+        role: "assistant",
+        // No text beside tool calls is `null`, as OpenAI writes it.
+        content: (!text.is_empty() || calls.is_empty()).then_some(text.as_str()),
+        reasoning_content: (!thinking.is_empty()).then_some(thinking.as_str()),
+        tool_calls: calls
+            .iter()
+            .map(|(c, args)| WholeCallOut {
+                id: &c.id,
+                kind: "function",
+                function: FunctionOut {
+                    name: Some(&c.name),
+                    arguments: args,
+                },
+            })
+            .collect(),
+    };
+    let answer = WholeOut {
+        id: &r.id,
+        object: "chat.completion",
+        created: if r.created > 0 { r.created } else { now_secs() },
+        model: &r.model,
+        choices: [WholeChoiceOut {
+            index: 0,
+            message,
+            finish_reason: finish_str(r.finish),
+        }],
+        usage: r.usage.as_ref().map(usage_json),
+    };
+    serde_json::to_vec(&answer).map_err(|e| PluginError::internal(e.to_string()))
+}
+
+#[derive(Serialize)]
+struct WholeOut<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: i64,
+    model: &'a str,
+    choices: [WholeChoiceOut<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct WholeChoiceOut<'a> {
+    index: usize,
+    message: WholeMessageOut<'a>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct WholeMessageOut<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<WholeCallOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct WholeCallOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionOut<'a>,
 }
 
 /// Chat chunks into events.
@@ -473,6 +515,71 @@ impl Encoder for ChatEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(parts: Vec<Part>) -> Response {
+        Response {
+            id: "chatcmpl-1".into(),
+            model: "m".into(),
+            parts,
+            finish: Finish::ToolCalls,
+            usage: Some(TokenUsage {
+                input_tokens: 3,
+                output_tokens: 4,
+                reasoning_tokens: 1,
+                cached_tokens: 2,
+                total_tokens: 7,
+            }),
+            created: 5,
+        }
+    }
+
+    #[test]
+    fn whole_answers_are_written_in_openais_shape_and_order() {
+        let call = Part::ToolCall(ToolCall {
+            id: "call_1".into(),
+            name: "f".into(),
+            args: json!({"q": "x"}),
+        });
+        let with_text = answer(vec![
+            Part::Thinking {
+                text: "hm".into(),
+                signature: None,
+            },
+            Part::Text("a \"b\"".into()),
+            call.clone(),
+        ]);
+        let usage = "\"usage\":{\"completion_tokens\":4,\"completion_tokens_details\":\
+                     {\"reasoning_tokens\":1},\"prompt_tokens\":3,\"prompt_tokens_details\":\
+                     {\"cached_tokens\":2},\"total_tokens\":7}";
+        let calls = "\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\
+                     \"function\":{\"name\":\"f\",\"arguments\":\"{\\\"q\\\":\\\"x\\\"}\"}}]";
+        let head = "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":5,\
+                    \"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",";
+        let text =
+            |r: &Response| String::from_utf8(write_whole(r).expect("written")).expect("utf-8");
+        assert_eq!(
+            text(&with_text),
+            format!(
+                "{head}\"content\":\"a \\\"b\\\"\",\"reasoning_content\":\"hm\",{calls}}},\
+                 \"finish_reason\":\"tool_calls\"}}],{usage}}}"
+            )
+        );
+        // Tool calls alone: `content` is null.
+        assert_eq!(
+            text(&answer(vec![call])),
+            format!(
+                "{head}\"content\":null,{calls}}},\"finish_reason\":\"tool_calls\"}}],{usage}}}"
+            )
+        );
+        // Nothing at all: empty text, no tool_calls member.
+        let mut empty = answer(Vec::new());
+        empty.finish = Finish::Stop;
+        empty.usage = None;
+        assert_eq!(
+            text(&empty),
+            format!("{head}\"content\":\"\"}},\"finish_reason\":\"stop\"}}]}}")
+        );
+    }
 
     #[test]
     fn chunks_are_written_in_openais_shape_and_order() {

@@ -5,7 +5,7 @@
 //! What it does not do: signatures for thinking it did not receive from
 //! Claude (empty), or server-tool blocks (skipped).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::claude_events::{self as events, write, ClaudeEvent as Out, Delta, MessageHead};
@@ -33,13 +33,6 @@ impl ClaudeUsage {
             total_tokens: input + self.output_tokens,
         }
     }
-}
-
-/// A whole answer's usage: the same mapping as the stream's
-/// ([`events::Usage`]).
-fn usage_json(u: &TokenUsage) -> Value {
-    // Three integers: serialising them into a Value cannot fail.
-    serde_json::to_value(events::Usage::from(u)).unwrap_or_default()
 }
 
 fn finish_of(s: &str) -> Finish {
@@ -101,16 +94,24 @@ pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
     Ok(r)
 }
 
-pub fn emit_whole(r: &Response) -> Value {
-    let content: Vec<Value> = r
+/// A whole answer as a Claude `message`, written from typed shapes that
+/// borrow its text, in Anthropic's member order (a `Value` tree cost a
+/// sorted map per object and a copy of every string).
+pub fn write_whole(r: &Response) -> Result<Vec<u8>, PluginError> {
+    let content: Vec<BlockOut<'_>> = r
         .parts
         .iter()
         .filter_map(|p| match p {
-            Part::Text(t) => Some(json!({"type": "text", "text": t})),
-            Part::Thinking { text, signature } => Some(json!({"type": "thinking",
-                "thinking": text, "signature": signature.clone().unwrap_or_default()})),
-            Part::ToolCall(c) => Some(json!({"type": "tool_use", "id": c.id, "name": c.name,
-                "input": c.args})),
+            Part::Text(t) => Some(BlockOut::Text { text: t }),
+            Part::Thinking { text, signature } => Some(BlockOut::Thinking {
+                thinking: text,
+                signature: signature.as_deref().unwrap_or_default(),
+            }),
+            Part::ToolCall(c) => Some(BlockOut::ToolUse {
+                id: &c.id,
+                name: &c.name,
+                input: &c.args,
+            }),
             _ => None,
         })
         .collect();
@@ -120,11 +121,47 @@ pub fn emit_whole(r: &Response) -> Value {
     } else {
         r.finish
     };
-    json!({
-        "id": claude_id(&r.id), "type": "message", "role": "assistant", "model": r.model,
-        "content": content, "stop_reason": stop_reason(finish), "stop_sequence": null,
-        "usage": usage_json(&r.usage.unwrap_or_default()),
-    })
+    let message = MessageOut {
+        id: &claude_id(&r.id),
+        kind: "message",
+        role: "assistant",
+        model: &r.model,
+        content,
+        stop_reason: stop_reason(finish),
+        stop_sequence: None,
+        usage: events::Usage::from(&r.usage.unwrap_or_default()),
+    };
+    serde_json::to_vec(&message).map_err(|e| PluginError::internal(e.to_string()))
+}
+
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<BlockOut<'a>>,
+    stop_reason: &'static str,
+    stop_sequence: Option<&'static str>,
+    usage: events::Usage,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BlockOut<'a> {
+    Text {
+        text: &'a str,
+    },
+    Thinking {
+        thinking: &'a str,
+        signature: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: &'a Value,
+    },
 }
 
 fn claude_id(id: &str) -> String {
@@ -452,5 +489,65 @@ impl Encoder for ClaudeEncoder {
                 write(out, &Out::MessageStop);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_answers_are_written_in_anthropics_shape_and_order() {
+        let r = Response {
+            id: "msg_1".into(),
+            model: "m".into(),
+            parts: vec![
+                Part::Thinking {
+                    text: "hm".into(),
+                    signature: Some("sig".into()),
+                },
+                Part::Text("a \"b\"".into()),
+                Part::ToolCall(ToolCall {
+                    id: "toolu_1".into(),
+                    name: "f".into(),
+                    args: json!({"q": 1}),
+                }),
+                Part::ImageUrl("https://example.test/i.png".into()),
+            ],
+            // A tool call with an upstream "stop" is Claude's `tool_use`.
+            finish: Finish::Stop,
+            usage: Some(TokenUsage {
+                input_tokens: 10,
+                output_tokens: 4,
+                reasoning_tokens: 0,
+                cached_tokens: 3,
+                total_tokens: 14,
+            }),
+            created: 0,
+        };
+        let out = String::from_utf8(write_whole(&r).expect("written")).expect("utf-8");
+        assert_eq!(
+            out,
+            "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\
+             \"content\":[{\"type\":\"thinking\",\"thinking\":\"hm\",\"signature\":\"sig\"},\
+             {\"type\":\"text\",\"text\":\"a \\\"b\\\"\"},{\"type\":\"tool_use\",\"id\":\"toolu_1\",\
+             \"name\":\"f\",\"input\":{\"q\":1}}],\"stop_reason\":\"tool_use\",\
+             \"stop_sequence\":null,\"usage\":{\"input_tokens\":7,\"output_tokens\":4,\
+             \"cache_read_input_tokens\":3}}"
+        );
+        // No id from the upstream: a fresh `msg_` one.
+        let mut bare = r;
+        bare.id.clear();
+        bare.parts.clear();
+        bare.usage = None;
+        let out = String::from_utf8(write_whole(&bare).expect("written")).expect("utf-8");
+        assert!(out.starts_with("{\"id\":\"msg_"), "{out}");
+        assert!(
+            out.ends_with(
+                "\"content\":[],\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\
+                 \"usage\":{\"input_tokens\":0,\"output_tokens\":0,\"cache_read_input_tokens\":0}}"
+            ),
+            "{out}"
+        );
     }
 }

@@ -407,7 +407,7 @@ fn whole_answers_translate_between_every_pair() {
         created: 1,
     };
     for from in ALL {
-        let body = serde_json::to_vec(&emit_response(from, &r)).expect("json");
+        let body = write_response(from, &r).expect("json");
         for to in ALL {
             let out = response(from, to, &body, "m").expect("translate");
             let back = parse_response(to, &out).expect("parse");
