@@ -4,7 +4,10 @@
 //! parts, or `logprobs` (no other API has them); content part types it does
 //! not know are refused rather than dropped.
 
-use serde::Deserialize;
+use std::borrow::Cow;
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::ir::*;
@@ -243,37 +246,49 @@ fn parse_format(v: &Value) -> Option<OutputFormat> {
     }
 }
 
-fn content_value(parts: &[&Part]) -> Value {
-    let only_text = parts.iter().all(|p| matches!(p, Part::Text(_)));
-    if only_text {
-        let texts: Vec<&str> = parts
+/// A message's content: one string when it is all text (the text borrowed
+/// when it is one part), else a list of parts.
+fn content_out<'a>(parts: &[&'a Part]) -> ContentOut<'a> {
+    let mut texts = parts.iter().map(|p| match p {
+        Part::Text(t) => Some(t.as_str()),
+        _ => None,
+    });
+    if parts.len() == 1 {
+        if let Some(Some(t)) = texts.next() {
+            return ContentOut::Text(Cow::Borrowed(t));
+        }
+    } else if parts.iter().all(|p| matches!(p, Part::Text(_))) {
+        return ContentOut::Text(Cow::Owned(texts.flatten().collect()));
+    }
+    ContentOut::Parts(
+        parts
             .iter()
             .filter_map(|p| match p {
-                Part::Text(t) => Some(t.as_str()),
+                Part::Text(t) => Some(PartOut::Text { text: t }),
+                Part::Image { mime, data } => Some(PartOut::ImageUrl {
+                    image_url: UrlOut {
+                        url: Cow::Owned(format!("data:{mime};base64,{data}")),
+                    },
+                }),
+                Part::ImageUrl(u) => Some(PartOut::ImageUrl {
+                    image_url: UrlOut {
+                        url: Cow::Borrowed(u),
+                    },
+                }),
                 _ => None,
             })
-            .collect();
-        return Value::String(texts.join(""));
-    }
-    let items: Vec<Value> = parts
-        .iter()
-        .filter_map(|p| match p {
-            Part::Text(t) => Some(json!({"type": "text", "text": t})),
-            Part::Image { mime, data } => Some(
-                json!({"type": "image_url", "image_url": {"url": format!("data:{mime};base64,{data}")}}),
-            ),
-            Part::ImageUrl(u) => Some(json!({"type": "image_url", "image_url": {"url": u}})),
-            _ => None,
-        })
-        .collect();
-    Value::Array(items)
+            .collect(),
+    )
 }
 
-pub fn emit(req: &Request) -> Result<Value, PluginError> {
-    let mut messages = Vec::new();
-    let system: Vec<&str> = req.system.iter().map(String::as_str).collect();
-    if !system.is_empty() {
-        messages.push(json!({"role": "system", "content": system.join("\n")}));
+/// The request as an OpenAI chat body, written from typed shapes that
+/// borrow the request's text and schemas (a `Value` tree copied every
+/// message, tool schema and string once more before writing them).
+pub fn write(req: &Request) -> Result<Vec<u8>, PluginError> {
+    let system = req.system.join("\n");
+    let mut messages = Vec::with_capacity(req.messages.len() + 1);
+    if !req.system.is_empty() {
+        messages.push(MessageOut::System { content: &system });
     }
     for m in &req.messages {
         match m.role {
@@ -281,120 +296,388 @@ pub fn emit(req: &Request) -> Result<Value, PluginError> {
                 let mut rest = Vec::new();
                 for p in &m.parts {
                     match p {
-                        Part::ToolResult(r) => messages.push(json!({
-                            "role": "tool", "tool_call_id": r.id, "content": r.content
-                        })),
+                        Part::ToolResult(r) => messages.push(MessageOut::Tool {
+                            tool_call_id: &r.id,
+                            content: &r.content,
+                        }),
                         Part::Thinking { .. } | Part::ToolCall(_) => {}
                         other => rest.push(other),
                     }
                 }
                 if !rest.is_empty() {
-                    messages.push(json!({"role": "user", "content": content_value(&rest)}));
+                    messages.push(MessageOut::User {
+                        content: content_out(&rest),
+                    });
                 }
             }
             Role::Assistant => {
-                let mut msg = Map::new();
-                msg.insert("role".into(), json!("assistant"));
                 let content: Vec<&Part> = m
                     .parts
                     .iter()
                     .filter(|p| matches!(p, Part::Text(_) | Part::Image { .. } | Part::ImageUrl(_)))
                     .collect();
-                let calls: Vec<Value> = m
+                let tool_calls = m
                     .parts
                     .iter()
                     .filter_map(|p| match p {
-                        Part::ToolCall(c) => Some(json!({
-                            "id": c.id, "type": "function",
-                            "function": {"name": c.name, "arguments": c.args.to_string()}
-                        })),
+                        Part::ToolCall(c) => Some(CallOut {
+                            id: &c.id,
+                            kind: "function",
+                            function: CallFunctionOut {
+                                name: &c.name,
+                                arguments: c.args.to_string(),
+                            },
+                        }),
                         _ => None,
                     })
                     .collect();
-                msg.insert(
-                    "content".into(),
-                    if content.is_empty() {
-                        Value::Null
-                    } else {
-                        content_value(&content)
-                    },
-                );
-                if !calls.is_empty() {
-                    msg.insert("tool_calls".into(), Value::Array(calls));
-                }
-                messages.push(Value::Object(msg));
+                messages.push(MessageOut::Assistant {
+                    content: (!content.is_empty()).then(|| content_out(&content)),
+                    tool_calls,
+                });
             }
         }
     }
-    let mut out = Map::new();
-    out.insert("model".into(), json!(req.model));
-    out.insert("messages".into(), Value::Array(messages));
-    if !req.tools.is_empty() {
-        let tools: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                json!({"type": "function", "function": {
-                    "name": t.name, "description": t.description, "parameters": t.parameters}})
-            })
-            .collect();
-        out.insert("tools".into(), Value::Array(tools));
-    }
-    if let Some(c) = &req.tool_choice {
-        out.insert(
-            "tool_choice".into(),
+    let body = ChatRequestOut {
+        req,
+        messages,
+        reasoning_effort: req.reasoning.as_ref().map(Reasoning::effort),
+    };
+    serde_json::to_vec(&body).map_err(|e| PluginError::internal(e.to_string()))
+}
+
+/// The top-level members, in the order OpenAI documents them, each only
+/// when the request sets it.
+struct ChatRequestOut<'a> {
+    req: &'a Request,
+    messages: Vec<MessageOut<'a>>,
+    reasoning_effort: Option<String>,
+}
+
+impl Serialize for ChatRequestOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.req;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("model", &r.model)?;
+        m.serialize_entry("messages", &self.messages)?;
+        if !r.tools.is_empty() {
+            let tools: Vec<ToolOut<'_>> = r
+                .tools
+                .iter()
+                .map(|t| ToolOut {
+                    kind: "function",
+                    function: ToolFunctionOut {
+                        name: &t.name,
+                        description: &t.description,
+                        parameters: &t.parameters,
+                    },
+                })
+                .collect();
+            m.serialize_entry("tools", &tools)?;
+        }
+        if let Some(c) = &r.tool_choice {
             match c {
-                ToolChoice::Auto => json!("auto"),
-                ToolChoice::None => json!("none"),
-                ToolChoice::Required => json!("required"),
-                ToolChoice::Tool(n) => json!({"type": "function", "function": {"name": n}}),
-            },
-        );
-    }
-    if let Some(v) = req.max_tokens {
-        out.insert("max_tokens".into(), json!(v));
-    }
-    if let Some(v) = req.temperature {
-        out.insert("temperature".into(), json!(v));
-    }
-    if let Some(v) = req.top_p {
-        out.insert("top_p".into(), json!(v));
-    }
-    if !req.stop.is_empty() {
-        out.insert("stop".into(), json!(req.stop));
-    }
-    if let Some(n) = req.n {
-        out.insert("n".into(), json!(n));
-    }
-    if let Some(r) = &req.reasoning {
-        out.insert("reasoning_effort".into(), json!(r.effort()));
-    }
-    if let Some(f) = &req.output {
-        out.insert(
-            "response_format".into(),
+                ToolChoice::Auto => m.serialize_entry("tool_choice", "auto")?,
+                ToolChoice::None => m.serialize_entry("tool_choice", "none")?,
+                ToolChoice::Required => m.serialize_entry("tool_choice", "required")?,
+                ToolChoice::Tool(name) => m.serialize_entry(
+                    "tool_choice",
+                    &NamedChoiceOut {
+                        kind: "function",
+                        function: NameOut { name },
+                    },
+                )?,
+            }
+        }
+        if let Some(v) = r.max_tokens {
+            m.serialize_entry("max_tokens", &v)?;
+        }
+        if let Some(v) = r.temperature {
+            m.serialize_entry("temperature", &v)?;
+        }
+        if let Some(v) = r.top_p {
+            m.serialize_entry("top_p", &v)?;
+        }
+        if !r.stop.is_empty() {
+            m.serialize_entry("stop", &r.stop)?;
+        }
+        if let Some(n) = r.n {
+            m.serialize_entry("n", &n)?;
+        }
+        if let Some(e) = &self.reasoning_effort {
+            m.serialize_entry("reasoning_effort", e)?;
+        }
+        if let Some(f) = &r.output {
             match f {
-                OutputFormat::JsonObject => json!({"type": "json_object"}),
+                OutputFormat::JsonObject => {
+                    m.serialize_entry("response_format", &FormatOut::JsonObject {})?
+                }
                 OutputFormat::JsonSchema {
                     name,
                     schema,
                     strict,
-                } => json!({"type": "json_schema", "json_schema": {
-                    "name": name, "schema": schema, "strict": strict}}),
-            },
+                } => m.serialize_entry(
+                    "response_format",
+                    &FormatOut::JsonSchema {
+                        json_schema: SchemaOut {
+                            name,
+                            schema,
+                            strict: *strict,
+                        },
+                    },
+                )?,
+            }
+        }
+        if let Some(u) = &r.user {
+            m.serialize_entry("user", u)?;
+        }
+        if let Some(p) = r.parallel_tool_calls {
+            m.serialize_entry("parallel_tool_calls", &p)?;
+        }
+        // A fixed set of names (`OPENAI_SHARED`), none of them above.
+        for (k, v) in &r.openai_shared {
+            m.serialize_entry(k, v)?;
+        }
+        if r.stream {
+            m.serialize_entry("stream", &true)?;
+            m.serialize_entry(
+                "stream_options",
+                &StreamOptionsOut {
+                    include_usage: true,
+                },
+            )?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+enum MessageOut<'a> {
+    System {
+        content: &'a str,
+    },
+    User {
+        content: ContentOut<'a>,
+    },
+    Assistant {
+        content: Option<ContentOut<'a>>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<CallOut<'a>>,
+    },
+    Tool {
+        tool_call_id: &'a str,
+        content: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ContentOut<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<PartOut<'a>>),
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum PartOut<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: UrlOut<'a> },
+}
+
+#[derive(Serialize)]
+struct UrlOut<'a> {
+    url: Cow<'a, str>,
+}
+
+#[derive(Serialize)]
+struct CallOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: CallFunctionOut<'a>,
+}
+
+#[derive(Serialize)]
+struct CallFunctionOut<'a> {
+    name: &'a str,
+    arguments: String,
+}
+
+#[derive(Serialize)]
+struct ToolOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: ToolFunctionOut<'a>,
+}
+
+#[derive(Serialize)]
+struct ToolFunctionOut<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a Value,
+}
+
+#[derive(Serialize)]
+struct NamedChoiceOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: NameOut<'a>,
+}
+
+#[derive(Serialize)]
+struct NameOut<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum FormatOut<'a> {
+    JsonObject {},
+    JsonSchema { json_schema: SchemaOut<'a> },
+}
+
+#[derive(Serialize)]
+struct SchemaOut<'a> {
+    name: &'a str,
+    schema: &'a Value,
+    strict: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct StreamOptionsOut {
+    include_usage: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_written_in_chats_shape() {
+        let text = |t: &str| Part::Text(t.into());
+        let req = Request {
+            model: "gpt-x".into(),
+            system: vec!["be brief".into(), "be kind".into()],
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    parts: vec![text("a \"q\""), text("!")],
+                },
+                Message {
+                    role: Role::Assistant,
+                    parts: vec![
+                        text("calling"),
+                        Part::ToolCall(ToolCall {
+                            id: "call_1".into(),
+                            name: "f".into(),
+                            args: json!({"x": 1}),
+                        }),
+                    ],
+                },
+                Message {
+                    role: Role::User,
+                    parts: vec![
+                        Part::ToolResult(ToolResult {
+                            id: "call_1".into(),
+                            name: "f".into(),
+                            content: "2".into(),
+                            is_error: false,
+                        }),
+                        text("look"),
+                        Part::Image {
+                            mime: "image/png".into(),
+                            data: "AAAA".into(),
+                        },
+                    ],
+                },
+                Message {
+                    role: Role::Assistant,
+                    parts: vec![Part::ToolCall(ToolCall {
+                        id: "call_2".into(),
+                        name: "f".into(),
+                        args: json!({}),
+                    })],
+                },
+            ],
+            tools: vec![Tool {
+                name: "f".into(),
+                description: "does f".into(),
+                parameters: json!({"type": "object"}),
+            }],
+            tool_choice: Some(ToolChoice::Tool("f".into())),
+            max_tokens: Some(64),
+            temperature: Some(0.5),
+            stop: vec!["END".into()],
+            stream: true,
+            reasoning: Some(Reasoning::Effort("high".into())),
+            output: Some(OutputFormat::JsonSchema {
+                name: "out".into(),
+                schema: json!({"type": "object"}),
+                strict: None,
+            }),
+            user: Some("u1".into()),
+            parallel_tool_calls: Some(false),
+            openai_shared: vec![("service_tier".into(), json!("flex"))],
+            ..Default::default()
+        };
+        let bytes = write(&req).expect("written");
+        let text = String::from_utf8(bytes.clone()).expect("utf-8");
+        assert!(
+            text.starts_with(
+                "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\\nbe kind\"},\
+                 {\"role\":\"user\",\"content\":\"a \\\"q\\\"!\"},"
+            ),
+            "{text}"
+        );
+        let v: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(
+            v,
+            json!({
+                "model": "gpt-x",
+                "messages": [
+                    {"role": "system", "content": "be brief\nbe kind"},
+                    {"role": "user", "content": "a \"q\"!"},
+                    {"role": "assistant", "content": "calling", "tool_calls": [
+                        {"id": "call_1", "type": "function",
+                         "function": {"name": "f", "arguments": "{\"x\":1}"}}]},
+                    {"role": "tool", "tool_call_id": "call_1", "content": "2"},
+                    {"role": "user", "content": [
+                        {"type": "text", "text": "look"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},
+                    {"role": "assistant", "content": null, "tool_calls": [
+                        {"id": "call_2", "type": "function",
+                         "function": {"name": "f", "arguments": "{}"}}]}
+                ],
+                "tools": [{"type": "function", "function": {
+                    "name": "f", "description": "does f", "parameters": {"type": "object"}}}],
+                "tool_choice": {"type": "function", "function": {"name": "f"}},
+                "max_tokens": 64,
+                "temperature": 0.5,
+                "stop": ["END"],
+                "reasoning_effort": "high",
+                "response_format": {"type": "json_schema", "json_schema": {
+                    "name": "out", "schema": {"type": "object"}, "strict": null}},
+                "user": "u1",
+                "parallel_tool_calls": false,
+                "service_tier": "flex",
+                "stream": true,
+                "stream_options": {"include_usage": true}
+            })
+        );
+        // The bare minimum: no optional member at all.
+        let bare = Request {
+            model: "m".into(),
+            messages: vec![Message {
+                role: Role::User,
+                parts: vec![Part::ImageUrl("https://example.test/i.png".into())],
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            String::from_utf8(write(&bare).expect("written")).expect("utf-8"),
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\
+             \"image_url\":{\"url\":\"https://example.test/i.png\"}}]}]}"
         );
     }
-    if let Some(u) = &req.user {
-        out.insert("user".into(), json!(u));
-    }
-    if let Some(p) = req.parallel_tool_calls {
-        out.insert("parallel_tool_calls".into(), json!(p));
-    }
-    for (k, v) in &req.openai_shared {
-        out.insert(k.clone(), v.clone());
-    }
-    if req.stream {
-        out.insert("stream".into(), json!(true));
-        out.insert("stream_options".into(), json!({"include_usage": true}));
-    }
-    Ok(Value::Object(out))
 }

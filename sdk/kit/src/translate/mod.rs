@@ -130,7 +130,8 @@ pub fn emit_request(to: Format, req: &Request, count: bool) -> Result<Value, Plu
         return Err(ir::unsupported("token counting", to.name()));
     }
     match to {
-        Format::Chat => chat_req::emit(req),
+        // Written from typed shapes (the path `request` takes), read back.
+        Format::Chat => serde_json::from_slice(&chat_req::write(req)?).map_err(ir::bad_upstream),
         Format::Responses => responses_req::emit(req),
         Format::Claude => claude_req::emit(req, count),
         Format::Gemini => gemini_req::emit(req, count),
@@ -150,6 +151,9 @@ pub fn request(
     req.stream = opts.stream;
     if let Some(r) = &opts.reasoning {
         req.reasoning = Some(r.clone());
+    }
+    if to == Format::Chat && !opts.count_tokens {
+        return chat_req::write(&req);
     }
     let v = emit_request(to, &req, opts.count_tokens)?;
     serde_json::to_vec(&v).map_err(|e| PluginError::internal(e.to_string()))
