@@ -306,3 +306,78 @@ pub fn emit(req: &Request, count: bool) -> Result<Value, PluginError> {
     }
     Ok(Value::Object(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_block_kind_is_read_and_unknown_ones_are_refused() {
+        let content = json!([
+            {"type": "text", "text": "hi"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA"}},
+            {"type": "image", "source": {"type": "url", "url": "https://example.test/i.png"}},
+            {"type": "thinking", "thinking": "hm", "signature": "sig"},
+            {"type": "thinking", "thinking": "unsigned"},
+            {"type": "redacted_thinking", "data": "x"},
+            {"type": "tool_use", "id": "t1", "name": "f", "input": {"q": 1}},
+            {"type": "tool_use", "id": "t2", "name": "g", "input": "not an object"},
+            {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "2"}],
+             "is_error": true}
+        ]);
+        assert_eq!(
+            blocks(&content).expect("read"),
+            vec![
+                Part::Text("hi".into()),
+                Part::Image {
+                    mime: "image/png".into(),
+                    data: "AA".into()
+                },
+                Part::ImageUrl("https://example.test/i.png".into()),
+                Part::Thinking {
+                    text: "hm".into(),
+                    signature: Some("sig".into())
+                },
+                Part::Thinking {
+                    text: "unsigned".into(),
+                    signature: None
+                },
+                Part::ToolCall(ToolCall {
+                    id: "t1".into(),
+                    name: "f".into(),
+                    args: json!({"q": 1})
+                }),
+                Part::ToolCall(ToolCall {
+                    id: "t2".into(),
+                    name: "g".into(),
+                    args: json!({})
+                }),
+                Part::ToolResult(ToolResult {
+                    id: "t1".into(),
+                    name: String::new(),
+                    content: "2".into(),
+                    is_error: true
+                }),
+            ]
+        );
+        assert_eq!(
+            blocks(&json!("plain")).expect("read"),
+            vec![Part::Text("plain".into())]
+        );
+        assert_eq!(blocks(&Value::Null).expect("read"), Vec::<Part>::new());
+        for (bad, says) in [
+            (
+                json!([{"type": "document"}]),
+                "\"document\" is not supported",
+            ),
+            (json!([7]), "\"\" is not supported"),
+            (
+                json!([{"type": "image", "source": {"type": "file"}}]),
+                "image source \"file\"",
+            ),
+        ] {
+            let e = blocks(&bad).expect_err("refused");
+            assert!(e.message.contains(says), "{}", e.message);
+        }
+    }
+}
