@@ -4,8 +4,9 @@
 //! server tools (refused); unsigned thinking from other vendors is not
 //! replayed to Claude.
 
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::ir::*;
 
@@ -180,52 +181,66 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
     Ok(req)
 }
 
-fn block_of(p: &Part) -> Option<Value> {
+fn block_of(p: &Part) -> Option<BlockOut<'_>> {
     Some(match p {
-        Part::Text(t) => json!({"type": "text", "text": t}),
-        Part::Image { mime, data } => {
-            json!({"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}})
-        }
-        Part::ImageUrl(u) => json!({"type": "image", "source": {"type": "url", "url": u}}),
+        Part::Text(t) => BlockOut::Text { text: t },
+        Part::Image { mime, data } => BlockOut::Image {
+            source: SourceOut::Base64 {
+                media_type: mime,
+                data,
+            },
+        },
+        Part::ImageUrl(u) => BlockOut::Image {
+            source: SourceOut::Url { url: u },
+        },
         // Claude only accepts thinking blocks it signed itself.
         Part::Thinking {
             text,
             signature: Some(sig),
-        } => json!({"type": "thinking", "thinking": text, "signature": sig}),
+        } => BlockOut::Thinking {
+            thinking: text,
+            signature: sig,
+        },
         Part::Thinking { .. } => return None,
-        Part::ToolCall(c) => {
-            json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.args})
-        }
-        Part::ToolResult(r) => {
-            let mut v = json!({"type": "tool_result", "tool_use_id": r.id, "content": r.content});
-            if r.is_error {
-                v["is_error"] = json!(true);
-            }
-            v
-        }
+        Part::ToolCall(c) => BlockOut::ToolUse {
+            id: &c.id,
+            name: &c.name,
+            input: &c.args,
+        },
+        Part::ToolResult(r) => BlockOut::ToolResult {
+            tool_use_id: &r.id,
+            content: &r.content,
+            is_error: r.is_error,
+        },
     })
 }
 
-/// The body for `/v1/messages` (or, with `count`, `/v1/messages/count_tokens`).
-pub fn emit(req: &Request, count: bool) -> Result<Value, PluginError> {
+/// The body for `/v1/messages` (or, with `count`, `/v1/messages/count_tokens`),
+/// written from typed shapes that borrow the request's text and schemas (a
+/// `Value` tree copied every message, tool schema and string once more
+/// before writing them).
+pub fn write(req: &Request, count: bool) -> Result<Vec<u8>, PluginError> {
     if req.n.is_some_and(|n| n > 1) {
         return Err(unsupported("n > 1 (several choices)", "Claude"));
     }
     if let Some(OutputFormat::JsonSchema { .. }) = req.output {
         return Err(unsupported("structured output (a JSON schema)", "Claude"));
     }
-    let messages: Vec<Value> = req
+    let messages: Vec<MessageOut<'_>> = req
         .messages
         .iter()
         .filter_map(|m| {
-            let content: Vec<Value> = m.parts.iter().filter_map(block_of).collect();
-            (!content.is_empty()).then(|| {
-                json!({"role": if m.role == Role::User {"user"} else {"assistant"}, "content": content})
+            let content: Vec<BlockOut<'_>> = m.parts.iter().filter_map(block_of).collect();
+            (!content.is_empty()).then_some(MessageOut {
+                role: if m.role == Role::User {
+                    "user"
+                } else {
+                    "assistant"
+                },
+                content,
             })
         })
         .collect();
-    let mut out = Map::new();
-    out.insert("model".into(), json!(req.model));
     let mut system = req.system.join("\n");
     if req.output == Some(OutputFormat::JsonObject) {
         // No JSON mode in Claude; the instruction is the nearest thing.
@@ -234,77 +249,181 @@ pub fn emit(req: &Request, count: bool) -> Result<Value, PluginError> {
         }
         system.push_str("Respond with a single JSON object only.");
     }
-    if !system.is_empty() {
-        out.insert("system".into(), json!(system));
-    }
-    out.insert("messages".into(), Value::Array(messages));
-    if !req.tools.is_empty() {
-        let tools: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
-            .collect();
-        out.insert("tools".into(), Value::Array(tools));
-    }
-    let mut choice = match &req.tool_choice {
-        Some(ToolChoice::Auto) => Some(json!({"type": "auto"})),
-        Some(ToolChoice::Required) => Some(json!({"type": "any"})),
-        Some(ToolChoice::None) => Some(json!({"type": "none"})),
-        Some(ToolChoice::Tool(n)) => Some(json!({"type": "tool", "name": n})),
-        None => None,
+    let body = ClaudeRequestOut {
+        req,
+        count,
+        system,
+        messages,
     };
-    if req.parallel_tool_calls == Some(false) && !req.tools.is_empty() {
-        let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
-        c["disable_parallel_tool_use"] = json!(true);
-    }
-    if let Some(c) = choice {
-        out.insert("tool_choice".into(), c);
-    }
-    let budget = req.reasoning.as_ref().map(Reasoning::budget);
-    match (&req.reasoning, budget) {
-        (Some(_), Some(0)) => {
-            out.insert("thinking".into(), json!({"type": "disabled"}));
+    serde_json::to_vec(&body).map_err(|e| PluginError::internal(e.to_string()))
+}
+
+/// The top-level members, each only when the request sets it; a count
+/// request stops after `thinking`.
+struct ClaudeRequestOut<'a> {
+    req: &'a Request,
+    count: bool,
+    system: String,
+    messages: Vec<MessageOut<'a>>,
+}
+
+impl Serialize for ClaudeRequestOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.req;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("model", &r.model)?;
+        if !self.system.is_empty() {
+            m.serialize_entry("system", &self.system)?;
         }
-        (Some(_), Some(b)) => {
-            // Claude wants a positive budget of at least 1024.
-            let b = if b < 0 { 8192 } else { b.max(1024) };
-            out.insert(
-                "thinking".into(),
-                json!({"type": "enabled", "budget_tokens": b}),
-            );
+        m.serialize_entry("messages", &self.messages)?;
+        if !r.tools.is_empty() {
+            let tools: Vec<ToolOut<'_>> = r
+                .tools
+                .iter()
+                .map(|t| ToolOut {
+                    name: &t.name,
+                    description: &t.description,
+                    input_schema: &t.parameters,
+                })
+                .collect();
+            m.serialize_entry("tools", &tools)?;
         }
-        _ => {}
+        let mut choice = r.tool_choice.as_ref().map(|c| match c {
+            ToolChoice::Auto => ChoiceOut::of("auto"),
+            ToolChoice::Required => ChoiceOut::of("any"),
+            ToolChoice::None => ChoiceOut::of("none"),
+            ToolChoice::Tool(n) => ChoiceOut {
+                name: Some(n),
+                ..ChoiceOut::of("tool")
+            },
+        });
+        if r.parallel_tool_calls == Some(false) && !r.tools.is_empty() {
+            choice
+                .get_or_insert_with(|| ChoiceOut::of("auto"))
+                .disable_parallel_tool_use = true;
+        }
+        if let Some(c) = &choice {
+            m.serialize_entry("tool_choice", c)?;
+        }
+        let budget = r.reasoning.as_ref().map(Reasoning::budget);
+        match (&r.reasoning, budget) {
+            (Some(_), Some(0)) => m.serialize_entry("thinking", &ThinkingOut::Disabled)?,
+            (Some(_), Some(b)) => {
+                // Claude wants a positive budget of at least 1024.
+                let budget_tokens = if b < 0 { 8192 } else { b.max(1024) };
+                m.serialize_entry("thinking", &ThinkingOut::Enabled { budget_tokens })?
+            }
+            _ => {}
+        }
+        if self.count {
+            return m.end();
+        }
+        let mut max = r.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+        if let Some(b) = budget.filter(|b| *b > 0) {
+            // The budget must stay below max_tokens.
+            if max <= b {
+                max = b + 4096;
+            }
+        }
+        m.serialize_entry("max_tokens", &max)?;
+        if let Some(v) = r.temperature {
+            m.serialize_entry("temperature", &v)?;
+        }
+        if let Some(v) = r.top_p {
+            m.serialize_entry("top_p", &v)?;
+        }
+        if let Some(v) = r.top_k {
+            m.serialize_entry("top_k", &v)?;
+        }
+        if !r.stop.is_empty() {
+            m.serialize_entry("stop_sequences", &r.stop)?;
+        }
+        if let Some(user_id) = &r.user {
+            m.serialize_entry("metadata", &MetadataOut { user_id })?;
+        }
+        if r.stream {
+            m.serialize_entry("stream", &true)?;
+        }
+        m.end()
     }
-    if count {
-        return Ok(Value::Object(out));
-    }
-    let mut max = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-    if let Some(b) = budget.filter(|b| *b > 0) {
-        // The budget must stay below max_tokens.
-        if max <= b {
-            max = b + 4096;
+}
+
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    role: &'static str,
+    content: Vec<BlockOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BlockOut<'a> {
+    Text {
+        text: &'a str,
+    },
+    Image {
+        source: SourceOut<'a>,
+    },
+    Thinking {
+        thinking: &'a str,
+        signature: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: &'a Value,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        content: &'a str,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum SourceOut<'a> {
+    Base64 { media_type: &'a str, data: &'a str },
+    Url { url: &'a str },
+}
+
+#[derive(Serialize)]
+struct ToolOut<'a> {
+    name: &'a str,
+    description: &'a str,
+    input_schema: &'a Value,
+}
+
+#[derive(Serialize)]
+struct ChoiceOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    disable_parallel_tool_use: bool,
+}
+
+impl ChoiceOut<'_> {
+    fn of(kind: &'static str) -> Self {
+        ChoiceOut {
+            kind,
+            name: None,
+            disable_parallel_tool_use: false,
         }
     }
-    out.insert("max_tokens".into(), json!(max));
-    if let Some(v) = req.temperature {
-        out.insert("temperature".into(), json!(v));
-    }
-    if let Some(v) = req.top_p {
-        out.insert("top_p".into(), json!(v));
-    }
-    if let Some(v) = req.top_k {
-        out.insert("top_k".into(), json!(v));
-    }
-    if !req.stop.is_empty() {
-        out.insert("stop_sequences".into(), json!(req.stop));
-    }
-    if let Some(u) = &req.user {
-        out.insert("metadata".into(), json!({"user_id": u}));
-    }
-    if req.stream {
-        out.insert("stream".into(), json!(true));
-    }
-    Ok(Value::Object(out))
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ThinkingOut {
+    Disabled,
+    Enabled { budget_tokens: i64 },
+}
+
+#[derive(Serialize)]
+struct MetadataOut<'a> {
+    user_id: &'a str,
 }
 
 #[cfg(test)]
@@ -379,5 +498,153 @@ mod tests {
             let e = blocks(&bad).expect_err("refused");
             assert!(e.message.contains(says), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn requests_are_written_in_claudes_shape() {
+        let text = |t: &str| Part::Text(t.into());
+        let req = Request {
+            model: "claude-x".into(),
+            system: vec!["be brief".into()],
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    parts: vec![
+                        text("a \"q\""),
+                        Part::Image {
+                            mime: "image/png".into(),
+                            data: "AA".into(),
+                        },
+                        Part::ImageUrl("https://example.test/i.png".into()),
+                    ],
+                },
+                Message {
+                    role: Role::Assistant,
+                    parts: vec![
+                        Part::Thinking {
+                            text: "unsigned".into(),
+                            signature: None,
+                        },
+                        Part::Thinking {
+                            text: "hm".into(),
+                            signature: Some("sig".into()),
+                        },
+                        Part::ToolCall(ToolCall {
+                            id: "t1".into(),
+                            name: "f".into(),
+                            args: json!({"x": 1}),
+                        }),
+                    ],
+                },
+                Message {
+                    role: Role::User,
+                    parts: vec![
+                        Part::ToolResult(ToolResult {
+                            id: "t1".into(),
+                            name: "f".into(),
+                            content: "2".into(),
+                            is_error: true,
+                        }),
+                        Part::ToolResult(ToolResult {
+                            id: "t2".into(),
+                            name: "f".into(),
+                            content: "3".into(),
+                            is_error: false,
+                        }),
+                    ],
+                },
+                // Only unsigned thinking: no content, so no message.
+                Message {
+                    role: Role::Assistant,
+                    parts: vec![Part::Thinking {
+                        text: "dropped".into(),
+                        signature: None,
+                    }],
+                },
+            ],
+            tools: vec![Tool {
+                name: "f".into(),
+                description: "does f".into(),
+                parameters: json!({"type": "object"}),
+            }],
+            parallel_tool_calls: Some(false),
+            max_tokens: Some(100),
+            temperature: Some(0.5),
+            top_k: Some(5),
+            stop: vec!["END".into()],
+            reasoning: Some(Reasoning::Budget(2000)),
+            output: Some(OutputFormat::JsonObject),
+            user: Some("u1".into()),
+            stream: true,
+            ..Default::default()
+        };
+        let bytes = write(&req, false).expect("written");
+        let text_out = String::from_utf8(bytes.clone()).expect("utf-8");
+        assert!(
+            text_out.starts_with("{\"model\":\"claude-x\",\"system\":\"be brief\\nRespond with a single JSON object only.\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a \\\"q\\\"\"},"),
+            "{text_out}"
+        );
+        let v: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(
+            v,
+            json!({
+                "model": "claude-x",
+                "system": "be brief\nRespond with a single JSON object only.",
+                "messages": [
+                    {"role": "user", "content": [
+                        {"type": "text", "text": "a \"q\""},
+                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA"}},
+                        {"type": "image", "source": {"type": "url", "url": "https://example.test/i.png"}}]},
+                    {"role": "assistant", "content": [
+                        {"type": "thinking", "thinking": "hm", "signature": "sig"},
+                        {"type": "tool_use", "id": "t1", "name": "f", "input": {"x": 1}}]},
+                    {"role": "user", "content": [
+                        {"type": "tool_result", "tool_use_id": "t1", "content": "2", "is_error": true},
+                        {"type": "tool_result", "tool_use_id": "t2", "content": "3"}]}
+                ],
+                "tools": [{"name": "f", "description": "does f", "input_schema": {"type": "object"}}],
+                "tool_choice": {"type": "auto", "disable_parallel_tool_use": true},
+                "thinking": {"type": "enabled", "budget_tokens": 2000},
+                // The budget must stay below max_tokens.
+                "max_tokens": 6096,
+                "temperature": 0.5,
+                "top_k": 5,
+                "stop_sequences": ["END"],
+                "metadata": {"user_id": "u1"},
+                "stream": true
+            })
+        );
+        // Counting stops after `thinking`; a named tool and thinking off.
+        let mut counted = req.clone();
+        counted.tool_choice = Some(ToolChoice::Tool("f".into()));
+        counted.parallel_tool_calls = None;
+        counted.reasoning = Some(Reasoning::Off);
+        counted.output = None;
+        counted.messages.truncate(1);
+        let v: Value =
+            serde_json::from_slice(&write(&counted, true).expect("written")).expect("json");
+        assert_eq!(v["tool_choice"], json!({"type": "tool", "name": "f"}));
+        assert_eq!(v["thinking"], json!({"type": "disabled"}));
+        assert_eq!(v["system"], json!("be brief"));
+        for absent in [
+            "max_tokens",
+            "temperature",
+            "stream",
+            "metadata",
+            "stop_sequences",
+        ] {
+            assert!(v.get(absent).is_none(), "{absent} in a count request");
+        }
+        // What Claude cannot do is refused.
+        let mut several = req.clone();
+        several.n = Some(2);
+        assert!(write(&several, false).is_err());
+        let mut schema = req;
+        schema.output = Some(OutputFormat::JsonSchema {
+            name: "o".into(),
+            schema: json!({}),
+            strict: None,
+        });
+        assert!(write(&schema, false).is_err());
     }
 }

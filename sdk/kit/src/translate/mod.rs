@@ -133,7 +133,9 @@ pub fn emit_request(to: Format, req: &Request, count: bool) -> Result<Value, Plu
         // Written from typed shapes (the path `request` takes), read back.
         Format::Chat => serde_json::from_slice(&chat_req::write(req)?).map_err(ir::bad_upstream),
         Format::Responses => responses_req::emit(req),
-        Format::Claude => claude_req::emit(req, count),
+        Format::Claude => {
+            serde_json::from_slice(&claude_req::write(req, count)?).map_err(ir::bad_upstream)
+        }
         Format::Gemini => gemini_req::emit(req, count),
         Format::Completions => Err(ir::unsupported("a chat request", to.name())),
     }
@@ -152,8 +154,10 @@ pub fn request(
     if let Some(r) = &opts.reasoning {
         req.reasoning = Some(r.clone());
     }
-    if to == Format::Chat && !opts.count_tokens {
-        return chat_req::write(&req);
+    match to {
+        Format::Chat if !opts.count_tokens => return chat_req::write(&req),
+        Format::Claude => return claude_req::write(&req, opts.count_tokens),
+        _ => {}
     }
     let v = emit_request(to, &req, opts.count_tokens)?;
     serde_json::to_vec(&v).map_err(|e| PluginError::internal(e.to_string()))
