@@ -6,8 +6,9 @@
 //! execution (no other API has them); file references other than Google
 //! storage URIs are refused.
 
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::ir::*;
 
@@ -254,37 +255,46 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
     Ok(req)
 }
 
-fn part_of(p: &Part, req: &Request) -> Result<Option<Value>, PluginError> {
+fn part_of<'a>(p: &'a Part, req: &'a Request) -> Result<Option<PartOut<'a>>, PluginError> {
     Ok(Some(match p {
-        Part::Text(t) => json!({"text": t}),
-        Part::Image { mime, data } => json!({"inlineData": {"mimeType": mime, "data": data}}),
+        Part::Text(t) => PartOut::Text(t),
+        Part::Image { mime, data } => PartOut::InlineData(InlineOut {
+            mime_type: mime,
+            data,
+        }),
         Part::ImageUrl(u) if u.starts_with("gs://") || u.contains("generativelanguage") => {
-            json!({"fileData": {"fileUri": u}})
+            PartOut::FileData(FileOut { file_uri: u })
         }
         Part::ImageUrl(_) => return Err(unsupported("an image by URL (send it inline)", "Gemini")),
         // Thoughts of other models mean nothing to Gemini.
         Part::Thinking { .. } => return Ok(None),
-        Part::ToolCall(c) => json!({"functionCall": {"name": c.name, "args": c.args}}),
+        Part::ToolCall(c) => PartOut::FunctionCall(CallOut {
+            name: &c.name,
+            args: &c.args,
+        }),
         Part::ToolResult(r) => {
             let name = if r.name.is_empty() {
-                req.tool_name_for(&r.id).unwrap_or("tool").to_string()
+                req.tool_name_for(&r.id).unwrap_or("tool")
             } else {
-                r.name.clone()
+                &r.name
             };
-            let content = match serde_json::from_str::<Value>(&r.content) {
-                Ok(v @ Value::Object(_)) => v,
-                _ => json!({"result": r.content}),
+            let response = match serde_json::from_str::<Value>(&r.content) {
+                Ok(v @ Value::Object(_)) => ResultOut::Object(v),
+                _ => ResultOut::Wrapped { result: &r.content },
             };
-            json!({"functionResponse": {"name": name, "response": content}})
+            PartOut::FunctionResponse(ResponseOut { name, response })
         }
     }))
 }
 
-/// The `generateContent` body; with `count`, a `countTokens` body.
-pub fn emit(req: &Request, count: bool) -> Result<Value, PluginError> {
-    let mut contents = Vec::new();
+/// The `generateContent` body (with `count`, a `countTokens` body),
+/// written from typed shapes that borrow the request's text and schemas (a
+/// `Value` tree copied every message, tool schema and string once more
+/// before writing them).
+pub fn write(req: &Request, count: bool) -> Result<Vec<u8>, PluginError> {
+    let mut contents = Vec::with_capacity(req.messages.len());
     for m in &req.messages {
-        let mut parts = Vec::new();
+        let mut parts = Vec::with_capacity(m.parts.len());
         for p in &m.parts {
             if let Some(v) = part_of(p, req)? {
                 parts.push(v);
@@ -296,77 +306,219 @@ pub fn emit(req: &Request, count: bool) -> Result<Value, PluginError> {
             } else {
                 "model"
             };
-            contents.push(json!({"role": role, "parts": parts}));
+            contents.push(ContentOut { role, parts });
         }
     }
-    let mut out = Map::new();
-    out.insert("contents".into(), Value::Array(contents));
-    if count {
-        return Ok(Value::Object(out));
-    }
-    if !req.system.is_empty() {
-        let parts: Vec<Value> = req.system.iter().map(|t| json!({"text": t})).collect();
-        out.insert(
-            "systemInstruction".into(),
-            json!({"role": "user", "parts": parts}),
-        );
-    }
-    if !req.tools.is_empty() {
-        let decls: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                json!({"name": t.name, "description": t.description,
-                       "parametersJsonSchema": t.parameters})
-            })
-            .collect();
-        out.insert("tools".into(), json!([{"functionDeclarations": decls}]));
-    }
-    if let Some(c) = &req.tool_choice {
-        let cfg = match c {
-            ToolChoice::Auto => json!({"mode": "AUTO"}),
-            ToolChoice::None => json!({"mode": "NONE"}),
-            ToolChoice::Required => json!({"mode": "ANY"}),
-            ToolChoice::Tool(n) => json!({"mode": "ANY", "allowedFunctionNames": [n]}),
-        };
-        out.insert("toolConfig".into(), json!({"functionCallingConfig": cfg}));
-    }
-    let mut g = Map::new();
-    if let Some(v) = req.temperature {
-        g.insert("temperature".into(), json!(v));
-    }
-    if let Some(v) = req.top_p {
-        g.insert("topP".into(), json!(v));
-    }
-    if let Some(v) = req.top_k {
-        g.insert("topK".into(), json!(v));
-    }
-    if let Some(v) = req.max_tokens {
-        g.insert("maxOutputTokens".into(), json!(v));
-    }
-    if !req.stop.is_empty() {
-        g.insert("stopSequences".into(), json!(req.stop));
-    }
-    if let Some(n) = req.n {
-        g.insert("candidateCount".into(), json!(n));
-    }
-    if let Some(r) = &req.reasoning {
-        g.insert("thinkingConfig".into(), thinking_config(r, &req.model));
-    }
-    match &req.output {
-        Some(OutputFormat::JsonObject) => {
-            g.insert("responseMimeType".into(), json!("application/json"));
+    let generation = GenerationOut {
+        temperature: req.temperature,
+        top_p: req.top_p,
+        top_k: req.top_k,
+        max_output_tokens: req.max_tokens,
+        stop_sequences: &req.stop,
+        candidate_count: req.n,
+        thinking_config: req
+            .reasoning
+            .as_ref()
+            .map(|r| thinking_config(r, &req.model)),
+        response_mime_type: req.output.as_ref().map(|_| "application/json"),
+        response_json_schema: match &req.output {
+            Some(OutputFormat::JsonSchema { schema, .. }) => Some(schema),
+            _ => None,
+        },
+    };
+    let body = GeminiRequestOut {
+        req,
+        count,
+        contents,
+        generation,
+    };
+    serde_json::to_vec(&body).map_err(|e| PluginError::internal(e.to_string()))
+}
+
+/// The top-level members, each only when the request sets it; a count
+/// request has `contents` only.
+struct GeminiRequestOut<'a> {
+    req: &'a Request,
+    count: bool,
+    contents: Vec<ContentOut<'a>>,
+    generation: GenerationOut<'a>,
+}
+
+impl Serialize for GeminiRequestOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.req;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("contents", &self.contents)?;
+        if self.count {
+            return m.end();
         }
-        Some(OutputFormat::JsonSchema { schema, .. }) => {
-            g.insert("responseMimeType".into(), json!("application/json"));
-            g.insert("responseJsonSchema".into(), schema.clone());
+        if !r.system.is_empty() {
+            let parts: Vec<PartOut<'_>> = r.system.iter().map(|t| PartOut::Text(t)).collect();
+            m.serialize_entry(
+                "systemInstruction",
+                &ContentOut {
+                    role: "user",
+                    parts,
+                },
+            )?;
         }
-        None => {}
+        if !r.tools.is_empty() {
+            let function_declarations: Vec<DeclarationOut<'_>> = r
+                .tools
+                .iter()
+                .map(|t| DeclarationOut {
+                    name: &t.name,
+                    description: &t.description,
+                    parameters_json_schema: &t.parameters,
+                })
+                .collect();
+            m.serialize_entry(
+                "tools",
+                &[ToolsOut {
+                    function_declarations,
+                }],
+            )?;
+        }
+        if let Some(c) = &r.tool_choice {
+            let (mode, only) = match c {
+                ToolChoice::Auto => ("AUTO", None),
+                ToolChoice::None => ("NONE", None),
+                ToolChoice::Required => ("ANY", None),
+                ToolChoice::Tool(n) => ("ANY", Some([n.as_str()])),
+            };
+            m.serialize_entry(
+                "toolConfig",
+                &ToolConfigOut {
+                    function_calling_config: CallingConfigOut {
+                        mode,
+                        allowed_function_names: only,
+                    },
+                },
+            )?;
+        }
+        if !self.generation.is_empty() {
+            m.serialize_entry("generationConfig", &self.generation)?;
+        }
+        m.end()
     }
-    if !g.is_empty() {
-        out.insert("generationConfig".into(), Value::Object(g));
+}
+
+#[derive(Serialize)]
+struct ContentOut<'a> {
+    role: &'static str,
+    parts: Vec<PartOut<'a>>,
+}
+
+/// A part: an object with one member named after its kind.
+#[derive(Serialize)]
+enum PartOut<'a> {
+    #[serde(rename = "text")]
+    Text(&'a str),
+    #[serde(rename = "inlineData")]
+    InlineData(InlineOut<'a>),
+    #[serde(rename = "fileData")]
+    FileData(FileOut<'a>),
+    #[serde(rename = "functionCall")]
+    FunctionCall(CallOut<'a>),
+    #[serde(rename = "functionResponse")]
+    FunctionResponse(ResponseOut<'a>),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InlineOut<'a> {
+    mime_type: &'a str,
+    data: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FileOut<'a> {
+    file_uri: &'a str,
+}
+
+#[derive(Serialize)]
+struct CallOut<'a> {
+    name: &'a str,
+    args: &'a Value,
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a> {
+    name: &'a str,
+    response: ResultOut<'a>,
+}
+
+/// A tool's result: its JSON object as it is, any other text wrapped.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ResultOut<'a> {
+    Object(Value),
+    Wrapped { result: &'a str },
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolsOut<'a> {
+    function_declarations: Vec<DeclarationOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeclarationOut<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters_json_schema: &'a Value,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolConfigOut<'a> {
+    function_calling_config: CallingConfigOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CallingConfigOut<'a> {
+    mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_function_names: Option<[&'a str; 1]>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerationOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_output_tokens: Option<i64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidate_count: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking_config: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_mime_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_json_schema: Option<&'a Value>,
+}
+
+impl GenerationOut<'_> {
+    fn is_empty(&self) -> bool {
+        self.temperature.is_none()
+            && self.top_p.is_none()
+            && self.top_k.is_none()
+            && self.max_output_tokens.is_none()
+            && self.stop_sequences.is_empty()
+            && self.candidate_count.is_none()
+            && self.thinking_config.is_none()
+            && self.response_mime_type.is_none()
     }
-    Ok(Value::Object(out))
 }
 
 /// Gemini 3 models take a level; earlier ones a token budget.
@@ -383,4 +535,148 @@ pub(super) fn thinking_config(r: &Reasoning, model: &str) -> Value {
         }
     }
     json!({"thinkingBudget": r.budget(), "includeThoughts": !off})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_written_in_geminis_shape() {
+        let req = Request {
+            model: "gemini-2.5-pro".into(),
+            system: vec!["be brief".into(), "be kind".into()],
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    parts: vec![
+                        Part::Text("a \"q\"".into()),
+                        Part::Image {
+                            mime: "image/png".into(),
+                            data: "AA".into(),
+                        },
+                        Part::ImageUrl("gs://bucket/i.png".into()),
+                    ],
+                },
+                Message {
+                    role: Role::Assistant,
+                    parts: vec![
+                        Part::Thinking {
+                            text: "hm".into(),
+                            signature: None,
+                        },
+                        Part::ToolCall(ToolCall {
+                            id: "call_1".into(),
+                            name: "f".into(),
+                            args: json!({"x": 1}),
+                        }),
+                    ],
+                },
+                Message {
+                    role: Role::User,
+                    parts: vec![
+                        // No name: looked up from the call.
+                        Part::ToolResult(ToolResult {
+                            id: "call_1".into(),
+                            name: String::new(),
+                            content: "{\"t\": 21}".into(),
+                            is_error: false,
+                        }),
+                        Part::ToolResult(ToolResult {
+                            id: "call_9".into(),
+                            name: "g".into(),
+                            content: "sunny".into(),
+                            is_error: false,
+                        }),
+                    ],
+                },
+                // Only thinking: no parts, so no content.
+                Message {
+                    role: Role::Assistant,
+                    parts: vec![Part::Thinking {
+                        text: "x".into(),
+                        signature: None,
+                    }],
+                },
+            ],
+            tools: vec![Tool {
+                name: "f".into(),
+                description: "does f".into(),
+                parameters: json!({"type": "object"}),
+            }],
+            tool_choice: Some(ToolChoice::Tool("f".into())),
+            max_tokens: Some(64),
+            temperature: Some(0.5),
+            stop: vec!["END".into()],
+            n: Some(2),
+            reasoning: Some(Reasoning::Budget(1024)),
+            output: Some(OutputFormat::JsonSchema {
+                name: "out".into(),
+                schema: json!({"type": "object"}),
+                strict: None,
+            }),
+            ..Default::default()
+        };
+        let bytes = write(&req, false).expect("written");
+        let text = String::from_utf8(bytes.clone()).expect("utf-8");
+        assert!(
+            text.starts_with(
+                "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"a \\\"q\\\"\"},\
+                 {\"inlineData\":{\"mimeType\":\"image/png\",\"data\":\"AA\"}},"
+            ),
+            "{text}"
+        );
+        let v: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(
+            v,
+            json!({
+                "contents": [
+                    {"role": "user", "parts": [
+                        {"text": "a \"q\""},
+                        {"inlineData": {"mimeType": "image/png", "data": "AA"}},
+                        {"fileData": {"fileUri": "gs://bucket/i.png"}}]},
+                    {"role": "model", "parts": [
+                        {"functionCall": {"name": "f", "args": {"x": 1}}}]},
+                    {"role": "user", "parts": [
+                        {"functionResponse": {"name": "f", "response": {"t": 21}}},
+                        {"functionResponse": {"name": "g", "response": {"result": "sunny"}}}]}
+                ],
+                "systemInstruction": {"role": "user", "parts": [
+                    {"text": "be brief"}, {"text": "be kind"}]},
+                "tools": [{"functionDeclarations": [{"name": "f", "description": "does f",
+                    "parametersJsonSchema": {"type": "object"}}]}],
+                "toolConfig": {"functionCallingConfig": {
+                    "mode": "ANY", "allowedFunctionNames": ["f"]}},
+                "generationConfig": {
+                    "temperature": 0.5,
+                    "maxOutputTokens": 64,
+                    "stopSequences": ["END"],
+                    "candidateCount": 2,
+                    "thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": true},
+                    "responseMimeType": "application/json",
+                    "responseJsonSchema": {"type": "object"}
+                }
+            })
+        );
+        // Counting: the contents only.
+        let v: Value = serde_json::from_slice(&write(&req, true).expect("written")).expect("json");
+        assert_eq!(v.as_object().map(|o| o.len()), Some(1), "{v}");
+        // Nothing optional: no generationConfig at all.
+        let bare = Request {
+            model: "m".into(),
+            tool_choice: Some(ToolChoice::Auto),
+            ..Default::default()
+        };
+        assert_eq!(
+            String::from_utf8(write(&bare, false).expect("written")).expect("utf-8"),
+            "{\"contents\":[],\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"AUTO\"}}}"
+        );
+        // An image only a URL names is refused.
+        let mut by_url = bare;
+        by_url.messages = vec![Message {
+            role: Role::User,
+            parts: vec![Part::ImageUrl("https://example.test/i.png".into())],
+        }];
+        assert!(write(&by_url, false).is_err());
+    }
 }

@@ -3,7 +3,7 @@
 //!
 //! Every pair goes through the neutral model in [`ir`]: a reader per
 //! format (`*_req::parse`, `*_resp::parse_whole`, the stream
-//! [`Decoder`](stream::Decoder)s) and a writer per format (`*_req::emit`,
+//! [`Decoder`](stream::Decoder)s) and a writer per format (`*_req::write`,
 //! `*_resp::write_whole` or `emit_whole`, the [`Encoder`](stream::Encoder)s). A provider
 //! plugin translates the client's request into its wire format before its
 //! own envelope code (Code Assist, Codex) wraps it, and translates answers
@@ -124,19 +124,17 @@ pub fn parse_request(from: Format, body: &[u8]) -> Result<Request, PluginError> 
     }
 }
 
-/// Writes the neutral model as a body of format `to`.
-pub fn emit_request(to: Format, req: &Request, count: bool) -> Result<Value, PluginError> {
+/// Writes the neutral model as a body of format `to` (with `count`, a
+/// token-counting body), from typed shapes that borrow its text.
+pub fn write_request(to: Format, req: &Request, count: bool) -> Result<Vec<u8>, PluginError> {
     if count && !matches!(to, Format::Claude | Format::Gemini) {
         return Err(ir::unsupported("token counting", to.name()));
     }
     match to {
-        // Written from typed shapes (the path `request` takes), read back.
-        Format::Chat => serde_json::from_slice(&chat_req::write(req)?).map_err(ir::bad_upstream),
-        Format::Responses => responses_req::emit(req),
-        Format::Claude => {
-            serde_json::from_slice(&claude_req::write(req, count)?).map_err(ir::bad_upstream)
-        }
-        Format::Gemini => gemini_req::emit(req, count),
+        Format::Chat => chat_req::write(req),
+        Format::Responses => responses_req::write(req),
+        Format::Claude => claude_req::write(req, count),
+        Format::Gemini => gemini_req::write(req, count),
         Format::Completions => Err(ir::unsupported("a chat request", to.name())),
     }
 }
@@ -154,13 +152,7 @@ pub fn request(
     if let Some(r) = &opts.reasoning {
         req.reasoning = Some(r.clone());
     }
-    match to {
-        Format::Chat if !opts.count_tokens => return chat_req::write(&req),
-        Format::Claude => return claude_req::write(&req, opts.count_tokens),
-        _ => {}
-    }
-    let v = emit_request(to, &req, opts.count_tokens)?;
-    serde_json::to_vec(&v).map_err(|e| PluginError::internal(e.to_string()))
+    write_request(to, &req, opts.count_tokens)
 }
 
 /// Reads a whole upstream answer of format `from`.

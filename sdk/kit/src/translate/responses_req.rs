@@ -5,8 +5,11 @@
 //! `store`) or built-in tools (web search, file search, ...): both refused
 //! when the target is another API.
 
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::chat_req::{image_part, parse_tool_choice};
 use super::ir::*;
@@ -201,114 +204,364 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
     Ok(req)
 }
 
-pub fn emit(req: &Request) -> Result<Value, PluginError> {
-    let mut input = Vec::new();
-    for m in &req.messages {
-        let (role, text_type) = match m.role {
-            Role::User => ("user", "input_text"),
-            Role::Assistant => ("assistant", "output_text"),
-        };
-        let mut content: Vec<Value> = Vec::new();
-        let flush = |content: &mut Vec<Value>, input: &mut Vec<Value>| {
-            if !content.is_empty() {
-                input.push(
-                    json!({"type": "message", "role": role, "content": std::mem::take(content)}),
-                );
-            }
-        };
-        for p in &m.parts {
-            match p {
-                Part::Text(t) => content.push(json!({"type": text_type, "text": t})),
-                Part::Image { mime, data } => content.push(
-                    json!({"type": "input_image", "image_url": format!("data:{mime};base64,{data}")}),
-                ),
-                Part::ImageUrl(u) => content.push(json!({"type": "input_image", "image_url": u})),
-                Part::Thinking { .. } => {}
-                Part::ToolCall(c) => {
-                    flush(&mut content, &mut input);
-                    input.push(json!({"type": "function_call", "call_id": c.id,
-                                      "name": c.name, "arguments": c.args.to_string()}));
-                }
-                Part::ToolResult(r) => {
-                    flush(&mut content, &mut input);
-                    input.push(json!({"type": "function_call_output", "call_id": r.id,
-                                      "output": r.content}));
-                }
-            }
-        }
-        flush(&mut content, &mut input);
-    }
-    let mut out = Map::new();
-    out.insert("model".into(), json!(req.model));
-    if !req.system.is_empty() {
-        out.insert("instructions".into(), json!(req.system.join("\n")));
-    }
-    out.insert("input".into(), Value::Array(input));
-    if !req.tools.is_empty() {
-        let tools: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                json!({"type": "function", "name": t.name, "description": t.description,
-                            "parameters": t.parameters})
-            })
-            .collect();
-        out.insert("tools".into(), Value::Array(tools));
-    }
-    if let Some(c) = &req.tool_choice {
-        out.insert(
-            "tool_choice".into(),
-            match c {
-                ToolChoice::Auto => json!("auto"),
-                ToolChoice::None => json!("none"),
-                ToolChoice::Required => json!("required"),
-                ToolChoice::Tool(n) => json!({"type": "function", "name": n}),
-            },
-        );
-    }
-    if let Some(p) = req.parallel_tool_calls {
-        out.insert("parallel_tool_calls".into(), json!(p));
-    }
-    if let Some(v) = req.max_tokens {
-        out.insert("max_output_tokens".into(), json!(v));
-    }
-    if let Some(v) = req.temperature {
-        out.insert("temperature".into(), json!(v));
-    }
-    if let Some(v) = req.top_p {
-        out.insert("top_p".into(), json!(v));
-    }
+/// The request as a Responses body, written from typed shapes that borrow
+/// the request's text and schemas (a `Value` tree copied every message,
+/// tool schema and string once more before writing them).
+pub fn write(req: &Request) -> Result<Vec<u8>, PluginError> {
     if !req.stop.is_empty() {
         return Err(unsupported("stop sequences", "Responses"));
     }
     if req.n.is_some_and(|n| n > 1) {
         return Err(unsupported("n > 1 (several choices)", "Responses"));
     }
-    if let Some(r) = &req.reasoning {
-        out.insert(
-            "reasoning".into(),
-            json!({"effort": r.effort(), "summary": "auto"}),
-        );
-    }
-    if let Some(f) = &req.output {
-        let format = match f {
-            OutputFormat::JsonObject => json!({"type": "json_object"}),
-            OutputFormat::JsonSchema {
-                name,
-                schema,
-                strict,
-            } => json!({"type": "json_schema", "name": name, "schema": schema, "strict": strict}),
+    let mut input = Vec::new();
+    for m in &req.messages {
+        let role = match m.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
         };
-        out.insert("text".into(), json!({ "format": format }));
+        let mut content: Vec<InputPartOut<'_>> = Vec::new();
+        for p in &m.parts {
+            match p {
+                Part::Text(text) => content.push(match m.role {
+                    Role::User => InputPartOut::InputText { text },
+                    Role::Assistant => InputPartOut::OutputText { text },
+                }),
+                Part::Image { mime, data } => content.push(InputPartOut::InputImage {
+                    image_url: Cow::Owned(format!("data:{mime};base64,{data}")),
+                }),
+                Part::ImageUrl(u) => content.push(InputPartOut::InputImage {
+                    image_url: Cow::Borrowed(u),
+                }),
+                Part::Thinking { .. } => {}
+                Part::ToolCall(c) => {
+                    flush(role, &mut content, &mut input);
+                    input.push(InputItemOut::FunctionCall {
+                        call_id: &c.id,
+                        name: &c.name,
+                        arguments: c.args.to_string(),
+                    });
+                }
+                Part::ToolResult(r) => {
+                    flush(role, &mut content, &mut input);
+                    input.push(InputItemOut::FunctionCallOutput {
+                        call_id: &r.id,
+                        output: &r.content,
+                    });
+                }
+            }
+        }
+        flush(role, &mut content, &mut input);
     }
-    if let Some(u) = &req.user {
-        out.insert("user".into(), json!(u));
+    let body = ResponsesRequestOut {
+        req,
+        instructions: req.system.join("\n"),
+        input,
+    };
+    serde_json::to_vec(&body).map_err(|e| PluginError::internal(e.to_string()))
+}
+
+/// The message the parts gathered so far make, if any.
+fn flush<'a>(
+    role: &'static str,
+    content: &mut Vec<InputPartOut<'a>>,
+    input: &mut Vec<InputItemOut<'a>>,
+) {
+    if !content.is_empty() {
+        input.push(InputItemOut::Message {
+            role,
+            content: std::mem::take(content),
+        });
     }
-    for (k, v) in &req.openai_shared {
-        out.insert(k.clone(), v.clone());
+}
+
+/// The top-level members, each only when the request sets it.
+struct ResponsesRequestOut<'a> {
+    req: &'a Request,
+    instructions: String,
+    input: Vec<InputItemOut<'a>>,
+}
+
+impl Serialize for ResponsesRequestOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.req;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("model", &r.model)?;
+        if !r.system.is_empty() {
+            m.serialize_entry("instructions", &self.instructions)?;
+        }
+        m.serialize_entry("input", &self.input)?;
+        if !r.tools.is_empty() {
+            let tools: Vec<ToolOut<'_>> = r
+                .tools
+                .iter()
+                .map(|t| ToolOut {
+                    kind: "function",
+                    name: &t.name,
+                    description: &t.description,
+                    parameters: &t.parameters,
+                })
+                .collect();
+            m.serialize_entry("tools", &tools)?;
+        }
+        if let Some(c) = &r.tool_choice {
+            match c {
+                ToolChoice::Auto => m.serialize_entry("tool_choice", "auto")?,
+                ToolChoice::None => m.serialize_entry("tool_choice", "none")?,
+                ToolChoice::Required => m.serialize_entry("tool_choice", "required")?,
+                ToolChoice::Tool(name) => m.serialize_entry(
+                    "tool_choice",
+                    &NamedChoiceOut {
+                        kind: "function",
+                        name,
+                    },
+                )?,
+            }
+        }
+        if let Some(p) = r.parallel_tool_calls {
+            m.serialize_entry("parallel_tool_calls", &p)?;
+        }
+        if let Some(v) = r.max_tokens {
+            m.serialize_entry("max_output_tokens", &v)?;
+        }
+        if let Some(v) = r.temperature {
+            m.serialize_entry("temperature", &v)?;
+        }
+        if let Some(v) = r.top_p {
+            m.serialize_entry("top_p", &v)?;
+        }
+        if let Some(reasoning) = &r.reasoning {
+            m.serialize_entry(
+                "reasoning",
+                &ReasoningOut {
+                    effort: reasoning.effort(),
+                    summary: "auto",
+                },
+            )?;
+        }
+        if let Some(f) = &r.output {
+            let format = match f {
+                OutputFormat::JsonObject => FormatOut::JsonObject {},
+                OutputFormat::JsonSchema {
+                    name,
+                    schema,
+                    strict,
+                } => FormatOut::JsonSchema {
+                    name,
+                    schema,
+                    strict: *strict,
+                },
+            };
+            m.serialize_entry("text", &TextOut { format })?;
+        }
+        if let Some(u) = &r.user {
+            m.serialize_entry("user", u)?;
+        }
+        // A fixed set of names (`OPENAI_SHARED`), none of them above.
+        for (k, v) in &r.openai_shared {
+            m.serialize_entry(k, v)?;
+        }
+        // The Codex backend keeps nothing; the client resends the history.
+        m.serialize_entry("store", &false)?;
+        m.serialize_entry("stream", &r.stream)?;
+        m.end()
     }
-    // The Codex backend keeps nothing; the client resends the history.
-    out.insert("store".into(), json!(false));
-    out.insert("stream".into(), json!(req.stream));
-    Ok(Value::Object(out))
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum InputItemOut<'a> {
+    Message {
+        role: &'static str,
+        content: Vec<InputPartOut<'a>>,
+    },
+    FunctionCall {
+        call_id: &'a str,
+        name: &'a str,
+        arguments: String,
+    },
+    FunctionCallOutput {
+        call_id: &'a str,
+        output: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum InputPartOut<'a> {
+    InputText { text: &'a str },
+    OutputText { text: &'a str },
+    InputImage { image_url: Cow<'a, str> },
+}
+
+#[derive(Serialize)]
+struct ToolOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a Value,
+}
+
+#[derive(Serialize)]
+struct NamedChoiceOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct ReasoningOut {
+    effort: String,
+    summary: &'static str,
+}
+
+#[derive(Serialize)]
+struct TextOut<'a> {
+    format: FormatOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum FormatOut<'a> {
+    JsonObject {},
+    JsonSchema {
+        name: &'a str,
+        schema: &'a Value,
+        strict: Option<bool>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_written_in_the_responses_shape() {
+        let req = Request {
+            model: "gpt-x".into(),
+            system: vec!["be brief".into(), "be kind".into()],
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    parts: vec![
+                        Part::Text("a \"q\"".into()),
+                        Part::Image {
+                            mime: "image/png".into(),
+                            data: "AA".into(),
+                        },
+                    ],
+                },
+                Message {
+                    role: Role::Assistant,
+                    parts: vec![
+                        Part::Thinking {
+                            text: "hm".into(),
+                            signature: None,
+                        },
+                        Part::Text("calling".into()),
+                        Part::ToolCall(ToolCall {
+                            id: "call_1".into(),
+                            name: "f".into(),
+                            args: json!({"x": 1}),
+                        }),
+                        Part::Text("after".into()),
+                    ],
+                },
+                Message {
+                    role: Role::User,
+                    parts: vec![
+                        Part::ToolResult(ToolResult {
+                            id: "call_1".into(),
+                            name: "f".into(),
+                            content: "2".into(),
+                            is_error: false,
+                        }),
+                        Part::ImageUrl("https://example.test/i.png".into()),
+                    ],
+                },
+            ],
+            tools: vec![Tool {
+                name: "f".into(),
+                description: "does f".into(),
+                parameters: json!({"type": "object"}),
+            }],
+            tool_choice: Some(ToolChoice::Tool("f".into())),
+            parallel_tool_calls: Some(true),
+            max_tokens: Some(64),
+            top_p: Some(0.9),
+            reasoning: Some(Reasoning::Effort("low".into())),
+            output: Some(OutputFormat::JsonSchema {
+                name: "out".into(),
+                schema: json!({"type": "object"}),
+                strict: Some(true),
+            }),
+            user: Some("u1".into()),
+            openai_shared: vec![("prompt_cache_key".into(), json!("k"))],
+            stream: true,
+            ..Default::default()
+        };
+        let bytes = write(&req).expect("written");
+        let text = String::from_utf8(bytes.clone()).expect("utf-8");
+        assert!(
+            text.starts_with(
+                "{\"model\":\"gpt-x\",\"instructions\":\"be brief\\nbe kind\",\"input\":[{\"type\":\
+                 \"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\
+                 \"a \\\"q\\\"\"},"
+            ),
+            "{text}"
+        );
+        let v: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(
+            v,
+            json!({
+                "model": "gpt-x",
+                "instructions": "be brief\nbe kind",
+                "input": [
+                    {"type": "message", "role": "user", "content": [
+                        {"type": "input_text", "text": "a \"q\""},
+                        {"type": "input_image", "image_url": "data:image/png;base64,AA"}]},
+                    {"type": "message", "role": "assistant", "content": [
+                        {"type": "output_text", "text": "calling"}]},
+                    {"type": "function_call", "call_id": "call_1", "name": "f",
+                     "arguments": "{\"x\":1}"},
+                    {"type": "message", "role": "assistant", "content": [
+                        {"type": "output_text", "text": "after"}]},
+                    {"type": "function_call_output", "call_id": "call_1", "output": "2"},
+                    {"type": "message", "role": "user", "content": [
+                        {"type": "input_image", "image_url": "https://example.test/i.png"}]}
+                ],
+                "tools": [{"type": "function", "name": "f", "description": "does f",
+                           "parameters": {"type": "object"}}],
+                "tool_choice": {"type": "function", "name": "f"},
+                "parallel_tool_calls": true,
+                "max_output_tokens": 64,
+                "top_p": 0.9,
+                "reasoning": {"effort": "low", "summary": "auto"},
+                "text": {"format": {"type": "json_schema", "name": "out",
+                                    "schema": {"type": "object"}, "strict": true}},
+                "user": "u1",
+                "prompt_cache_key": "k",
+                "store": false,
+                "stream": true
+            })
+        );
+        let bare = Request {
+            model: "m".into(),
+            output: Some(OutputFormat::JsonObject),
+            ..Default::default()
+        };
+        assert_eq!(
+            String::from_utf8(write(&bare).expect("written")).expect("utf-8"),
+            "{\"model\":\"m\",\"input\":[],\"text\":{\"format\":{\"type\":\"json_object\"}},\
+             \"store\":false,\"stream\":false}"
+        );
+        // What Responses cannot do is refused.
+        let mut stops = bare.clone();
+        stops.stop = vec!["END".into()];
+        assert!(write(&stops).is_err());
+        let mut several = bare;
+        several.n = Some(3);
+        assert!(write(&several).is_err());
+    }
 }

@@ -84,8 +84,7 @@ fn comparable(mut r: Request, via: Format) -> Request {
 #[test]
 fn requests_round_trip_through_every_format() {
     for from in ALL {
-        let body =
-            serde_json::to_vec(&emit_request(from, &sample(), false).expect("emit")).expect("json");
+        let body = write_request(from, &sample(), false).expect("emit");
         let parsed = parse_request(from, &body).expect("parse");
         let mut want = comparable(sample(), from);
         want.model = String::new();
@@ -108,8 +107,7 @@ fn requests_round_trip_through_every_format() {
 
 #[test]
 fn request_fields_land_where_each_api_wants_them() {
-    let chat = emit_request(Format::Chat, &sample(), false).expect("chat");
-    let body = serde_json::to_vec(&chat).expect("json");
+    let body = write_request(Format::Chat, &sample(), false).expect("chat");
     let opts = RequestOpts {
         model: "up".into(),
         stream: true,
@@ -191,14 +189,14 @@ fn openai_options_pass_between_chat_and_responses_only() {
 fn unsupported_features_are_named() {
     let mut r = sample();
     r.stop = vec!["END".into()];
-    let err = emit_request(Format::Responses, &r, false).expect_err("no stop");
+    let err = write_request(Format::Responses, &r, false).expect_err("no stop");
     assert_eq!(err.status, 400);
     assert!(err.message.contains("stop sequences"), "{}", err.message);
-    let err = emit_request(Format::Chat, &sample(), true).expect_err("no counting");
+    let err = write_request(Format::Chat, &sample(), true).expect_err("no counting");
     assert!(err.message.contains("token counting"));
     let mut r = sample();
     r.messages[0].parts[1] = Part::ImageUrl("https://x.test/a.png".into());
-    let err = emit_request(Format::Gemini, &r, false).expect_err("no url images");
+    let err = write_request(Format::Gemini, &r, false).expect_err("no url images");
     assert!(err.message.contains("image by URL"));
     let err = request(
         Format::Completions,
