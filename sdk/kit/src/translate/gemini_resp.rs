@@ -142,27 +142,33 @@ pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
     Ok(r)
 }
 
-fn part_json(p: &Part) -> Option<Value> {
-    Some(match p {
-        Part::Text(t) => json!({"text": t}),
-        Part::Thinking { text, .. } => json!({"text": text, "thought": true}),
-        Part::ToolCall(c) => json!({"functionCall": {"name": c.name, "args": c.args}}),
-        _ => return None,
-    })
-}
-
-pub fn emit_whole(r: &Response) -> Value {
-    let parts: Vec<Value> = r.parts.iter().filter_map(part_json).collect();
-    let mut v = json!({
-        "candidates": [{"content": {"role": "model", "parts": parts},
-                        "finishReason": finish_str(r.finish), "index": 0}],
-        "modelVersion": r.model,
-        "responseId": r.id,
-    });
-    if let Some(u) = &r.usage {
-        v["usageMetadata"] = usage_json(u);
-    }
-    v
+/// A whole answer as one `GenerateContentResponse`, written from the
+/// same typed shapes as a streamed chunk.
+pub fn write_whole(r: &Response) -> Result<Vec<u8>, PluginError> {
+    let parts: Vec<PartOut<'_>> = r
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Text(t) => Some(PartOut::text(t, false)),
+            Part::Thinking { text, .. } => Some(PartOut::text(text, true)),
+            Part::ToolCall(c) => Some(PartOut::call(&c.name, &c.args)),
+            _ => None,
+        })
+        .collect();
+    let answer = ChunkOut {
+        candidates: [CandidateOut {
+            content: ContentOut {
+                parts: &parts,
+                role: "model",
+            },
+            finish_reason: Some(finish_str(r.finish)),
+            index: 0,
+        }],
+        usage_metadata: r.usage.as_ref().map(usage_json),
+        model_version: &r.model,
+        response_id: &r.id,
+    };
+    serde_json::to_vec(&answer).map_err(|e| PluginError::internal(e.to_string()))
 }
 
 /// Gemini chunks into events.
@@ -287,8 +293,8 @@ impl GeminiEncoder {
 
     fn flush_tool(&mut self, out: &mut Vec<u8>) {
         if let Some((name, args)) = self.pending.take() {
-            let part = json!({"functionCall": {"name": name, "args": args_from_str(&args)}});
-            self.chunk(&[PartOut::Value(&part)], false, out);
+            let args = args_from_str(&args);
+            self.chunk(&[PartOut::call(&name, &args)], false, out);
         }
     }
 }
@@ -329,8 +335,16 @@ enum PartOut<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         thought: Option<bool>,
     },
-    /// A function call (rare: once per call).
-    Value(&'a Value),
+    Call {
+        #[serde(rename = "functionCall")]
+        function_call: CallOut<'a>,
+    },
+}
+
+#[derive(Serialize)]
+struct CallOut<'a> {
+    name: &'a str,
+    args: &'a Value,
 }
 
 impl<'a> PartOut<'a> {
@@ -338,6 +352,12 @@ impl<'a> PartOut<'a> {
         PartOut::Text {
             text,
             thought: thought.then_some(true),
+        }
+    }
+
+    fn call(name: &'a str, args: &'a Value) -> Self {
+        PartOut::Call {
+            function_call: CallOut { name, args },
         }
     }
 }
@@ -447,6 +467,76 @@ mod tests {
         assert_eq!(
             encode(false, &events),
             format!("[{thinking},{text},{last}]")
+        );
+    }
+
+    #[test]
+    fn whole_answers_are_written_in_the_apis_shape_and_order() {
+        let r = Response {
+            id: "r1".into(),
+            model: "gm".into(),
+            parts: vec![
+                Part::Thinking {
+                    text: "hm".into(),
+                    signature: None,
+                },
+                Part::Text("hi".into()),
+                Part::ToolCall(ToolCall {
+                    id: "c1".into(),
+                    name: "f".into(),
+                    args: json!({"q": 1}),
+                }),
+                Part::ImageUrl("https://example.test/i.png".into()),
+            ],
+            finish: Finish::Stop,
+            usage: Some(TokenUsage {
+                input_tokens: 3,
+                output_tokens: 5,
+                reasoning_tokens: 0,
+                cached_tokens: 1,
+                total_tokens: 8,
+            }),
+            created: 0,
+        };
+        assert_eq!(
+            String::from_utf8(write_whole(&r).expect("written")).expect("utf-8"),
+            "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hm\",\"thought\":true},\
+             {\"text\":\"hi\"},{\"functionCall\":{\"name\":\"f\",\"args\":{\"q\":1}}}],\
+             \"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":\
+             {\"cachedContentTokenCount\":1,\"candidatesTokenCount\":5,\"promptTokenCount\":3,\
+             \"totalTokenCount\":8},\"modelVersion\":\"gm\",\"responseId\":\"r1\"}"
+        );
+    }
+
+    #[test]
+    fn a_streamed_tool_call_goes_out_whole_when_it_ends() {
+        let events = [
+            Event::Start {
+                id: "r1".into(),
+                model: "gm".into(),
+            },
+            Event::ToolStart {
+                index: 0,
+                id: "c1".into(),
+                name: "f".into(),
+            },
+            Event::ToolArgs {
+                index: 0,
+                delta: "{\"q\":".into(),
+            },
+            Event::ToolArgs {
+                index: 0,
+                delta: "1}".into(),
+            },
+            Event::Text("after".into()),
+        ];
+        assert_eq!(
+            encode(true, &events),
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\
+             \"args\":{\"q\":1}}}],\"role\":\"model\"},\"index\":0}],\"modelVersion\":\"gm\",\
+             \"responseId\":\"r1\"}\n\ndata: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\
+             \"after\"}],\"role\":\"model\"},\"index\":0}],\"modelVersion\":\"gm\",\"responseId\":\
+             \"r1\"}\n\n"
         );
     }
 }

@@ -4,7 +4,7 @@
 //! Every pair goes through the neutral model in [`ir`]: a reader per
 //! format (`*_req::parse`, `*_resp::parse_whole`, the stream
 //! [`Decoder`](stream::Decoder)s) and a writer per format (`*_req::write`,
-//! `*_resp::write_whole` or `emit_whole`, the [`Encoder`](stream::Encoder)s). A provider
+//! `*_resp::write_whole` (Responses: `emit_whole`), the [`Encoder`](stream::Encoder)s). A provider
 //! plugin translates the client's request into its wire format before its
 //! own envelope code (Code Assist, Codex) wraps it, and translates answers
 //! after that code unwrapped them; [`crate::ProviderPlugin`] does both.
@@ -165,16 +165,17 @@ pub fn parse_response(from: Format, body: &[u8]) -> Result<Response, PluginError
     }
 }
 
-/// Writes a whole answer in format `to`: chat and Claude from typed shapes,
-/// Responses and Gemini (rarer as whole answers) built as values.
+/// Writes a whole answer in format `to`: from typed shapes, bar Responses
+/// (built as a value: its response object is shared with the stream's
+/// opening and closing events).
 pub fn write_response(to: Format, r: &Response) -> Result<Vec<u8>, PluginError> {
-    let value = match to {
-        Format::Chat | Format::Completions => return chat_resp::write_whole(r),
-        Format::Claude => return claude_resp::write_whole(r),
-        Format::Responses => responses_resp::emit_whole(r),
-        Format::Gemini => gemini_resp::emit_whole(r),
-    };
-    serde_json::to_vec(&value).map_err(|e| PluginError::internal(e.to_string()))
+    match to {
+        Format::Chat | Format::Completions => chat_resp::write_whole(r),
+        Format::Claude => claude_resp::write_whole(r),
+        Format::Gemini => gemini_resp::write_whole(r),
+        Format::Responses => serde_json::to_vec(&responses_resp::emit_whole(r))
+            .map_err(|e| PluginError::internal(e.to_string())),
+    }
 }
 
 /// A whole upstream answer of format `from` as the client's format `to`;
