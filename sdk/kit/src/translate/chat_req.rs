@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::ir::*;
+use super::json_out::{entry_some, openai_mode, to_bytes};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -343,7 +344,7 @@ pub fn write(req: &Request) -> Result<Vec<u8>, PluginError> {
         messages,
         reasoning_effort: req.reasoning.as_ref().map(Reasoning::effort),
     };
-    serde_json::to_vec(&body).map_err(|e| PluginError::internal(e.to_string()))
+    to_bytes(&body)
 }
 
 /// The top-level members, in the order OpenAI documents them, each only
@@ -377,9 +378,6 @@ impl Serialize for ChatRequestOut<'_> {
         }
         if let Some(c) = &r.tool_choice {
             match c {
-                ToolChoice::Auto => m.serialize_entry("tool_choice", "auto")?,
-                ToolChoice::None => m.serialize_entry("tool_choice", "none")?,
-                ToolChoice::Required => m.serialize_entry("tool_choice", "required")?,
                 ToolChoice::Tool(name) => m.serialize_entry(
                     "tool_choice",
                     &NamedChoiceOut {
@@ -387,26 +385,17 @@ impl Serialize for ChatRequestOut<'_> {
                         function: NameOut { name },
                     },
                 )?,
+                other => entry_some(&mut m, "tool_choice", openai_mode(other))?,
             }
         }
-        if let Some(v) = r.max_tokens {
-            m.serialize_entry("max_tokens", &v)?;
-        }
-        if let Some(v) = r.temperature {
-            m.serialize_entry("temperature", &v)?;
-        }
-        if let Some(v) = r.top_p {
-            m.serialize_entry("top_p", &v)?;
-        }
+        entry_some(&mut m, "max_tokens", r.max_tokens)?;
+        entry_some(&mut m, "temperature", r.temperature)?;
+        entry_some(&mut m, "top_p", r.top_p)?;
         if !r.stop.is_empty() {
             m.serialize_entry("stop", &r.stop)?;
         }
-        if let Some(n) = r.n {
-            m.serialize_entry("n", &n)?;
-        }
-        if let Some(e) = &self.reasoning_effort {
-            m.serialize_entry("reasoning_effort", e)?;
-        }
+        entry_some(&mut m, "n", r.n)?;
+        entry_some(&mut m, "reasoning_effort", self.reasoning_effort.as_ref())?;
         if let Some(f) = &r.output {
             match f {
                 OutputFormat::JsonObject => {
@@ -428,12 +417,8 @@ impl Serialize for ChatRequestOut<'_> {
                 )?,
             }
         }
-        if let Some(u) = &r.user {
-            m.serialize_entry("user", u)?;
-        }
-        if let Some(p) = r.parallel_tool_calls {
-            m.serialize_entry("parallel_tool_calls", &p)?;
-        }
+        entry_some(&mut m, "user", r.user.as_ref())?;
+        entry_some(&mut m, "parallel_tool_calls", r.parallel_tool_calls)?;
         // A fixed set of names (`OPENAI_SHARED`), none of them above.
         for (k, v) in &r.openai_shared {
             m.serialize_entry(k, v)?;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::ir::*;
+use super::json_out::to_bytes;
 use super::stream::{data_line, Decoder, Encoder};
 
 #[derive(Deserialize, Default)]
@@ -207,7 +208,7 @@ pub fn write_whole(r: &Response) -> Result<Vec<u8>, PluginError> {
         }],
         usage: r.usage.as_ref().map(usage_json),
     };
-    serde_json::to_vec(&answer).map_err(|e| PluginError::internal(e.to_string()))
+    to_bytes(&answer)
 }
 
 #[derive(Serialize)]

@@ -1,12 +1,16 @@
-//! The events of Claude's message stream as typed shapes that borrow their
-//! text, serialised straight into the output.
+//! The events of Claude's message stream, and the content blocks that
+//! requests and whole answers share with it, as typed shapes that borrow
+//! their text, serialised straight into the output.
 //!
 //! Building a `serde_json::Value` per event (a sorted map per object, a
 //! copy of every string) and writing it out cost more than decoding the
 //! upstream event. Written from these shapes, an event costs its bytes,
 //! and its members come in Anthropic's order: `type` first.
 
-use serde::{Serialize, Serializer};
+use std::sync::LazyLock;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::ir::TokenUsage;
 
@@ -91,12 +95,16 @@ pub struct StartUsage {
     pub output_tokens: i64,
 }
 
-/// A content block as it opens: empty.
+/// A content block: as a stream opens it (empty), in a whole answer, or in
+/// a request.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Block<'a> {
     Text {
         text: &'a str,
+    },
+    Image {
+        source: Source<'a>,
     },
     Thinking {
         thinking: &'a str,
@@ -105,19 +113,25 @@ pub enum Block<'a> {
     ToolUse {
         id: &'a str,
         name: &'a str,
-        input: EmptyObject,
+        input: &'a Value,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        content: &'a str,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
     },
 }
 
-/// `{}`.
-pub struct EmptyObject;
-
-impl Serialize for EmptyObject {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        s.serialize_map(Some(0))?.end()
-    }
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Source<'a> {
+    Base64 { media_type: &'a str, data: &'a str },
+    Url { url: &'a str },
 }
+
+/// `{}`: the input of a tool call as a stream opens it.
+pub static EMPTY_INPUT: LazyLock<Value> = LazyLock::new(|| Value::Object(Map::new()));
 
 #[derive(Serialize)]
 #[serde(tag = "type")]
@@ -193,7 +207,7 @@ mod tests {
                 content_block: Block::ToolUse {
                     id: "t",
                     name: "f",
-                    input: EmptyObject
+                    input: &EMPTY_INPUT
                 }
             }),
             "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":2,\

@@ -8,7 +8,9 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::claude_events::{Block, Source};
 use super::ir::*;
+use super::json_out::{entry_some, to_bytes};
 
 /// `max_tokens` is required by Claude; used when the client set none.
 pub const DEFAULT_MAX_TOKENS: i64 = 32000;
@@ -181,33 +183,33 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
     Ok(req)
 }
 
-fn block_of(p: &Part) -> Option<BlockOut<'_>> {
+fn block_of(p: &Part) -> Option<Block<'_>> {
     Some(match p {
-        Part::Text(t) => BlockOut::Text { text: t },
-        Part::Image { mime, data } => BlockOut::Image {
-            source: SourceOut::Base64 {
+        Part::Text(t) => Block::Text { text: t },
+        Part::Image { mime, data } => Block::Image {
+            source: Source::Base64 {
                 media_type: mime,
                 data,
             },
         },
-        Part::ImageUrl(u) => BlockOut::Image {
-            source: SourceOut::Url { url: u },
+        Part::ImageUrl(u) => Block::Image {
+            source: Source::Url { url: u },
         },
         // Claude only accepts thinking blocks it signed itself.
         Part::Thinking {
             text,
             signature: Some(sig),
-        } => BlockOut::Thinking {
+        } => Block::Thinking {
             thinking: text,
             signature: sig,
         },
         Part::Thinking { .. } => return None,
-        Part::ToolCall(c) => BlockOut::ToolUse {
+        Part::ToolCall(c) => Block::ToolUse {
             id: &c.id,
             name: &c.name,
             input: &c.args,
         },
-        Part::ToolResult(r) => BlockOut::ToolResult {
+        Part::ToolResult(r) => Block::ToolResult {
             tool_use_id: &r.id,
             content: &r.content,
             is_error: r.is_error,
@@ -230,7 +232,7 @@ pub fn write(req: &Request, count: bool) -> Result<Vec<u8>, PluginError> {
         .messages
         .iter()
         .filter_map(|m| {
-            let content: Vec<BlockOut<'_>> = m.parts.iter().filter_map(block_of).collect();
+            let content: Vec<Block<'_>> = m.parts.iter().filter_map(block_of).collect();
             (!content.is_empty()).then_some(MessageOut {
                 role: if m.role == Role::User {
                     "user"
@@ -255,7 +257,7 @@ pub fn write(req: &Request, count: bool) -> Result<Vec<u8>, PluginError> {
         system,
         messages,
     };
-    serde_json::to_vec(&body).map_err(|e| PluginError::internal(e.to_string()))
+    to_bytes(&body)
 }
 
 /// The top-level members, each only when the request sets it; a count
@@ -326,15 +328,9 @@ impl Serialize for ClaudeRequestOut<'_> {
             }
         }
         m.serialize_entry("max_tokens", &max)?;
-        if let Some(v) = r.temperature {
-            m.serialize_entry("temperature", &v)?;
-        }
-        if let Some(v) = r.top_p {
-            m.serialize_entry("top_p", &v)?;
-        }
-        if let Some(v) = r.top_k {
-            m.serialize_entry("top_k", &v)?;
-        }
+        entry_some(&mut m, "temperature", r.temperature)?;
+        entry_some(&mut m, "top_p", r.top_p)?;
+        entry_some(&mut m, "top_k", r.top_k)?;
         if !r.stop.is_empty() {
             m.serialize_entry("stop_sequences", &r.stop)?;
         }
@@ -351,40 +347,7 @@ impl Serialize for ClaudeRequestOut<'_> {
 #[derive(Serialize)]
 struct MessageOut<'a> {
     role: &'static str,
-    content: Vec<BlockOut<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum BlockOut<'a> {
-    Text {
-        text: &'a str,
-    },
-    Image {
-        source: SourceOut<'a>,
-    },
-    Thinking {
-        thinking: &'a str,
-        signature: &'a str,
-    },
-    ToolUse {
-        id: &'a str,
-        name: &'a str,
-        input: &'a Value,
-    },
-    ToolResult {
-        tool_use_id: &'a str,
-        content: &'a str,
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        is_error: bool,
-    },
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum SourceOut<'a> {
-    Base64 { media_type: &'a str, data: &'a str },
-    Url { url: &'a str },
+    content: Vec<Block<'a>>,
 }
 
 #[derive(Serialize)]

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::claude_events::{self as events, write, ClaudeEvent as Out, Delta, MessageHead};
 use super::ir::*;
+use super::json_out::to_bytes;
 use super::stream::{Decoder, Encoder};
 
 #[derive(Deserialize, Default, Clone, Copy)]
@@ -98,16 +99,16 @@ pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
 /// borrow its text, in Anthropic's member order (a `Value` tree cost a
 /// sorted map per object and a copy of every string).
 pub fn write_whole(r: &Response) -> Result<Vec<u8>, PluginError> {
-    let content: Vec<BlockOut<'_>> = r
+    let content: Vec<events::Block<'_>> = r
         .parts
         .iter()
         .filter_map(|p| match p {
-            Part::Text(t) => Some(BlockOut::Text { text: t }),
-            Part::Thinking { text, signature } => Some(BlockOut::Thinking {
+            Part::Text(t) => Some(events::Block::Text { text: t }),
+            Part::Thinking { text, signature } => Some(events::Block::Thinking {
                 thinking: text,
                 signature: signature.as_deref().unwrap_or_default(),
             }),
-            Part::ToolCall(c) => Some(BlockOut::ToolUse {
+            Part::ToolCall(c) => Some(events::Block::ToolUse {
                 id: &c.id,
                 name: &c.name,
                 input: &c.args,
@@ -131,7 +132,7 @@ pub fn write_whole(r: &Response) -> Result<Vec<u8>, PluginError> {
         stop_sequence: None,
         usage: events::Usage::from(&r.usage.unwrap_or_default()),
     };
-    serde_json::to_vec(&message).map_err(|e| PluginError::internal(e.to_string()))
+    to_bytes(&message)
 }
 
 #[derive(Serialize)]
@@ -141,27 +142,10 @@ struct MessageOut<'a> {
     kind: &'static str,
     role: &'static str,
     model: &'a str,
-    content: Vec<BlockOut<'a>>,
+    content: Vec<events::Block<'a>>,
     stop_reason: &'static str,
     stop_sequence: Option<&'static str>,
     usage: events::Usage,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum BlockOut<'a> {
-    Text {
-        text: &'a str,
-    },
-    Thinking {
-        thinking: &'a str,
-        signature: &'a str,
-    },
-    ToolUse {
-        id: &'a str,
-        name: &'a str,
-        input: &'a Value,
-    },
 }
 
 fn claude_id(id: &str) -> String {
@@ -443,7 +427,7 @@ impl Encoder for ClaudeEncoder {
                     events::Block::ToolUse {
                         id,
                         name,
-                        input: events::EmptyObject,
+                        input: &events::EMPTY_INPUT,
                     },
                     out,
                 );

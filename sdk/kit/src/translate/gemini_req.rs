@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::ir::*;
+use super::json_out::to_bytes;
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
@@ -332,7 +333,7 @@ pub fn write(req: &Request, count: bool) -> Result<Vec<u8>, PluginError> {
         contents,
         generation,
     };
-    serde_json::to_vec(&body).map_err(|e| PluginError::internal(e.to_string()))
+    to_bytes(&body)
 }
 
 /// The top-level members, each only when the request sets it; a count

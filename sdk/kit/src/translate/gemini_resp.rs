@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::ir::*;
+use super::json_out::to_bytes;
 use super::stream::{data_line, event_line, Decoder, Encoder};
 
 #[derive(Deserialize, Default)]
@@ -168,7 +169,7 @@ pub fn write_whole(r: &Response) -> Result<Vec<u8>, PluginError> {
         model_version: &r.model,
         response_id: &r.id,
     };
-    serde_json::to_vec(&answer).map_err(|e| PluginError::internal(e.to_string()))
+    to_bytes(&answer)
 }
 
 /// Gemini chunks into events.

@@ -21,6 +21,7 @@ mod claude_resp;
 mod gemini_req;
 mod gemini_resp;
 pub mod ir;
+mod json_out;
 mod responses_enc;
 mod responses_req;
 mod responses_resp;
@@ -173,8 +174,7 @@ pub fn write_response(to: Format, r: &Response) -> Result<Vec<u8>, PluginError> 
         Format::Chat | Format::Completions => chat_resp::write_whole(r),
         Format::Claude => claude_resp::write_whole(r),
         Format::Gemini => gemini_resp::write_whole(r),
-        Format::Responses => serde_json::to_vec(&responses_resp::emit_whole(r))
-            .map_err(|e| PluginError::internal(e.to_string())),
+        Format::Responses => json_out::to_bytes(&responses_resp::emit_whole(r)),
     }
 }
 
@@ -206,7 +206,7 @@ pub fn count_response(from: Format, to: Format, body: &[u8]) -> Result<Vec<u8>, 
         Format::Claude => json!({ "input_tokens": n }),
         _ => json!({ "totalTokens": n }),
     };
-    serde_json::to_vec(&out).map_err(|e| PluginError::internal(e.to_string()))
+    json_out::to_bytes(&out)
 }
 
 /// A stream translator: `inner` (the provider's own, producing `from`

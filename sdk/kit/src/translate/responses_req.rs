@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::chat_req::{image_part, parse_tool_choice};
 use super::ir::*;
+use super::json_out::{entry_some, openai_mode, to_bytes};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -258,7 +259,7 @@ pub fn write(req: &Request) -> Result<Vec<u8>, PluginError> {
         instructions: req.system.join("\n"),
         input,
     };
-    serde_json::to_vec(&body).map_err(|e| PluginError::internal(e.to_string()))
+    to_bytes(&body)
 }
 
 /// The message the parts gathered so far make, if any.
@@ -306,9 +307,6 @@ impl Serialize for ResponsesRequestOut<'_> {
         }
         if let Some(c) = &r.tool_choice {
             match c {
-                ToolChoice::Auto => m.serialize_entry("tool_choice", "auto")?,
-                ToolChoice::None => m.serialize_entry("tool_choice", "none")?,
-                ToolChoice::Required => m.serialize_entry("tool_choice", "required")?,
                 ToolChoice::Tool(name) => m.serialize_entry(
                     "tool_choice",
                     &NamedChoiceOut {
@@ -316,20 +314,13 @@ impl Serialize for ResponsesRequestOut<'_> {
                         name,
                     },
                 )?,
+                other => entry_some(&mut m, "tool_choice", openai_mode(other))?,
             }
         }
-        if let Some(p) = r.parallel_tool_calls {
-            m.serialize_entry("parallel_tool_calls", &p)?;
-        }
-        if let Some(v) = r.max_tokens {
-            m.serialize_entry("max_output_tokens", &v)?;
-        }
-        if let Some(v) = r.temperature {
-            m.serialize_entry("temperature", &v)?;
-        }
-        if let Some(v) = r.top_p {
-            m.serialize_entry("top_p", &v)?;
-        }
+        entry_some(&mut m, "parallel_tool_calls", r.parallel_tool_calls)?;
+        entry_some(&mut m, "max_output_tokens", r.max_tokens)?;
+        entry_some(&mut m, "temperature", r.temperature)?;
+        entry_some(&mut m, "top_p", r.top_p)?;
         if let Some(reasoning) = &r.reasoning {
             m.serialize_entry(
                 "reasoning",
@@ -354,9 +345,7 @@ impl Serialize for ResponsesRequestOut<'_> {
             };
             m.serialize_entry("text", &TextOut { format })?;
         }
-        if let Some(u) = &r.user {
-            m.serialize_entry("user", u)?;
-        }
+        entry_some(&mut m, "user", r.user.as_ref())?;
         // A fixed set of names (`OPENAI_SHARED`), none of them above.
         for (k, v) in &r.openai_shared {
             m.serialize_entry(k, v)?;

@@ -68,7 +68,7 @@ pub fn apply(
             map.insert("generationConfig".into(), Value::Object(generation));
         }
     }
-    serde_json::to_vec(&Value::Object(map)).map_err(|e| PluginError::internal(e.to_string()))
+    super::json_out::to_bytes(&Value::Object(map))
 }
 
 #[cfg(test)]
