@@ -1,13 +1,13 @@
 //! The listener under hostile or careless clients and upstreams: HTTPS with
 //! a generated certificate (HTTP/2 and HTTP/1.1 by ALPN, reload on change,
-//! refusal of a bad pair), slow-header and idle connections, and an
-//! upstream `Retry-After: 1e20`.
+//! refusal of a bad pair), slow-header and idle connections, a stream that
+//! outlasts the header timeout, and an upstream `Retry-After: 1e20`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cliproxy_tests::{http, Reply, Server, StandIn};
+use cliproxy_tests::{http, End, Reply, Server, StandIn};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
@@ -322,6 +322,78 @@ async fn slow_and_idle_clients_do_not_hold_the_server() {
     );
     let r = http("GET", &server.url("/"), &[], "").await;
     assert_eq!(r.status, 200, "still serving");
+}
+
+/// The header timeout counts from a connection's last answer, not from its
+/// last request's head: a kept-alive connection is closed once it has been
+/// idle that long, and an answer that streams for longer is never cut.
+#[tokio::test]
+async fn a_long_stream_runs_on_and_its_idle_connection_closes_after() {
+    let up = StandIn::start().await;
+    let events: Vec<String> = (0..3)
+        .map(|i| {
+            let delta =
+                json!({"choices": [{"index": 0, "delta": {"content": format!("part{i}")}}]});
+            format!("data: {delta}\n\n")
+        })
+        .collect();
+    up.push(Reply::sse_paced(
+        &events,
+        Duration::from_millis(1500),
+        End::Finish,
+    ));
+    let server = Server::start(&format!(
+        "server-limits:\n  header-timeout-seconds: 2\nopenai-compatibility:\n  - name: up\n    base-url: {}\n    models:\n      - name: m\n",
+        up.url()
+    ));
+    let body =
+        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]})
+            .to_string();
+    let mut s = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .expect("connect");
+    let started = Instant::now();
+    s.write_all(
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(b"\r\n0\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("the stream went quiet")
+            .expect("read");
+        assert!(
+            n > 0,
+            "closed mid-stream after {:?}: {}",
+            started.elapsed(),
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    let streamed = started.elapsed();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("part2"), "{text}");
+    assert!(
+        streamed >= Duration::from_secs(4),
+        "streamed for {streamed:?}"
+    );
+    // Now idle: closed after the timeout (checked every quarter of it).
+    let idle = Instant::now();
+    let end = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await;
+    let idle = idle.elapsed();
+    assert!(matches!(end, Ok(Ok(0) | Err(_))), "{end:?}");
+    assert!(
+        idle >= Duration::from_millis(1900) && idle < Duration::from_millis(3500),
+        "closed after {idle:?} idle"
+    );
 }
 
 #[tokio::test]

@@ -372,10 +372,12 @@ async fn accept_loop(
     let mut stop = std::pin::pin!(stop);
     let header_timeout = shared.header_timeout;
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The header timeout is `deadline::Watched`'s, one timer per connection
+    // instead of hyper's one per request.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(None::<Duration>);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -410,11 +412,15 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let open = shared.balance.opened(index);
         let app = shared.app.clone();
-        let svc = service_fn(move |req| {
+        let (stream, activity) = deadline::Watched::new(stream, header_timeout);
+        let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(router::handle(app, req, peer).await) }
+            let in_flight = activity.begin(req.version());
+            async move {
+                let resp = router::handle(app, req, peer).await;
+                Ok::<_, Infallible>(resp.map(|body| deadline::Tracked::new(body, in_flight)))
+            }
         });
-        let stream = deadline::FirstByteDeadline::new(stream, header_timeout);
         match &shared.tls {
             None => {
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
