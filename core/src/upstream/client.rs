@@ -21,6 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::h1_pool::H1Pool;
 use super::proxy_connect::ProxyConnector;
+use super::target;
 use super::{chain, SendBody, TimedBody, UpstreamError};
 
 type HttpClient = Client<HttpsConnector<ProxyConnector>, SendBody>;
@@ -295,9 +296,11 @@ impl Upstream {
         let route = self.client(proxy, settings.connect_timeout, &settings.ca_file)?;
         let method = http::Method::from_bytes(method.as_bytes())
             .map_err(|_| UpstreamError::InvalidRequest(format!("bad method {method:?}")))?;
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|_| UpstreamError::InvalidRequest("bad upstream URL".into()))?;
+        let target = target::parse(url)?;
+        let uri = match &target.h1 {
+            Some(h1) => h1.origin.clone(),
+            None => target.uri.clone(),
+        };
         let mut req = Request::builder()
             .method(method)
             .uri(uri)
@@ -309,8 +312,10 @@ impl Upstream {
             phase: "response headers",
             secs: read.as_secs(),
         };
-        if req.uri().scheme() == Some(&http::uri::Scheme::HTTP) {
-            let sent = tokio::time::timeout(read, route.h1.send(&route.connector, req)).await;
+        if let Some(h1) = &target.h1 {
+            let sent =
+                tokio::time::timeout(read, route.h1.send(&route.connector, &target, h1, req))
+                    .await;
             return match sent {
                 Err(_) => Err(head_timeout()),
                 Ok(Err(e)) => Err(e),

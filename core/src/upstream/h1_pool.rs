@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::uri::Authority;
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_rustls::HttpsConnector;
@@ -31,6 +31,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use super::proxy_connect::ProxyConnector;
+use super::target::{H1Target, Target};
 use super::{chain, SendBody, UpstreamError};
 
 type Sender = SendRequest<SendBody>;
@@ -117,35 +118,25 @@ impl H1Pool {
         self.lock().len()
     }
 
-    /// Sends `req` (an `http://` URL) on an idle connection to its host, or
-    /// on a new one made by `connector`. Returns the response and the
-    /// check-in for its connection.
+    /// Sends `req` (its URI in origin form) to `target` on an idle
+    /// connection to its host, or on a new one made by `connector`. Returns
+    /// the response and the check-in for its connection.
     pub(super) async fn send(
         &self,
         connector: &HttpsConnector<ProxyConnector>,
+        target: &Target,
+        h1: &H1Target,
         mut req: Request<SendBody>,
     ) -> Result<(Response<Incoming>, Checkin), UpstreamError> {
-        let uri = req.uri().clone();
-        let Some(host) = uri.authority().cloned() else {
-            return Err(UpstreamError::InvalidRequest(
-                "upstream URL has no host".into(),
-            ));
-        };
-        if let Ok(v) = HeaderValue::from_str(host_header(&host)) {
-            req.headers_mut().insert(http::header::HOST, v);
+        if let Some(v) = &h1.host_header {
+            req.headers_mut().insert(http::header::HOST, v.clone());
         }
-        // HTTP/1.1 origin form: the path only (tunnels carry the rest).
-        let path = uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-        *req.uri_mut() = http::Uri::from(path);
         loop {
-            let (mut sender, reused) = match self.take(host.as_str()) {
+            let (mut sender, reused) = match self.take(h1.host.as_str()) {
                 Some(s) => (s, true),
                 // Boxed: the connect future is large and rarely needed, and
                 // would otherwise widen every request's future.
-                None => (Box::pin(connect(connector, &uri)).await?, false),
+                None => (Box::pin(connect(connector, &target.uri)).await?, false),
             };
             if poll_fn(|cx| sender.poll_ready(cx)).await.is_err() {
                 if reused {
@@ -159,7 +150,7 @@ impl H1Pool {
                 Ok(resp) => {
                     let checkin = Checkin {
                         pool: self.clone(),
-                        host,
+                        host: h1.host.clone(),
                         sender,
                     };
                     return Ok((resp, checkin));
@@ -173,20 +164,6 @@ impl H1Pool {
             }
         }
     }
-}
-
-/// The `Host` header: the authority without credentials, and without the
-/// port when it is 80. (The pool's key is the authority as written: the
-/// same host written two ways only gets two lists.)
-fn host_header(authority: &Authority) -> &str {
-    let s = authority.as_str();
-    // Byte scans, once per request: `port_u16` would parse the port again,
-    // and an authority ending in `:80` is one whose port is 80.
-    let s = s
-        .bytes()
-        .rposition(|c| c == b'@')
-        .map_or(s, |at| &s[at + 1..]);
-    s.strip_suffix(":80").unwrap_or(s)
 }
 
 async fn connect(
@@ -217,39 +194,6 @@ async fn connect(
 mod tests {
     use super::*;
     use bytes::Bytes;
-
-    #[test]
-    fn host_headers() {
-        let host = |u: &str| {
-            let uri: http::Uri = u.parse().expect("uri");
-            host_header(uri.authority().expect("authority")).to_string()
-        };
-        assert_eq!(host("http://127.0.0.1:8080/v1/x?y=1"), "127.0.0.1:8080");
-        assert_eq!(host("http://example.test/v1"), "example.test");
-        assert_eq!(
-            host("http://example.test:80/v1"),
-            "example.test",
-            "80 is implied"
-        );
-        assert_eq!(host("http://user:pw@example.test:81/"), "example.test:81");
-        assert_eq!(host("http://[::1]:8080/"), "[::1]:8080");
-        assert_eq!(host("http://u@[::1]:80/"), "[::1]");
-        assert_eq!(host("http://[::80]/"), "[::80]");
-        assert_eq!(host("http://example.test:180/"), "example.test:180");
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_url_without_a_host_is_refused() {
-        let req = Request::post("/relative")
-            .body(SendBody::from(Bytes::new()))
-            .expect("request");
-        let e = H1Pool::default()
-            .send(&connector(), req)
-            .await
-            .err()
-            .expect("refused");
-        assert!(matches!(e, UpstreamError::InvalidRequest(_)), "{e}");
-    }
 
     /// A tiny upstream: answers `per_conn` requests per connection with a
     /// fixed body, then closes (saying so in the last answer when
@@ -322,12 +266,22 @@ mod tests {
             .wrap_connector(direct)
     }
 
-    async fn get(pool: &H1Pool, c: &HttpsConnector<ProxyConnector>, url: &str) -> String {
-        use http_body_util::BodyExt;
-        let req = Request::post(url)
+    async fn send(
+        pool: &H1Pool,
+        c: &HttpsConnector<ProxyConnector>,
+        url: &str,
+    ) -> Result<(Response<Incoming>, Checkin), UpstreamError> {
+        let target = crate::upstream::target::parse(url).expect("url");
+        let h1 = target.h1.as_ref().expect("an http:// url");
+        let req = Request::post(h1.origin.clone())
             .body(SendBody::from(Bytes::from_static(b"{}")))
             .expect("request");
-        let (resp, checkin) = pool.send(c, req).await.expect("sent");
+        pool.send(c, &target, h1, req).await
+    }
+
+    async fn get(pool: &H1Pool, c: &HttpsConnector<ProxyConnector>, url: &str) -> String {
+        use http_body_util::BodyExt;
+        let (resp, checkin) = send(pool, c, url).await.expect("sent");
         let body = resp.into_body().collect().await.expect("body").to_bytes();
         checkin.give_back();
         String::from_utf8_lossy(&body).into_owned()
@@ -376,10 +330,7 @@ mod tests {
         let (url, _) = upstream(10, true).await;
         let pool = H1Pool::default();
         let c = connector();
-        let req = Request::post(&url)
-            .body(SendBody::from(Bytes::new()))
-            .expect("request");
-        let (resp, checkin) = pool.send(&c, req).await.expect("sent");
+        let (resp, checkin) = send(&pool, &c, &url).await.expect("sent");
         drop((resp, checkin));
         assert_eq!(pool.idle_count(), 0);
     }
@@ -390,10 +341,10 @@ mod tests {
         let addr = l.local_addr().expect("addr");
         drop(l);
         let pool = H1Pool::default();
-        let req = Request::post(format!("http://{addr}/"))
-            .body(SendBody::from(Bytes::new()))
-            .expect("request");
-        let e = pool.send(&connector(), req).await.err().expect("refused");
+        let e = send(&pool, &connector(), &format!("http://{addr}/"))
+            .await
+            .err()
+            .expect("refused");
         assert!(matches!(e, UpstreamError::Connect(_)), "{e}");
     }
 }

@@ -4,6 +4,7 @@
 //!   with rustls and the compiled-in webpki roots), one per outbound route.
 //! - `h1_pool.rs`: the lean HTTP/1.1 pool `http://` upstreams use instead.
 //! - `send_body.rs`: a request body, whole or spliced from the client's.
+//! - `target.rs`: upstream URLs, parsed once per thread for the next requests.
 //! - `proxy_connect.rs`: direct, HTTP CONNECT or SOCKS5 connections, chosen
 //!   from a `proxy-url`.
 //! - `timeouts.rs`: the read timeout, applied while waiting for the
@@ -18,6 +19,7 @@ mod client;
 mod h1_pool;
 mod proxy_connect;
 mod send_body;
+mod target;
 mod timeouts;
 
 pub use client::{Upstream, UpstreamSettings};
