@@ -314,8 +314,7 @@ impl Upstream {
         };
         if let Some(h1) = &target.h1 {
             let sent =
-                tokio::time::timeout(read, route.h1.send(&route.connector, &target, h1, req))
-                    .await;
+                tokio::time::timeout(read, route.h1.send(&route.connector, &target, h1, req)).await;
             return match sent {
                 Err(_) => Err(head_timeout()),
                 Ok(Err(e)) => Err(e),
