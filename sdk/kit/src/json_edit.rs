@@ -133,7 +133,7 @@ impl<'a> Object<'a> {
 
 /// A member's key text, unless it is written with escapes: keys are
 /// compared byte for byte, so an escaped one makes the body unreadable here.
-fn plain_key(body: &[u8], (start, end): (usize, usize)) -> Option<&[u8]> {
+pub(crate) fn plain_key(body: &[u8], (start, end): (usize, usize)) -> Option<&[u8]> {
     let name = &body[start..end];
     (!name.contains(&b'\\')).then_some(name)
 }
@@ -358,27 +358,28 @@ pub fn write_string_literal(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-struct Scanner<'a> {
-    b: &'a [u8],
-    i: usize,
+/// A forward cursor over JSON text (also `usage`'s direct reader).
+pub(crate) struct Scanner<'a> {
+    pub(crate) b: &'a [u8],
+    pub(crate) i: usize,
 }
 
 impl Scanner<'_> {
-    fn peek(&self) -> Option<u8> {
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
-    fn next(&mut self) -> Option<u8> {
+    pub(crate) fn next(&mut self) -> Option<u8> {
         let c = self.peek()?;
         self.i += 1;
         Some(c)
     }
 
-    fn eat(&mut self, c: u8) -> Option<()> {
+    pub(crate) fn eat(&mut self, c: u8) -> Option<()> {
         (self.next()? == c).then_some(())
     }
 
-    fn ws(&mut self) {
+    pub(crate) fn ws(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.i += 1;
         }
@@ -387,7 +388,7 @@ impl Scanner<'_> {
     /// A string; returns the range of its text inside the quotes. Message
     /// text makes up most of a body, so it is skipped with `memchr`, not
     /// byte by byte.
-    fn string(&mut self) -> Option<(usize, usize)> {
+    pub(crate) fn string(&mut self) -> Option<(usize, usize)> {
         self.eat(b'"')?;
         let start = self.i;
         loop {

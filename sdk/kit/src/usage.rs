@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 use serde::Deserialize;
 
+use crate::json_edit::{plain_key, Scanner};
 use crate::sse::UsageReader;
 use cliproxy_sdk::TokenUsage;
 
@@ -91,163 +92,126 @@ fn openai_usage(raw: &[u8]) -> Option<OpenAiUsage> {
 fn openai_direct(raw: &[u8]) -> Option<OpenAiUsage> {
     let mut u = OpenAiUsage::default();
     let mut seen = 0u8;
-    let mut r = Flat { b: raw, i: 0 };
-    r.object(|r, key| {
+    let mut s = Scanner { b: raw, i: 0 };
+    object(&mut s, |s, key| {
         let bit = match key {
             b"prompt_tokens" => 1,
             b"completion_tokens" => 2,
             b"total_tokens" => 4,
             b"prompt_tokens_details" => 8,
             b"completion_tokens_details" => 16,
-            _ => return r.scalar(),
+            _ => return scalar(s),
         };
         if seen & bit != 0 {
             return None;
         }
         seen |= bit;
         match bit {
-            1 => u.prompt_tokens = r.int()?,
-            2 => u.completion_tokens = r.int()?,
-            4 => u.total_tokens = r.int()?,
+            1 => u.prompt_tokens = int(s)?,
+            2 => u.completion_tokens = int(s)?,
+            4 => u.total_tokens = int(s)?,
             8 => {
-                u.prompt_tokens_details = r
-                    .detail(b"cached_tokens")?
+                u.prompt_tokens_details = detail(s, b"cached_tokens")?
                     .map(|cached_tokens| CachedDetails { cached_tokens })
             }
             _ => {
-                u.completion_tokens_details = r
-                    .detail(b"reasoning_tokens")?
+                u.completion_tokens_details = detail(s, b"reasoning_tokens")?
                     .map(|reasoning_tokens| ReasoningDetails { reasoning_tokens })
             }
         }
         Some(())
     })?;
-    r.ws();
-    (r.i == raw.len()).then_some(u)
+    s.ws();
+    (s.i == raw.len()).then_some(u)
 }
 
-/// A byte cursor over a small JSON object of numbers ([`openai_direct`]).
-struct Flat<'a> {
-    b: &'a [u8],
-    i: usize,
+/// An object, each member's value left to `member` (the cursor at it);
+/// keys written with escapes are left to serde.
+fn object<'a>(
+    s: &mut Scanner<'a>,
+    mut member: impl FnMut(&mut Scanner<'a>, &'a [u8]) -> Option<()>,
+) -> Option<()> {
+    s.ws();
+    s.eat(b'{')?;
+    s.ws();
+    if s.peek() == Some(b'}') {
+        s.i += 1;
+        return Some(());
+    }
+    loop {
+        s.ws();
+        let range = s.string()?;
+        let key = plain_key(s.b, range)?;
+        s.ws();
+        s.eat(b':')?;
+        s.ws();
+        member(s, key)?;
+        s.ws();
+        match s.next()? {
+            b',' => continue,
+            b'}' => return Some(()),
+            _ => return None,
+        }
+    }
 }
 
-impl<'a> Flat<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
+fn literal(s: &mut Scanner<'_>, word: &[u8]) -> bool {
+    let found = s.b[s.i..].starts_with(word);
+    if found {
+        s.i += word.len();
     }
+    found
+}
 
-    fn next(&mut self) -> Option<u8> {
-        let c = self.peek()?;
-        self.i += 1;
-        Some(c)
+/// `-?[0-9]+` that fits an i64, with no fraction or exponent (serde
+/// refuses those for an integer field).
+fn int(s: &mut Scanner<'_>) -> Option<i64> {
+    let negative = s.peek() == Some(b'-');
+    if negative {
+        s.i += 1;
     }
-
-    fn eat(&mut self, c: u8) -> Option<()> {
-        (self.next()? == c).then_some(())
+    let digits = s.i;
+    // Accumulated on the negative side, which also holds i64::MIN.
+    let mut n: i64 = 0;
+    while let Some(d) = s.peek().filter(u8::is_ascii_digit) {
+        n = n.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
+        s.i += 1;
     }
+    if s.i == digits || matches!(s.peek(), Some(b'.' | b'e' | b'E')) {
+        return None;
+    }
+    if negative {
+        Some(n)
+    } else {
+        n.checked_neg()
+    }
+}
 
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.i += 1;
+/// A member nobody reads: an integer, `null`, `true` or `false`.
+fn scalar(s: &mut Scanner<'_>) -> Option<()> {
+    if literal(s, b"null") || literal(s, b"true") || literal(s, b"false") {
+        return Some(());
+    }
+    int(s).map(drop)
+}
+
+/// A details object's one count: `Some(None)` for `null`.
+fn detail(s: &mut Scanner<'_>, wanted: &[u8]) -> Option<Option<i64>> {
+    if literal(s, b"null") {
+        return Some(None);
+    }
+    let mut count = None;
+    object(s, |s, key| {
+        if key != wanted {
+            return scalar(s);
         }
-    }
-
-    fn literal(&mut self, word: &[u8]) -> bool {
-        let found = self.b[self.i..].starts_with(word);
-        if found {
-            self.i += word.len();
-        }
-        found
-    }
-
-    /// An object, each member's value left to `member` (the cursor at it).
-    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
-        self.ws();
-        self.eat(b'{')?;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            self.ws();
-            let key = self.key()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            member(self, key)?;
-            self.ws();
-            match self.next()? {
-                b',' => continue,
-                b'}' => return Some(()),
-                _ => return None,
-            }
-        }
-    }
-
-    /// A key written without escapes.
-    fn key(&mut self) -> Option<&'a [u8]> {
-        self.eat(b'"')?;
-        let len = memchr::memchr(b'"', &self.b[self.i..])?;
-        let key = &self.b[self.i..self.i + len];
-        if key.contains(&b'\\') {
+        if count.is_some() {
             return None;
         }
-        self.i += len + 1;
-        Some(key)
-    }
-
-    /// `-?[0-9]+` that fits an i64, with no fraction or exponent (serde
-    /// refuses those for an integer field).
-    fn int(&mut self) -> Option<i64> {
-        let negative = self.peek() == Some(b'-');
-        if negative {
-            self.i += 1;
-        }
-        let digits = self.i;
-        // Accumulated on the negative side, which also holds i64::MIN.
-        let mut n: i64 = 0;
-        while let Some(d) = self.peek().filter(u8::is_ascii_digit) {
-            n = n.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
-            self.i += 1;
-        }
-        if self.i == digits || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
-            return None;
-        }
-        if negative {
-            Some(n)
-        } else {
-            n.checked_neg()
-        }
-    }
-
-    /// A member nobody reads: an integer, `null`, `true` or `false`.
-    fn scalar(&mut self) -> Option<()> {
-        if self.literal(b"null") || self.literal(b"true") || self.literal(b"false") {
-            return Some(());
-        }
-        self.int().map(drop)
-    }
-
-    /// A details object's one count: `Some(None)` for `null`.
-    fn detail(&mut self, wanted: &[u8]) -> Option<Option<i64>> {
-        if self.literal(b"null") {
-            return Some(None);
-        }
-        let mut count = None;
-        self.object(|r, key| {
-            if key != wanted {
-                return r.scalar();
-            }
-            if count.is_some() {
-                return None;
-            }
-            count = Some(r.int()?);
-            Some(())
-        })?;
-        Some(Some(count.unwrap_or(0)))
-    }
+        count = Some(int(s)?);
+        Some(())
+    })?;
+    Some(Some(count.unwrap_or(0)))
 }
 
 /// OpenAI streams: the first chunk carrying a `usage` object.
