@@ -18,6 +18,11 @@
 #   EXTRA_YAML="$(cat policy.yaml)" bench/instructions.sh   # more config
 #   CLIENT=claude bench/instructions.sh   # a Claude client on the OpenAI
 #                                         # upstream (both translations)
+#   FOOTPRINT=1 bench/instructions.sh # also the code each request runs
+#                                     # through (bench/code_footprint.py)
+#   TARGET=nginx bench/instructions.sh  # the same counts for the nginx
+#                                       # reverse-proxy hop (perf.sh's, one
+#                                       # worker), the reference
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,18 +33,34 @@ KEEP=${KEEP:-0}
 STREAM=${STREAM:-0}
 EXTRA_YAML=${EXTRA_YAML:-}
 CLIENT=${CLIENT:-openai}
+FOOTPRINT=${FOOTPRINT:-0}
+TARGET=${TARGET:-cliproxy}
 
 . "$ROOT/bench/upstream.sh"
 need_tools valgrind callgrind_control callgrind_annotate nginx oha curl
-need_binary "$BIN_DIR/cliproxy"
+case "$TARGET" in
+cliproxy) need_binary "$BIN_DIR/cliproxy" ;;
+nginx) [ "$CLIENT" = openai ] || { echo "TARGET=nginx proxies OpenAI calls only" >&2; exit 1; } ;;
+*) echo "TARGET is cliproxy or nginx" >&2; exit 1 ;;
+esac
 
 bench_workdir
 UP=$BASE_PORT
 PROXY=$((BASE_PORT + 1))
 start_upstream "$UP"
 
-mkdir -p "$WORK/auths"
-cat >"$WORK/config.yaml" <<YAML
+OUT="$WORK/callgrind.out"
+# Instruction addresses too when the footprint is asked for.
+DUMP_INSTR=no
+[ "$FOOTPRINT" = 1 ] && DUMP_INSTR=yes
+if [ "$TARGET" = nginx ]; then
+    # One process: the worker is the master, so callgrind sees it all.
+    nginx_hop_conf "$PROXY" "$UP" 1 "master_process off;" >"$WORK/hop.conf"
+    (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$OUT" \
+        --dump-instr=$DUMP_INSTR nginx -c "$WORK/hop.conf" -p "$WORK") >"$WORK/hop.log" 2>&1 &
+else
+    mkdir -p "$WORK/auths"
+    cat >"$WORK/config.yaml" <<YAML
 host: 127.0.0.1
 port: $PROXY
 auth-dir: $WORK/auths
@@ -47,10 +68,9 @@ api-keys: [bench-key]
 $(bench_openai_yaml "$UP")
 $EXTRA_YAML
 YAML
-
-OUT="$WORK/callgrind.out"
-(cd "$WORK" && CLIPROXY_LOG=warn exec valgrind --tool=callgrind --callgrind-out-file="$OUT" \
-    --dump-instr=no "$BIN_DIR/cliproxy" --config "$WORK/config.yaml") >"$WORK/cliproxy.log" 2>&1 &
+    (cd "$WORK" && CLIPROXY_LOG=warn exec valgrind --tool=callgrind --callgrind-out-file="$OUT" \
+        --dump-instr=$DUMP_INSTR "$BIN_DIR/cliproxy" --config "$WORK/config.yaml") >"$WORK/cliproxy.log" 2>&1 &
+fi
 VG=$!
 PIDS+=($VG)
 
@@ -58,6 +78,8 @@ if [ "$STREAM" = 1 ]; then MODEL=bench-sse STREAMED=true; else MODEL=bench-plain
 case "$CLIENT" in
 openai)
     URL="http://127.0.0.1:$PROXY/v1/chat/completions"
+    # The hop passes the path on: the stand-in upstream's own.
+    [ "$TARGET" = nginx ] && URL="http://127.0.0.1:$PROXY/${MODEL#bench-}/v1/chat/completions"
     BODY="{\"model\":\"$MODEL\",\"stream\":$STREAMED,\"messages\":[]}"
     ;;
 claude)
@@ -82,5 +104,6 @@ sleep 1
 dump=$(ls -t "$OUT".* | head -1)
 total=$(callgrind_annotate "$dump" 2>/dev/null | grep 'PROGRAM TOTALS' | awk '{gsub(",","",$1); print $1}')
 echo "instructions per request: $((total / REQUESTS))"
+[ "$FOOTPRINT" = 1 ] && python3 "$ROOT/bench/code_footprint.py" "$dump"
 [ "$KEEP" = 1 ] && echo "profile: $dump (callgrind_annotate --inclusive=yes $dump)"
 exit 0

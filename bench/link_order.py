@@ -43,23 +43,33 @@ HEADER = """\
 def self_costs(path):
     """{(object, function): instructions} from one callgrind output file."""
     cost = collections.Counter()
+    for obj, fn, _, events, of_call in cost_lines(path):
+        # The cost line after `calls=` is the callee's inclusive cost, not
+        # this function's own.
+        if not of_call and events and obj and fn:
+            cost[(obj, fn)] += int(events[0])
+    return cost
+
+
+def cost_lines(path):
+    """Every cost line of one callgrind output file, in order, as (object,
+    function, position fields, event counts, whether it is a call's
+    inclusive cost). The position fields are as written: numbers, `+N` /
+    `-N` relative to the previous line's, or `*` for the same; with
+    `--dump-instr=yes` the first is the instruction's address."""
     names = {"ob": {}, "fn": {}}
     obj = fn = None
-    skip_next = False
+    n_positions = 1
+    after_call = False
     with open(path, errors="replace") as f:
         for line in f:
             line = line.rstrip("\n")
             if not line:
                 continue
             if line[0].isdigit() or line[0] in "+-*":
-                # The cost line after `calls=` is the callee's inclusive
-                # cost, not this function's own.
-                if skip_next:
-                    skip_next = False
-                    continue
                 parts = line.split()
-                if len(parts) > 1 and obj and fn:
-                    cost[(obj, fn)] += int(parts[1])
+                yield obj, fn, parts[:n_positions], parts[n_positions:], after_call
+                after_call = False
                 continue
             key, _, value = line.partition("=")
             if key == "ob":
@@ -71,8 +81,9 @@ def self_costs(path):
             elif key == "cfn":
                 compressed(names["fn"], value)
             elif key == "calls":
-                skip_next = True
-    return cost
+                after_call = True
+            elif line.startswith("positions:"):
+                n_positions = len(line.split(":", 1)[1].split())
 
 
 def compressed(table, value):

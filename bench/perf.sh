@@ -46,25 +46,7 @@ start_upstream "$UP"
 
 # The hop: a plain reverse proxy with pooled upstream connections, as many
 # workers as cores (cliproxy uses as many threads).
-{
-    echo "worker_processes $NGINX_WORKERS;"
-    nginx_main hop
-    echo "http {"
-    nginx_http_common
-    cat <<NGINX
-    upstream up { server 127.0.0.1:$UP; keepalive 128; }
-    server {
-        listen 127.0.0.1:$HOP;
-        location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_buffering off;
-        }
-    }
-}
-NGINX
-} >"$WORK/hop.conf"
+nginx_hop_conf "$HOP" "$UP" "$NGINX_WORKERS" >"$WORK/hop.conf"
 
 # cliproxy configs: every request carries a client key, usage records go
 # to the usage plugin, cool-downs are on (the defaults). The usage plugin's

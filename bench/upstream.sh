@@ -9,6 +9,8 @@
 #                                     # more nginx `location` lines
 #   bench_openai_yaml "$PORT"         # the cliproxy config block for them
 #   nginx_main NAME; nginx_http_common  # pieces of another nginx config
+#   nginx_hop_conf PORT UPSTREAM-PORT WORKERS [MAIN-LINES]
+#                                     # the nginx reverse-proxy hop's config
 #   need_binary PATH                  # exits when the release build is missing
 #   bench_policy_yaml [MODELS]        # the client key `bench-key` with every
 #                                     # limit set too high to refuse
@@ -83,6 +85,29 @@ nginx_http_common() {
     uwsgi_temp_path $WORK;
     scgi_temp_path $WORK;
     keepalive_requests 10000000;
+NGINX
+}
+
+# The reference the benchmarks compare cliproxy with: nginx as a plain
+# reverse proxy, pooled upstream connections, no buffering of answers.
+nginx_hop_conf() { # port upstream-port workers [more main-context lines]
+    echo "worker_processes $3;"
+    [ -z "${4:-}" ] || echo "$4"
+    nginx_main hop
+    echo "http {"
+    nginx_http_common
+    cat <<NGINX
+    upstream up { server 127.0.0.1:$2; keepalive 128; }
+    server {
+        listen 127.0.0.1:$1;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
 NGINX
 }
 
