@@ -20,6 +20,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::h1_pool::H1Pool;
+use super::h1_wire::{self, MANAGED};
 use super::proxy_connect::ProxyConnector;
 use super::target;
 use super::{chain, SendBody, TimedBody, UpstreamError};
@@ -30,7 +31,9 @@ type HttpClient = Client<HttpsConnector<ProxyConnector>, SendBody>;
 /// and the lean HTTP/1.1 pool for `http://` (`h1_pool.rs`).
 struct Route {
     client: HttpClient,
-    connector: HttpsConnector<ProxyConnector>,
+    /// What `http://` requests connect with: plain TCP or a tunnel, the
+    /// layer under TLS.
+    plain: ProxyConnector,
     h1: H1Pool,
 }
 
@@ -38,15 +41,34 @@ struct Route {
 /// whose `&'static` constants become values without a copy.
 pub trait HeaderText {
     fn header_value(self) -> Result<HeaderValue, http::header::InvalidHeaderValue>;
+    /// The text as it is, for the `http://` pool's own head.
+    fn text(&self) -> &str;
 }
 
 impl HeaderText for &str {
     fn header_value(self) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
         HeaderValue::from_str(self)
     }
+
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+/// A header's text for `h1_wire::encode_head`.
+struct Text<V>(V);
+
+impl<V: HeaderText> AsRef<str> for Text<V> {
+    fn as_ref(&self) -> &str {
+        self.0.text()
+    }
 }
 
 impl HeaderText for &cliproxy_sdk::HeaderText {
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+
     fn header_value(self) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
         match self {
             // Checked like any value, but the bytes are the plugin's own.
@@ -110,23 +132,6 @@ fn tls_config(ca_file: &str) -> Result<rustls::ClientConfig, UpstreamError> {
         .map(|b| b.with_root_certificates(roots).with_no_client_auth())
         .map_err(|e| UpstreamError::Connect(e.to_string()))
 }
-
-/// Headers the client sets itself (or that must not be forwarded): a
-/// plugin's value for them is dropped. `accept-encoding` is dropped so the
-/// upstream answers uncompressed bytes that can be read for usage and
-/// passed through as they are.
-const MANAGED: &[&str] = &[
-    "host",
-    "content-length",
-    "connection",
-    "transfer-encoding",
-    "keep-alive",
-    "upgrade",
-    "te",
-    "trailer",
-    "proxy-connection",
-    "accept-encoding",
-];
 
 /// The header names the bundled providers send on every request, as
 /// constants: `HeaderName::from_bytes` lower-cases and looks up each name
@@ -256,16 +261,16 @@ impl Upstream {
             .with_tls_config((*tls).clone())
             .https_or_http()
             .enable_all_versions()
-            .wrap_connector(connector);
+            .wrap_connector(connector.clone());
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
-            .build(https.clone());
+            .build(https);
         Ok(Arc::new(Route {
             client,
-            connector: https,
+            plain: connector,
             h1: H1Pool::default(),
         }))
     }
@@ -279,48 +284,62 @@ impl Upstream {
     /// Sends one request and waits (up to the read timeout) for the
     /// response head. `proxy_url` "" means the global one. `headers` are
     /// borrowed pairs, so a plugin's header list goes out without copies.
-    pub async fn send<'h>(
+    pub async fn send<'h, V, I>(
         &self,
         settings: &UpstreamSettings,
         method: &str,
         url: &str,
-        headers: impl IntoIterator<Item = (&'h str, impl HeaderText)>,
+        headers: I,
         body: impl Into<SendBody>,
         proxy_url: &str,
-    ) -> Result<Response<TimedBody>, UpstreamError> {
+    ) -> Result<Response<TimedBody>, UpstreamError>
+    where
+        V: HeaderText,
+        I: IntoIterator<Item = (&'h str, V)>,
+        I::IntoIter: Clone,
+    {
         let proxy = if proxy_url.trim().is_empty() {
             settings.proxy_url.trim()
         } else {
             proxy_url.trim()
         };
         let route = self.client(proxy, settings.connect_timeout, &settings.ca_file)?;
-        let method = http::Method::from_bytes(method.as_bytes())
-            .map_err(|_| UpstreamError::InvalidRequest(format!("bad method {method:?}")))?;
         let target = target::parse(url)?;
-        let uri = match &target.h1 {
-            Some(h1) => h1.origin.clone(),
-            None => target.uri.clone(),
-        };
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(body.into())
-            .map_err(|e| UpstreamError::InvalidRequest(e.to_string()))?;
-        put_headers(req.headers_mut(), headers)?;
+        let body = body.into();
         let read = settings.read_timeout;
         let head_timeout = || UpstreamError::Timeout {
             phase: "response headers",
             secs: read.as_secs(),
         };
         if let Some(h1) = &target.h1 {
-            let sent =
-                tokio::time::timeout(read, route.h1.send(&route.connector, &target, h1, req)).await;
-            return match sent {
+            let mut head = Vec::with_capacity(1024);
+            h1_wire::encode_head(
+                &mut head,
+                method,
+                h1.origin.path_and_query().map_or("/", |p| p.as_str()),
+                h1.host_header.as_ref().map(|v| v.as_bytes()),
+                headers.into_iter().map(|(n, v)| (n, Text(v))),
+                body.remaining(),
+            )
+            .map_err(UpstreamError::InvalidRequest)?;
+            let pieces = body.pieces();
+            let sent = route
+                .h1
+                .send(&route.plain, &target, h1, &head, &pieces, method == "HEAD");
+            return match tokio::time::timeout(read, sent).await {
                 Err(_) => Err(head_timeout()),
                 Ok(Err(e)) => Err(e),
-                Ok(Ok((resp, checkin))) => Ok(resp.map(|b| TimedBody::pooled(b, read, checkin))),
+                Ok(Ok(resp)) => Ok(resp.map(|b| TimedBody::h1(b, read))),
             };
         }
+        let method = http::Method::from_bytes(method.as_bytes())
+            .map_err(|_| UpstreamError::InvalidRequest(format!("bad method {method:?}")))?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(target.uri.clone())
+            .body(body)
+            .map_err(|e| UpstreamError::InvalidRequest(e.to_string()))?;
+        put_headers(req.headers_mut(), headers)?;
         let resp = match tokio::time::timeout(read, route.client.request(req)).await {
             Err(_) => return Err(head_timeout()),
             Ok(Err(e)) if e.is_connect() => return Err(UpstreamError::Connect(chain(&e))),

@@ -2,7 +2,10 @@
 //!
 //! - `client.rs`: pooled hyper clients (HTTP/1.1 and HTTP/2 via ALPN, TLS
 //!   with rustls and the compiled-in webpki roots), one per outbound route.
-//! - `h1_pool.rs`: the lean HTTP/1.1 pool `http://` upstreams use instead.
+//! - `h1_pool.rs`: the lean HTTP/1.1 pool `http://` upstreams use instead,
+//!   with `h1_conn.rs` (one connection: request out, answer head in),
+//!   `h1_body.rs` (the answer's body, read on demand) and `h1_wire.rs`
+//!   (the request head, body framing, the chunked coding).
 //! - `send_body.rs`: a request body, whole or spliced from the client's.
 //! - `target.rs`: upstream URLs, parsed once per thread for the next requests.
 //! - `proxy_connect.rs`: direct, HTTP CONNECT or SOCKS5 connections, chosen
@@ -16,7 +19,10 @@
 //! hop-by-hop headers the client manages itself.
 
 mod client;
+mod h1_body;
+mod h1_conn;
 mod h1_pool;
+mod h1_wire;
 mod proxy_connect;
 mod send_body;
 mod target;

@@ -48,10 +48,25 @@ impl SendBody {
         }))))
     }
 
-    fn remaining(&self) -> u64 {
+    pub(super) fn remaining(&self) -> u64 {
         match &self.0 {
             Pieces::Whole(b) => b.len() as u64,
             Pieces::Spliced(s) => s.rest().iter().map(|b| b.len() as u64).sum(),
+        }
+    }
+
+    /// The buffers left to send, in order, some perhaps empty (for the
+    /// `http://` pool, which writes them itself).
+    pub(super) fn pieces(&self) -> [&[u8]; 3] {
+        match &self.0 {
+            Pieces::Whole(b) => [b, &[], &[]],
+            Pieces::Spliced(s) => {
+                let mut out: [&[u8]; 3] = [&[], &[], &[]];
+                for (slot, piece) in out.iter_mut().zip(s.rest()) {
+                    *slot = piece;
+                }
+                out
+            }
         }
     }
 
