@@ -23,6 +23,7 @@ use super::{chain, UpstreamError};
 /// A response head larger than this is refused (hyper's default limit is
 /// about 400 KiB; real heads are well under 8 KiB).
 const MAX_HEAD: usize = 64 * 1024;
+const TOO_LARGE: &str = "the upstream's answer head is too large";
 /// Most headers a response head may have.
 const MAX_HEADERS: usize = 100;
 /// What one read asks the socket for.
@@ -208,10 +209,7 @@ impl H1Conn {
                     return Ok(head);
                 }
                 if self.buf.len() > MAX_HEAD {
-                    return Err(TripError::transport(
-                        "the upstream's answer head is too large",
-                        false,
-                    ));
+                    return Err(TripError::transport(TOO_LARGE, false));
                 }
             }
             match self.fill().await {
@@ -244,6 +242,11 @@ impl H1Conn {
                 &self.buf,
                 &mut slots,
             ) {
+                // Whole but past the limit (it arrived in one read) is
+                // as refused as one that never ends.
+                Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => {
+                    return Err(TripError::transport(TOO_LARGE, false))
+                }
                 Ok(httparse::Status::Complete(len)) => len,
                 Ok(httparse::Status::Partial) => return Ok(None),
                 Err(e) => return Err(bad(&e)),
@@ -394,12 +397,15 @@ mod tests {
         tokio::spawn(async move {
             let (mut s, _) = l.accept().await.expect("accept");
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\n").await;
-            let line = b"x-filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
-            for _ in 0..5000 {
-                if s.write_all(line).await.is_err() {
+            // Fewer headers than the count limit, so the size is what
+            // stops it.
+            let line = format!("x-filler: {}\r\n", "a".repeat(8000));
+            for _ in 0..90 {
+                if s.write_all(line.as_bytes()).await.is_err() {
                     return;
                 }
             }
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         });
         let mut c = H1Conn {
             io: Io::Tcp(TcpStream::connect(addr).await.expect("connect")),
