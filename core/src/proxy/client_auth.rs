@@ -19,37 +19,40 @@ pub enum AuthError {
     Invalid,
 }
 
-/// The client key candidates, in the spec's order. Borrowed from the
-/// request (only a percent-decoded query value is copied): this runs on
-/// every request.
-fn candidates<'h>(headers: &'h HeaderMap, query: &str) -> Vec<Cow<'h, str>> {
+/// The client key candidates, in the spec's order, each looked up only
+/// when the ones before it did not match: a request whose bearer token is
+/// a key costs one header lookup, not three. Borrowed from the request
+/// (only a percent-decoded query value is copied): this runs on every
+/// request.
+fn candidates<'h>(headers: &'h HeaderMap, query: &'h str) -> impl Iterator<Item = Cow<'h, str>> {
     const X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
     const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
-    let header = |name: HeaderName| {
+    let header = move |name: HeaderName| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let mut out: Vec<Cow<'h, str>> = Vec::with_capacity(2);
-    if let Some(auth) = header(AUTHORIZATION) {
-        let token = match auth.split_once(' ') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-            _ => auth,
-        };
-        out.push(Cow::Borrowed(token));
-    }
-    out.extend(header(X_GOOG_API_KEY).map(Cow::Borrowed));
-    out.extend(header(X_API_KEY).map(Cow::Borrowed));
-    if !query.is_empty() {
-        for name in ["key", "auth_token"] {
-            if let Some(v) = query_param(query, name).filter(|v| !v.is_empty()) {
-                out.push(Cow::Owned(v));
-            }
-        }
-    }
-    out
+    let bearer = std::iter::once_with(move || {
+        header(AUTHORIZATION).map(|auth| {
+            let token = match auth.split_once(' ') {
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+                _ => auth,
+            };
+            Cow::Borrowed(token)
+        })
+    });
+    let named = [X_GOOG_API_KEY, X_API_KEY]
+        .into_iter()
+        .map(move |name| header(name).map(Cow::Borrowed));
+    let in_query = ["key", "auth_token"].into_iter().map(move |name| {
+        (!query.is_empty())
+            .then(|| query_param(query, name).filter(|v| !v.is_empty()))
+            .flatten()
+            .map(Cow::Owned)
+    });
+    bearer.chain(named).chain(in_query).flatten()
 }
 
 fn query_param(query: &str, name: &str) -> Option<String> {
@@ -84,11 +87,9 @@ pub fn authenticate_with(
     if keys.is_empty() && more.is_empty() {
         return Ok(None);
     }
-    let found = candidates(headers, query);
-    if found.is_empty() {
-        return Err(AuthError::Missing);
-    }
-    for candidate in &found {
+    let mut any = false;
+    for candidate in candidates(headers, query) {
+        any = true;
         let mut matched: Option<&str> = None;
         let all = keys
             .iter()
@@ -103,7 +104,11 @@ pub fn authenticate_with(
             return Ok(Some(k.to_string()));
         }
     }
-    Err(AuthError::Invalid)
+    Err(if any {
+        AuthError::Invalid
+    } else {
+        AuthError::Missing
+    })
 }
 
 #[cfg(test)]

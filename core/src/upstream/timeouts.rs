@@ -29,8 +29,10 @@ pub struct TimedBody {
     /// polled (most non-streamed answers) never touches the timer.
     sleep: Option<Pin<Box<Sleep>>>,
     timeout: Duration,
-    /// When the last frame (or the head) arrived.
-    last: Instant,
+    /// A frame came since the timer was last set: the next wait starts a
+    /// new period. The clock is read only when the body has to wait, not
+    /// per frame (a whole answer read at once never reads it).
+    progressed: bool,
 }
 
 impl TimedBody {
@@ -47,7 +49,7 @@ impl TimedBody {
             inner,
             sleep: None,
             timeout,
-            last: Instant::now(),
+            progressed: true,
         }
     }
 }
@@ -69,23 +71,24 @@ impl Body for TimedBody {
         };
         match polled {
             Poll::Ready(item) => {
-                this.last = Instant::now();
+                this.progressed = true;
                 Poll::Ready(item)
             }
             Poll::Pending => {
-                // The timer moves only when the body waits, not per frame.
-                let deadline = this.last + this.timeout;
+                // The timer moves only when the body waits after a frame,
+                // not per frame and not per spurious wake-up.
                 let sleep = match &mut this.sleep {
                     Some(s) => {
-                        if s.deadline() != deadline {
-                            s.as_mut().reset(deadline);
+                        if this.progressed {
+                            s.as_mut().reset(Instant::now() + this.timeout);
                         }
                         s
                     }
                     None => this
                         .sleep
-                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
+                        .insert(Box::pin(tokio::time::sleep(this.timeout))),
                 };
+                this.progressed = false;
                 match sleep.as_mut().poll(cx) {
                     Poll::Ready(()) => Poll::Ready(Some(Err(UpstreamError::Timeout {
                         phase: "next part of the response body",
