@@ -162,6 +162,10 @@ fn header_name(name: &str) -> Result<HeaderName, http::header::InvalidHeaderName
     Ok(constant)
 }
 
+/// An `http://` request body up to this size is copied behind the head and
+/// sent in the same write; a larger one is written from its own buffers.
+const INLINE_BODY: usize = 16 * 1024;
+
 /// Pooled clients (one per proxy URL, connect timeout and CA file) kept at
 /// most per thread.
 const MAX_CLIENTS: usize = 64;
@@ -312,7 +316,11 @@ impl Upstream {
             secs: read.as_secs(),
         };
         if let Some(h1) = &target.h1 {
-            let mut head = Vec::with_capacity(1024);
+            // A small body goes in the head's buffer: one write, one copy.
+            let inline = usize::try_from(body.remaining())
+                .ok()
+                .filter(|&n| n <= INLINE_BODY);
+            let mut head = Vec::with_capacity(1024 + inline.unwrap_or(0));
             h1_wire::encode_head(
                 &mut head,
                 method,
@@ -322,7 +330,13 @@ impl Upstream {
                 body.remaining(),
             )
             .map_err(UpstreamError::InvalidRequest)?;
-            let pieces = body.pieces();
+            let mut pieces = body.pieces();
+            if inline.is_some() {
+                for piece in &mut pieces {
+                    head.extend_from_slice(piece);
+                    *piece = &[];
+                }
+            }
             let sent = route
                 .h1
                 .send(&route.plain, &target, h1, &head, &pieces, method == "HEAD");

@@ -86,8 +86,10 @@ impl H1Pool {
         None
     }
 
-    fn put(&self, host: Authority, mut conn: H1Conn) {
-        if !conn.usable() {
+    fn put(&self, host: Authority, conn: H1Conn) {
+        // Bytes nobody asked for: the connection is out of step. Whether
+        // the upstream closed it is checked at checkout, once per reuse.
+        if !conn.buf.is_empty() {
             return;
         }
         let mut idle = self.lock();
