@@ -35,11 +35,11 @@ pub use state::State;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::server::request_body::RequestBody;
 use abi_stable::std_types::RVec;
 use bytes::Bytes;
 use cliproxy_sdk::{Header, HttpRequest};
 use http::{HeaderValue, Request, Response, StatusCode};
-use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::build_info;
@@ -48,7 +48,7 @@ use crate::plugin_host::call_blocking;
 use crate::server::body::read_limited;
 use crate::server::router::MANAGEMENT_PREFIX;
 
-pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(app: Arc<App>, req: Request<RequestBody>, peer: SocketAddr) -> Response<Body> {
     if !auth::management_available(&app) {
         return error::not_found();
     }
@@ -72,7 +72,7 @@ pub fn add_build_headers(headers: &mut http::HeaderMap) {
 
 async fn handle_authorized(
     app: Arc<App>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     peer: SocketAddr,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();

@@ -36,11 +36,11 @@ mod usage;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::server::request_body::RequestBody;
 use bytes::Bytes;
 use cliproxy_sdk::HeaderRef;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -119,7 +119,11 @@ pub struct RequestCtx<'a> {
 /// Entry point from the router for a matched proxy endpoint. Every answer
 /// carries the request id (`X-Request-Id`), which also names the request's
 /// log file and tags its log lines.
-pub async fn handle(app: Arc<App>, endpoint: Endpoint, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    app: Arc<App>,
+    endpoint: Endpoint,
+    req: Request<RequestBody>,
+) -> Response<Body> {
     let id = records::request_id(req.headers());
     let span = tracing::info_span!("request", request_id = id.as_str());
     let metered = app.config().raw.metrics.enabled.then(|| {
@@ -153,7 +157,7 @@ pub async fn handle(app: Arc<App>, endpoint: Endpoint, req: Request<Incoming>) -
 async fn dispatch(
     app: Arc<App>,
     endpoint: Endpoint,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     id: String,
 ) -> Response<Body> {
     let snap = app.config();
@@ -291,7 +295,7 @@ async fn call(
     app: Arc<App>,
     snap: Arc<Snapshot>,
     ep: CallEndpoint,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     query: String,
     caller: Caller,
     id: String,

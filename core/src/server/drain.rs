@@ -64,11 +64,6 @@ impl Drain {
         }
     }
 
-    /// Counts and wraps a connection.
-    pub fn watch<C: GracefulConnection>(&self, conn: C) -> Watched<C> {
-        self.watcher().watch(conn)
-    }
-
     /// Tells every connection to finish and waits until all have ended.
     pub async fn shutdown(&self) {
         let wakers: Vec<Waker> = {
@@ -113,10 +108,15 @@ impl Watcher {
         }
     }
 
+    /// True when the drain has begun.
+    pub(super) fn stopping(&self) -> bool {
+        self.inner.stopping.load(Ordering::Acquire)
+    }
+
     /// True when the drain has begun. Otherwise makes sure the drain will
     /// wake `waker`: registered under the lock the drain takes to set its
     /// flag, so a drain starting meanwhile is seen here or wakes it.
-    fn stopping_or_register(&mut self, waker: &Waker) -> bool {
+    pub(super) fn stopping_or_register(&mut self, waker: &Waker) -> bool {
         if self.inner.stopping.load(Ordering::Acquire) {
             return true;
         }

@@ -10,17 +10,18 @@ pub mod control_panel;
 pub mod cors;
 mod deadline;
 mod drain;
+mod h1;
+mod handler;
 pub mod health;
+pub mod request_body;
 pub mod router;
 pub mod tls;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
@@ -371,6 +372,7 @@ async fn accept_loop(
 ) {
     let mut stop = std::pin::pin!(stop);
     let header_timeout = shared.header_timeout;
+    // hyper serves what the fast path (`h1`) leaves to it.
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The header timeout is `deadline::Watched`'s, one timer per connection
     // instead of hyper's one per request.
@@ -383,6 +385,7 @@ async fn accept_loop(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(60)))
         .keep_alive_timeout(Duration::from_secs(20));
+    let builder = Arc::new(builder);
     loop {
         // A worker well ahead of the others leaves new connections to them
         // for a moment; at the limit, stop accepting: new clients wait in
@@ -411,22 +414,18 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let open = shared.balance.opened(index);
-        let app = shared.app.clone();
         let (stream, activity) = deadline::Watched::new(stream, header_timeout);
-        let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-            let app = app.clone();
-            let in_flight = activity.begin(req.version());
-            async move {
-                let resp = router::handle(app, req, peer).await;
-                Ok::<_, Infallible>(resp.map(|body| deadline::Tracked::new(body, in_flight)))
-            }
-        });
+        let handler = handler::Handler {
+            app: shared.app.clone(),
+            peer,
+            activity,
+        };
+        let builder = Arc::clone(&builder);
+        let watcher = graceful.watcher();
         match &shared.tls {
             None => {
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    if let Err(e) = h1::serve(stream, handler, watcher, builder).await {
                         tracing::debug!(error = %e, %peer, "connection ended with an error");
                     }
                     drop((permit, open));
@@ -434,8 +433,6 @@ async fn accept_loop(
             }
             Some(t) => {
                 let acceptor = t.acceptor();
-                let builder = builder.clone();
-                let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let handshake =
                         tokio::time::timeout(header_timeout, acceptor.accept(stream)).await;
@@ -450,8 +447,7 @@ async fn accept_loop(
                             return;
                         }
                     };
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    if let Err(e) = watcher.watch(conn.into_owned()).await {
+                    if let Err(e) = h1::serve(stream, handler, watcher, builder).await {
                         tracing::debug!(error = %e, %peer, "connection ended with an error");
                     }
                     drop((permit, open));

@@ -11,8 +11,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::server::request_body::RequestBody;
 use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::app::App;
@@ -22,7 +22,7 @@ use crate::proxy;
 
 pub const MANAGEMENT_PREFIX: &str = "/v0/management";
 
-pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(app: Arc<App>, req: Request<RequestBody>, peer: SocketAddr) -> Response<Body> {
     if req.method() == Method::OPTIONS {
         return super::cors::preflight(req.headers());
     }
@@ -54,7 +54,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
 /// place (a memcpy of its size) for every request. Boxed, the proxy path's
 /// ~10 KB state is allocated once and never moved; management and the
 /// other pages no longer weigh on proxied requests.
-async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+async fn route(app: Arc<App>, req: Request<RequestBody>, peer: SocketAddr) -> Response<Body> {
     let path = req.uri().path();
     if path == MANAGEMENT_PREFIX || path.starts_with("/v0/management/") {
         return Box::pin(management::handle(app, req, peer)).await;
