@@ -69,6 +69,7 @@ where
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbuf: Vec::new(),
         spans: Vec::new(),
+        names: request::Names::default(),
     };
     let prefix = match conn.run(&handler, &mut watcher).await {
         Ok(End::Done) => return Ok(()),
@@ -111,6 +112,7 @@ struct Conn<IO> {
     wbuf: Vec<u8>,
     /// The current head's headers.
     spans: Vec<Span>,
+    names: request::Names,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
@@ -146,7 +148,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 }
             }
             let whole = self.rbuf.split_to(total).freeze();
-            let Some(req) = request::build(&whole, &head, &self.spans) else {
+            let Some(req) = request::build(&whole, &head, &self.spans, &mut self.names) else {
                 drop(in_flight);
                 let mut prefix = BytesMut::from(&whole[..]);
                 prefix.extend_from_slice(&self.rbuf);

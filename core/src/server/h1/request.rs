@@ -132,15 +132,50 @@ pub(super) fn scan(buf: &[u8], spans: &mut Vec<Span>) -> Scan {
     })
 }
 
+/// The header names of a connection's last request, by position: a client
+/// sends the same names in the same order on every request, and a name
+/// found here is a compare instead of `HeaderName::from_bytes` (a
+/// lower-casing copy, a match against the standard names and, for the
+/// others, an allocation).
+#[derive(Default)]
+pub(super) struct Names(Vec<(Box<[u8]>, HeaderName)>);
+
+/// Names longer than this are not kept.
+const MAX_KEPT_NAME: usize = 64;
+
+impl Names {
+    fn name(&mut self, at: usize, raw: &[u8]) -> Option<HeaderName> {
+        if let Some((seen, name)) = self.0.get(at) {
+            if **seen == *raw {
+                return Some(name.clone());
+            }
+        }
+        let name = HeaderName::from_bytes(raw).ok()?;
+        if raw.len() <= MAX_KEPT_NAME && at <= self.0.len() && at < MAX_HEADERS {
+            let kept = (Box::from(raw), name.clone());
+            match self.0.get_mut(at) {
+                Some(slot) => *slot = kept,
+                None => self.0.push(kept),
+            }
+        }
+        Some(name)
+    }
+}
+
 /// The request from its head's bytes (`whole[..head.len]`) and body (the
 /// rest of `whole`). `None` for what `http` refuses (a URI it cannot
 /// parse, say): that request is left to hyper too.
-pub(super) fn build(whole: &Bytes, head: &Head, spans: &[Span]) -> Option<Request<RequestBody>> {
+pub(super) fn build(
+    whole: &Bytes,
+    head: &Head,
+    spans: &[Span],
+    names: &mut Names,
+) -> Option<Request<RequestBody>> {
     let method = Method::from_bytes(&whole[range(head.method)]).ok()?;
     let uri = Uri::from_maybe_shared(whole.slice(range(head.path))).ok()?;
     let mut headers = HeaderMap::with_capacity(spans.len());
-    for s in spans {
-        let name = HeaderName::from_bytes(&whole[range(s.name)]).ok()?;
+    for (at, s) in spans.iter().enumerate() {
+        let name = names.name(at, &whole[range(s.name)])?;
         let value = HeaderValue::from_maybe_shared(whole.slice(range(s.value))).ok()?;
         headers.append(name, value);
     }
@@ -182,7 +217,7 @@ mod tests {
         assert!(!head.close);
         assert_eq!(&raw[head.len..head.len + 7], b"{\"a\":1}");
         let whole = Bytes::copy_from_slice(&raw[..head.len + head.body_len]);
-        let req = build(&whole, &head, &spans).expect("built");
+        let req = build(&whole, &head, &spans, &mut Names::default()).expect("built");
         assert_eq!(req.method(), Method::POST);
         assert_eq!(req.uri().path(), "/v1/chat/completions");
         assert_eq!(req.uri().query(), Some("x=1"));
@@ -197,6 +232,34 @@ mod tests {
         assert_eq!(req.headers().len(), 5);
         let body = req.into_body().collect().await.expect("body").to_bytes();
         assert_eq!(&body[..], b"{\"a\":1}");
+    }
+
+    #[test]
+    fn names_are_kept_by_position_and_checked_byte_for_byte() {
+        let mut names = Names::default();
+        let first = b"POST / HTTP/1.1\r\nX-Stainless-Lang: python\r\nAuthorization: a\r\n\r\n";
+        let second = b"POST / HTTP/1.1\r\nX-Stainless-Lang: python\r\nX-Other: b\r\n\r\n";
+        let third = b"POST / HTTP/1.1\r\nx-stainless-lang: python\r\n\r\n";
+        let mut seen = Vec::new();
+        for raw in [&first[..], &second[..], &third[..], &first[..]] {
+            let (head, spans) = fast(raw);
+            let whole = Bytes::copy_from_slice(raw);
+            let req = build(&whole, &head, &spans, &mut names).expect("built");
+            let mut keys: Vec<String> = req.headers().keys().map(|k| k.to_string()).collect();
+            keys.sort();
+            seen.push(keys.join(","));
+        }
+        assert_eq!(
+            seen,
+            [
+                "authorization,x-stainless-lang",
+                "x-other,x-stainless-lang",
+                "x-stainless-lang",
+                "authorization,x-stainless-lang",
+            ]
+        );
+        assert_eq!(names.0.len(), 2);
+        assert_eq!(&*names.0[1].0, b"Authorization");
     }
 
     #[test]
@@ -242,6 +305,13 @@ mod tests {
     }
 
     #[test]
+    fn a_body_up_to_the_limit_is_read_with_its_head() {
+        let raw = format!("POST / HTTP/1.1\r\nContent-Length: {MAX_BODY}\r\n\r\n");
+        let (head, _) = fast(raw.as_bytes());
+        assert_eq!(head.body_len, MAX_BODY);
+    }
+
+    #[test]
     fn connection_close_is_noticed_among_other_tokens() {
         let (head, _) = fast(b"GET / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n");
         assert!(head.close);
@@ -254,7 +324,7 @@ mod tests {
         let raw = b"GET /a\xffb HTTP/1.1\r\n\r\n";
         if let Scan::Fast(head) = scan(raw, &mut Vec::new()) {
             let whole = Bytes::copy_from_slice(raw);
-            assert!(build(&whole, &head, &[]).is_none());
+            assert!(build(&whole, &head, &[], &mut Names::default()).is_none());
         }
     }
 }
