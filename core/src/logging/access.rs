@@ -44,6 +44,18 @@ impl std::fmt::Display for Target<'_> {
     }
 }
 
+/// Whether the access line of an answer with `status` would be written
+/// (asked here, so the filter sees this module's target, the lines').
+pub fn enabled(status: u16) -> bool {
+    if status >= 500 {
+        tracing::enabled!(tracing::Level::ERROR)
+    } else if status >= 400 {
+        tracing::enabled!(tracing::Level::WARN)
+    } else {
+        tracing::enabled!(tracing::Level::INFO)
+    }
+}
+
 /// Writes the access line of one request. Formatting only happens when the
 /// line's level is enabled (the arguments of tracing's macros are lazy).
 pub fn log(

@@ -45,7 +45,7 @@ use crate::app::App;
 use crate::build_info;
 use crate::error::{self, Body};
 use crate::plugin_host::call_blocking;
-use crate::server::body::read_limited;
+use crate::server::body::read_request_body;
 use crate::server::router::MANAGEMENT_PREFIX;
 
 pub async fn handle(app: Arc<App>, req: Request<RequestBody>, peer: SocketAddr) -> Response<Body> {
@@ -91,7 +91,7 @@ async fn handle_authorized(
     } else {
         limits.management_bytes()
     };
-    let body = match read_limited(&parts.headers, body, limit).await {
+    let body = match read_request_body(&parts.headers, body, limit).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };

@@ -433,9 +433,9 @@ async fn send(
         usage,
     );
     if ctx.capture {
-        stream = stream.capture_upstream(&ctx.tap, api_response_section(number), &raw_head);
+        stream.capture_upstream(&ctx.tap, api_response_section(number), &raw_head);
     }
-    Ok(Success::Stream(Box::new(stream)))
+    Ok(Success::Stream(stream))
 }
 
 fn empty_usage() -> UsageRecord {

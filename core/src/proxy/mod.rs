@@ -47,7 +47,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::config::Snapshot;
 use crate::error::{self, Body};
-use crate::server::body::{read_limited, BodyError};
+use crate::server::body::{read_request_body, BodyError};
 use crate::upstream::{Upstream, UpstreamSettings};
 use attempt::Success;
 use endpoints::{CallEndpoint, ClientFormat, Endpoint};
@@ -306,7 +306,7 @@ async fn call(
         .and_then(|k| crate::limits::policy(&snap, k));
     let (mut parts, body) = req.into_parts();
     let limit = snap.raw.body_limits.proxy_bytes();
-    let body = match read_limited(&parts.headers, body, limit).await {
+    let body = match read_request_body(&parts.headers, body, limit).await {
         Ok(b) => b,
         Err(e) => {
             let log = new_log(&app, &snap, &mut parts, id, Bytes::new());
@@ -475,7 +475,7 @@ async fn call(
             log.finish(&app.proxy.records, status.as_u16(), resp.headers(), &body);
             resp
         }
-        Ok(Success::Stream(s)) => {
+        Ok(Success::Stream(mut s)) => {
             let sse = client.format != ClientFormat::Gemini || is_sse_query(&client.query);
             let mut headers = http::HeaderMap::with_capacity(ANSWER_HEADERS);
             let content_type = if sse {
@@ -488,11 +488,11 @@ async fn call(
             limit_headers.apply(&mut headers);
             let o = metered.then(|| outcome(true, &log.attempts));
             let keepalive = snap.raw.streaming.keepalive_seconds;
-            let mut s = s.with_log(log, headers.clone());
+            s.set_log(log, headers.clone());
             if sse && keepalive > 0 {
                 // A day at most: a larger interval is no keep-alive, and an
                 // unbounded one would overflow the timer.
-                s = s.with_keepalive(Duration::from_secs(keepalive.unsigned_abs().min(86_400)));
+                s.set_keepalive(Duration::from_secs(keepalive.unsigned_abs().min(86_400)));
             }
             let body = match slot {
                 // The key's slot is held until the stream ends.

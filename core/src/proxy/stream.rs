@@ -64,6 +64,9 @@ impl ProxyStream {
         self.held.push(x);
     }
 
+    /// Made in its box: the stream is large (its upstream body, usage and
+    /// log state), and built on the stack it would be copied into the box
+    /// and again at every step that moved it.
     pub fn new(
         app: Arc<App>,
         first: Bytes,
@@ -72,8 +75,9 @@ impl ProxyStream {
         plugin: Arc<LoadedPlugin>,
         format: ClientFormat,
         usage: AttemptUsage,
-    ) -> Self {
-        ProxyStream {
+    ) -> Box<Self> {
+        let mut slot = Box::<Self>::new_uninit();
+        slot.write(ProxyStream {
             app,
             first: Some(first),
             upstream,
@@ -88,37 +92,36 @@ impl ProxyStream {
             client_spool: None,
             finished: false,
             held: Vec::new(),
-        }
+        });
+        // SAFETY: written on the line above.
+        unsafe { slot.assume_init() }
     }
 
     /// Emits `: keep-alive` comments after `every` without upstream bytes.
-    pub fn with_keepalive(mut self, every: Duration) -> Self {
+    pub fn set_keepalive(&mut self, every: Duration) {
         self.keepalive = Some(Keepalive {
             every,
             sleep: Box::pin(tokio::time::sleep(every)),
             last: Instant::now(),
         });
-        self
     }
 
     /// request-log: the raw upstream bytes go to the log as `section`,
     /// starting with those read before the stream began.
-    pub fn capture_upstream(mut self, tap: &LogTap, section: String, head: &[u8]) -> Self {
+    pub fn capture_upstream(&mut self, tap: &LogTap, section: String, head: &[u8]) {
         let mut spool = Spool::new(section);
         spool.push(tap, &self.app.proxy.records, head);
         self.upstream_spool = Some(spool);
         self.tap = tap.clone();
-        self
     }
 
     /// The request record is sent when the stream ends.
-    pub fn with_log(mut self, log: RequestLog, headers: http::HeaderMap) -> Self {
+    pub fn set_log(&mut self, log: RequestLog, headers: http::HeaderMap) {
         if log.capture && log.tap.active() {
             self.client_spool = Some(Spool::new("response".into()));
             self.tap = log.tap.clone();
         }
         self.log = Some((log, headers));
-        self
     }
 
     fn capture_client(&mut self, bytes: &[u8]) {

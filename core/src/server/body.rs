@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::{BodyExt, Limited};
 
+use super::request_body::RequestBody;
 use crate::error::{self, Body};
 
 pub enum BodyError {
@@ -26,6 +27,25 @@ impl BodyError {
                 &format!("failed to read body: {e}"),
             ),
         }
+    }
+}
+
+/// [`read_limited`] for a request's body: one the server read with its
+/// head is handed over as it is (no collector, no header lookup).
+pub async fn read_request_body(
+    headers: &http::HeaderMap,
+    body: RequestBody,
+    limit: u64,
+) -> Result<Bytes, BodyError> {
+    match body {
+        RequestBody::Whole(b) => {
+            let b = b.unwrap_or_default();
+            if b.len() as u64 > limit {
+                return Err(BodyError::TooLarge(limit));
+            }
+            Ok(b)
+        }
+        streamed => read_limited(headers, streamed, limit).await,
     }
 }
 
@@ -66,6 +86,23 @@ mod tests {
         let frames =
             (0..n).map(move |_| Ok(hyper::body::Frame::data(Bytes::from(vec![b'x'; size]))));
         StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn a_body_read_with_its_head_is_handed_over_under_the_limit() {
+        let headers = http::HeaderMap::new();
+        let whole = || RequestBody::whole(Bytes::from_static(b"0123456789"));
+        assert!(
+            matches!(read_request_body(&headers, whole(), 10).await, Ok(b) if &b[..] == b"0123456789")
+        );
+        assert!(matches!(
+            read_request_body(&headers, whole(), 9).await,
+            Err(BodyError::TooLarge(9))
+        ));
+        assert!(matches!(
+            read_request_body(&headers, RequestBody::Whole(None), 0).await,
+            Ok(b) if b.is_empty()
+        ));
     }
 
     #[tokio::test]

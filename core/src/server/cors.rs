@@ -13,8 +13,44 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::error::{self, Body};
 
-const ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
-const EXPOSE: &str = "X-CPA-VERSION, X-CPA-COMMIT, X-CPA-BUILD-DATE";
+macro_rules! allow_methods {
+    () => {
+        "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+    };
+}
+macro_rules! expose {
+    () => {
+        "X-CPA-VERSION, X-CPA-COMMIT, X-CPA-BUILD-DATE"
+    };
+}
+const ALLOW_METHODS: &str = allow_methods!();
+const EXPOSE: &str = expose!();
+
+/// The headers of [`add_headers`] as the server's own HTTP/1.1 writer puts
+/// them on the wire (`server::h1`): four map inserts per answer saved.
+pub const WIRE: &[u8] = concat!(
+    "access-control-allow-origin: *\r\n",
+    "access-control-allow-methods: ",
+    allow_methods!(),
+    "\r\n",
+    "access-control-allow-headers: *\r\n",
+    "access-control-expose-headers: ",
+    expose!(),
+    "\r\n"
+)
+.as_bytes();
+
+/// Whether `name` is one [`add_headers`] sets (and [`WIRE`] writes).
+pub fn is_added(name: &http::HeaderName) -> bool {
+    use http::header::{
+        ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+        ACCESS_CONTROL_EXPOSE_HEADERS,
+    };
+    *name == ACCESS_CONTROL_ALLOW_ORIGIN
+        || *name == ACCESS_CONTROL_ALLOW_METHODS
+        || *name == ACCESS_CONTROL_ALLOW_HEADERS
+        || *name == ACCESS_CONTROL_EXPOSE_HEADERS
+}
 
 /// On every answer: the names are the `http` crate's constants, so nothing
 /// is parsed per response.
@@ -56,6 +92,19 @@ pub fn preflight(request: &HeaderMap) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wire_block_is_what_add_headers_sets() {
+        let mut map = HeaderMap::new();
+        add_headers(&mut map);
+        let mut text = String::new();
+        for (name, value) in &map {
+            assert!(is_added(name), "{name}");
+            text.push_str(&format!("{name}: {}\r\n", value.to_str().expect("text")));
+        }
+        assert_eq!(text.as_bytes(), WIRE);
+        assert!(!is_added(&http::header::CONTENT_TYPE));
+    }
 
     #[test]
     fn preflight_echoes_the_asked_headers() {

@@ -23,30 +23,39 @@ use crate::proxy;
 pub const MANAGEMENT_PREFIX: &str = "/v0/management";
 
 pub async fn handle(app: Arc<App>, req: Request<RequestBody>, peer: SocketAddr) -> Response<Body> {
+    let (mut resp, cors) = answer(app, req, peer).await;
+    if cors {
+        super::cors::add_headers(resp.headers_mut());
+    }
+    resp
+}
+
+/// The answer, and whether the CORS headers of every answer are still to
+/// be added (by [`handle`] into the map, or as bytes by `server::h1`).
+pub async fn answer(
+    app: Arc<App>,
+    req: Request<RequestBody>,
+    peer: SocketAddr,
+) -> (Response<Body>, bool) {
     if req.method() == Method::OPTIONS {
-        return super::cors::preflight(req.headers());
+        return (super::cors::preflight(req.headers()), false);
     }
     let started = std::time::Instant::now();
     let method = req.method().clone();
     // Shares the path's bytes; it is formatted only if the line is written.
     let uri = req.uri().clone();
-    let mut resp = route(app, req, peer).await;
-    super::cors::add_headers(resp.headers_mut());
-    // Until the answer's head; a stream's duration is in its request log.
-    const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
-    let id = resp
-        .headers()
-        .get(X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok());
-    crate::logging::access::log(
-        resp.status().as_u16(),
-        started.elapsed(),
-        peer.ip(),
-        &method,
-        &uri,
-        id,
-    );
-    resp
+    let resp = route(app, req, peer).await;
+    let status = resp.status().as_u16();
+    if crate::logging::access::enabled(status) {
+        // Until the answer's head; a stream's duration is in its request log.
+        const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+        let id = resp
+            .headers()
+            .get(X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok());
+        crate::logging::access::log(status, started.elapsed(), peer.ip(), &method, &uri, id);
+    }
+    (resp, true)
 }
 
 /// Every branch that awaits much is boxed: an async fn's state is as large

@@ -155,13 +155,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 return Ok(End::Hyper(prefix.freeze()));
             };
             drop(whole);
-            let answer = handler.answer(req, in_flight);
-            let Some(resp) = self.await_answer(answer).await else {
+            // The router's own future, awaited here without a wrapper: each
+            // async layer would copy the answer once more on its way out.
+            let answer = super::router::answer(handler.app.clone(), req, handler.peer);
+            let Some((resp, cors)) = self.await_answer(answer).await else {
                 // The client left; dropping the answer cancels the call.
                 return Ok(End::Done);
             };
+            let resp = resp.map(|body| Tracked::new(body, in_flight));
             let close = head.close || watcher.stopping();
-            if !self.write_answer(resp, close).await? {
+            if !self.write_answer(resp, close, cors).await? {
                 let _ = self.io.shutdown().await;
                 return Ok(End::Done);
             }
@@ -233,12 +236,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         &mut self,
         resp: Response<Tracked<Body>>,
         close: bool,
+        cors: bool,
     ) -> io::Result<bool> {
         let (parts, mut body) = resp.into_parts();
         self.wbuf.clear();
         let exact = body.size_hint().exact();
-        let plan =
-            response::encode_head(parts.status, &parts.headers, exact, close, &mut self.wbuf);
+        let plan = response::encode_head(
+            parts.status,
+            &parts.headers,
+            exact,
+            close,
+            cors,
+            &mut self.wbuf,
+        );
         let mut keep = !plan.close;
         let mut left = match plan.framing {
             Framing::Nothing => {

@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{header, HeaderMap, StatusCode};
 
+use crate::server::cors;
+
 /// How the body goes out.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) enum Framing {
@@ -25,12 +27,14 @@ pub(super) struct Plan {
 }
 
 /// Appends the head to `out`. `exact` is the body's size when known;
-/// `close` asks for the connection to end after this answer.
+/// `close` asks for the connection to end after this answer; `cors` for
+/// the CORS headers of every answer ([`cors::WIRE`]).
 pub(super) fn encode_head(
     status: StatusCode,
     headers: &HeaderMap,
     exact: Option<u64>,
     mut close: bool,
+    cors: bool,
     out: &mut Vec<u8>,
 ) -> Plan {
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -44,9 +48,14 @@ pub(super) fn encode_head(
     let mut declared = None;
     let mut said_close = false;
     let mut dated = false;
+    if cors {
+        out.extend_from_slice(cors::WIRE);
+    }
     for (name, value) in headers {
-        if *name == header::TRANSFER_ENCODING {
-            // Framing is this writer's to choose.
+        if *name == header::TRANSFER_ENCODING || (cors && cors::is_added(name)) {
+            // Framing is this writer's to choose; the CORS headers are
+            // written above, in place of the handler's (as the map insert
+            // would have replaced them).
             continue;
         }
         if *name == header::CONTENT_LENGTH {
@@ -180,7 +189,7 @@ mod tests {
         }
         let mut out = Vec::new();
         let status = StatusCode::from_u16(status).expect("status");
-        let plan = encode_head(status, &map, exact, close, &mut out);
+        let plan = encode_head(status, &map, exact, close, false, &mut out);
         (String::from_utf8(out).expect("ascii"), plan)
     }
 
@@ -294,6 +303,24 @@ mod tests {
             false,
         );
         assert_eq!(text.matches("date: ").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn the_cors_block_replaces_the_handlers_cors_headers() {
+        let mut map = HeaderMap::new();
+        map.insert(
+            "access-control-allow-origin",
+            HeaderValue::from_static("https://a"),
+        );
+        map.insert("x-request-id", HeaderValue::from_static("r1"));
+        let mut out = Vec::new();
+        encode_head(StatusCode::OK, &map, Some(2), false, true, &mut out);
+        let text = undated(std::str::from_utf8(&out).expect("ascii"));
+        let expected = format!(
+            "HTTP/1.1 200 OK\r\n{}x-request-id: r1\r\ncontent-length: 2\r\n\r\n",
+            std::str::from_utf8(cors::WIRE).expect("ascii")
+        );
+        assert_eq!(text, expected);
     }
 
     #[test]
