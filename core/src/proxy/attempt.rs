@@ -342,7 +342,7 @@ async fn send(
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+            .and_then(|v| v.trim_ascii().parse::<u64>().ok());
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)

@@ -31,13 +31,13 @@ fn candidates<'h>(headers: &'h HeaderMap, query: &'h str) -> impl Iterator<Item 
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .map(str::trim)
+            .map(str::trim_ascii)
             .filter(|v| !v.is_empty())
     };
     let bearer = std::iter::once_with(move || {
         header(AUTHORIZATION).map(|auth| {
             let token = match auth.split_once(' ') {
-                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim_ascii(),
                 _ => auth,
             };
             Cow::Borrowed(token)
