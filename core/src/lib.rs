@@ -12,6 +12,7 @@ pub mod build_info;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod http1_head;
 pub mod limits;
 pub mod logging;
 pub mod management;

@@ -234,6 +234,22 @@ async fn a_body_that_arrives_after_its_head_is_read_whole() {
 }
 
 #[tokio::test]
+async fn a_head_that_trickles_in_is_read() {
+    let up = echo_upstream().await;
+    let server = Server::start(&config(&up));
+    let mut s = connect(&server).await;
+    s.set_nodelay(true).expect("nodelay");
+    let raw = post("slowly", "X-Padding: a b c\r\n");
+    for piece in raw.as_bytes().chunks(3) {
+        s.write_all(piece).await.expect("write");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut r = Reader::new(s);
+    let a = r.answer().await.expect("answer");
+    assert_eq!(a.said(), "slowly");
+}
+
+#[tokio::test]
 async fn connection_close_is_honoured() {
     let up = echo_upstream().await;
     let server = Server::start(&config(&up));

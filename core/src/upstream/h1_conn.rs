@@ -188,15 +188,24 @@ impl H1Conn {
 
     async fn read_head(&mut self, head_request: bool) -> Result<Head, TripError> {
         let mut got_any = false;
+        // Bytes already looked at without a whole head (see `http1_head`).
+        let mut looked = None;
         loop {
             if !self.buf.is_empty() {
                 got_any = true;
-                if let Some(head) = self.parse_head(head_request)? {
-                    return Ok(head);
+                let worth_a_parse = match looked {
+                    None => true,
+                    Some(n) => crate::http1_head::blank_line_since(&self.buf, n),
+                };
+                if worth_a_parse {
+                    if let Some(head) = self.parse_head(head_request)? {
+                        return Ok(head);
+                    }
                 }
                 if self.buf.len() > MAX_HEAD {
                     return Err(TripError::transport(TOO_LARGE, false));
                 }
+                looked = Some(self.buf.len());
             }
             match self.fill().await {
                 Ok(0) => {

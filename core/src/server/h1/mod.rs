@@ -118,8 +118,14 @@ struct Conn<IO> {
 impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
     async fn run(&mut self, handler: &Handler, watcher: &mut Watcher) -> io::Result<End> {
         loop {
+            // Bytes of this head already looked at without a whole head.
+            let mut looked = None;
             let head = loop {
-                if !self.rbuf.is_empty() {
+                let worth_a_parse = match looked {
+                    None => !self.rbuf.is_empty(),
+                    Some(n) => crate::http1_head::blank_line_since(&self.rbuf, n),
+                };
+                if worth_a_parse || self.rbuf.len() >= MAX_HEAD {
                     match request::scan(&self.rbuf, &mut self.spans) {
                         Scan::Fast(head) => break head,
                         Scan::Hyper => return Ok(End::Hyper(self.rbuf.split().freeze())),
@@ -128,6 +134,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                         }
                         Scan::Partial => {}
                     }
+                }
+                if !self.rbuf.is_empty() {
+                    looked = Some(self.rbuf.len());
                 }
                 match self.wait_for_bytes(Some(watcher)).await {
                     Read::Data => {}
