@@ -69,19 +69,11 @@ fn reset_value(d: Duration) -> HeaderValue {
 
 /// Writes `n` and `unit` at `buf[at..]` and answers the new end (no
 /// `core::fmt`: it was most of the cost of these headers).
-fn put_number(buf: &mut [u8; 32], at: usize, mut n: u64, unit: u8) -> usize {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let count = digits.len() - i;
-    buf[at..at + count].copy_from_slice(&digits[i..]);
+fn put_number(buf: &mut [u8; 32], at: usize, n: u64, unit: u8) -> usize {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n).as_bytes();
+    let count = digits.len();
+    buf[at..at + count].copy_from_slice(digits);
     buf[at + count] = unit;
     at + count + 1
 }

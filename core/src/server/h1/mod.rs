@@ -37,7 +37,7 @@ use super::deadline::Tracked;
 use super::drain::Watcher;
 use super::handler::Handler;
 use super::request_body::RequestBody;
-use crate::error::Body;
+use crate::error::{Body, BoxError};
 use request::{Scan, Span};
 use response::Framing;
 
@@ -51,8 +51,6 @@ const MAX_AHEAD: usize = 64 * 1024;
 /// Answer bytes gathered before they are written; a data frame larger
 /// than this is written from its own buffer instead of copied.
 const WRITE_BATCH: usize = 16 * 1024;
-
-pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Serves one accepted connection until it ends.
 pub(super) async fn serve<IO>(
