@@ -17,6 +17,7 @@
 #
 #   bench/perf.sh                     # 15 s per throughput run, 3 runs
 #   DURATION=5s RUNS=1 bench/perf.sh  # a quick look
+#   SLICES=1 bench/perf.sh            # each row's run in one piece
 #   COMPARE=/path/to/other/release bench/perf.sh
 #                                     # adds rows for another build (a folder
 #                                     # with cliproxy and its plugins), run
@@ -26,7 +27,14 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CONNS=${CONNS:-64}
 DURATION=${DURATION:-15s}
-RATE_DURATION=${RATE_DURATION:-5s}
+RATE_DURATION=${RATE_DURATION:-4s}
+RATE_RUNS=${RATE_RUNS:-3}
+# Each row's throughput run is cut into SLICES pieces, the rows taking
+# turns slice by slice, so that every row of a run sees the same spells of
+# a machine whose speed drifts (on the 2-core VM a CPU-bound loop moved
+# 21 % between 15 s windows): a row's figure for the run is its requests
+# over its time, summed over its slices.
+SLICES=${SLICES:-5}
 RUNS=${RUNS:-3}
 BASE_PORT=${BASE_PORT:-18400}
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
@@ -198,21 +206,35 @@ load() { # row out-file [extra oha args...]
         -T application/json -d "${BODY[$name]}" "$@" "${URL[$name]}" >"$out" 2>/dev/null || true
 }
 
-# Throughput: the rows interleaved within each run, so that a busy moment
-# of the machine spreads over all of them.
+# Throughput: the rows interleaved within each run, slice by slice, so
+# that a busy moment of the machine spreads over all of them.
+duration_s=${DURATION%s}
+case "$duration_s" in
+'' | *[!0-9]*) echo "DURATION is whole seconds, like 15s" >&2; exit 1 ;;
+esac
+case "$SLICES" in
+'' | *[!0-9]* | 0) echo "SLICES is a positive whole number" >&2; exit 1 ;;
+esac
+slice_d=$((duration_s * 1000 / SLICES))ms
 for run in $(seq 1 "$RUNS"); do
-    for kind in plain sse; do
-        for r in $(order_of_run "$run"); do
-            load "$r-$kind" "$WORK/results/tput-$r-$kind-$run.json" -c "$CONNS" -z "$DURATION"
+    for slice in $(seq 1 "$SLICES"); do
+        for kind in plain sse; do
+            for r in $(order_of_run "$run"); do
+                load "$r-$kind" "$WORK/results/tput-$r-$kind-$run-$slice.json" -c "$CONNS" -z "$slice_d"
+            done
         done
     done
 done
-# Fixed rates (latency corrected for coordinated omission).
-for rate in 500 5000; do
-    for kind in plain sse; do
-        for r in "${ORDER[@]}"; do
-            load "$r-$kind" "$WORK/results/rate$rate-$r-$kind.json" -c "$CONNS" -q "$rate" \
-                -z "$RATE_DURATION" --latency-correction
+# Fixed rates (latency corrected for coordinated omission), RATE_RUNS runs
+# of each row, the rows taking turns; each figure is the median over the
+# runs, what a row adds over the direct row taken run by run.
+for run in $(seq 1 "$RATE_RUNS"); do
+    for rate in 500 5000; do
+        for kind in plain sse; do
+            for r in "${ORDER[@]}"; do
+                load "$r-$kind" "$WORK/results/rate$rate-$r-$kind-$run.json" -c "$CONNS" -q "$rate" \
+                    -z "$RATE_DURATION" --latency-correction
+            done
         done
     done
 done
@@ -249,5 +271,5 @@ ttfb() { # url body
 echo "cliproxy $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%Y-%m-%d), $(nproc) cores, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 # A stale link order (bench/link_order.sh) shows as names not found.
 python3 "$ROOT/bench/link_order.py" --check "$ROOT" "$BIN_DIR"
-echo "$CONNS connections, $DURATION x $RUNS runs (median, spread = (max-min)/median), fixed rates $RATE_DURATION each"
+echo "$CONNS connections, $DURATION x $RUNS runs in $SLICES slices each (median, spread = (max-min)/median), fixed rates $RATE_DURATION x $RATE_RUNS runs each (medians)"
 python3 "$ROOT/bench/perf_report.py" "$WORK/results" "${ORDER[*]}"

@@ -43,6 +43,12 @@ def errors(doc):
     return bad + errs
 
 
+def answered(doc):
+    """Requests answered with a status (any), as oha counts them in
+    requestsPerSec."""
+    return sum(doc.get("statusCodeDistribution", {}).values())
+
+
 def pct(doc, p):
     if doc is None:
         return None
@@ -52,6 +58,21 @@ def pct(doc, p):
 
 def fmt(v, digits=2):
     return "-" if v is None else f"{v:.{digits}f}"
+
+
+def rate_runs(rate, row, kind):
+    """run -> oha document of a fixed-rate run (rate{RATE}-{ROW}-{KIND}-{RUN}.json,
+    or rate{RATE}-{ROW}-{KIND}.json from before runs were repeated)."""
+    out = {}
+    one = load(f"{results}/rate{rate}-{row}-{kind}.json")
+    if one is not None:
+        out[0] = one
+    prefix = f"{results}/rate{rate}-{row}-{kind}-"
+    for p in glob.glob(prefix + "*.json"):
+        d = load(p)
+        if d is not None:
+            out[int(p[len(prefix):-5])] = d
+    return out
 
 
 def spread(xs):
@@ -70,14 +91,19 @@ for kind in ("plain", "sse"):
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     tput = {}
     for r in order:
-        runs = {}
+        # run -> [answered requests, seconds], summed over the run's slices
+        # (tput-ROW-KIND-RUN-SLICE.json; older results have no slice).
+        sums = {}
         errs = 0
         for p in glob.glob(f"{results}/tput-{r}-{kind}-*.json"):
             d = load(p)
             errs += errors(d)
             if d:
-                run = int(p.rsplit("-", 1)[1].split(".")[0])
-                runs[run] = d["summary"]["requestsPerSec"]
+                run = int(p[len(f"{results}/tput-{r}-{kind}-"):-5].split("-")[0])
+                s = sums.setdefault(run, [0, 0.0])
+                s[0] += answered(d)
+                s[1] += d["summary"]["total"]
+        runs = {run: n / t for run, (n, t) in sums.items() if t > 0}
         tput[r] = (runs, errs)
     hop_runs = tput.get("nginx", ({}, 0))[0]
     nginx = statistics.median(hop_runs.values()) if hop_runs else None
@@ -98,16 +124,26 @@ for kind in ("plain", "sse"):
         )
         cells = []
         for rate in (500, 5000):
-            d = load(f"{results}/rate{rate}-{r}-{kind}.json")
-            base = load(f"{results}/rate{rate}-direct-{kind}.json")
-            p50, p99 = pct(d, "p50"), pct(d, "p99")
+            # run -> doc; older results have one run and no run number.
+            docs = rate_runs(rate, r, kind)
+            base = rate_runs(rate, "direct", kind)
+            p50s = [v for v in (pct(d, "p50") for d in docs.values()) if v is not None]
+            p99s = [v for v in (pct(d, "p99") for d in docs.values()) if v is not None]
+            p50 = statistics.median(p50s) if p50s else None
+            p99 = statistics.median(p99s) if p99s else None
             cells.append(f"{fmt(p50, 3)} / {fmt(p99, 3)}")
-            if r == "direct" or p50 is None:
+            added = [
+                (pct(d, "p50") - pct(base[i], "p50"), pct(d, "p99") - pct(base[i], "p99"))
+                for i, d in docs.items()
+                if i in base and None not in (pct(d, "p50"), pct(base[i], "p50"), pct(d, "p99"), pct(base[i], "p99"))
+            ]
+            if r == "direct" or not added:
                 cells.append("-")
             else:
-                b50, b99 = pct(base, "p50"), pct(base, "p99")
-                cells.append(f"{fmt(p50 - b50, 3)} / {fmt(p99 - b99, 3)}")
-            errs += errors(d)
+                a50 = statistics.median(a for a, _ in added)
+                a99 = statistics.median(b for _, b in added)
+                cells.append(f"{fmt(a50, 3)} / {fmt(a99, 3)}")
+            errs += sum(errors(d) for d in docs.values()) if docs else 1
         print(
             f"| {LABEL.get(r, r)} | {med:,.0f} | {fmt(ratio)} | {spread(rps):.1f} % "
             f"| {per_run_cell} | {errs} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |"

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http1_head;
+pub mod http1_names;
 pub mod limits;
 pub mod logging;
 pub mod management;

@@ -10,6 +10,8 @@ use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+
+use crate::http1_names::Names;
 use hyper_rustls::MaybeHttpsStream;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -114,6 +116,8 @@ pub(super) struct H1Conn {
     io: Io,
     /// Bytes read and not yet used.
     pub(super) buf: BytesMut,
+    /// The answer header names last seen on this connection.
+    names: Names,
 }
 
 impl H1Conn {
@@ -131,6 +135,7 @@ impl H1Conn {
         Ok(H1Conn {
             io: Io::from(io),
             buf: BytesMut::new(),
+            names: Names::default(),
         })
     }
 
@@ -265,8 +270,11 @@ impl H1Conn {
             let offsets: Vec<(HeaderName, std::ops::Range<usize>)> = {
                 let base = self.buf.as_ptr() as usize;
                 let mut v = Vec::with_capacity(count);
-                for h in parsed.headers.iter() {
-                    let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|e| bad(&e))?;
+                for (at, h) in parsed.headers.iter().enumerate() {
+                    let name = self
+                        .names
+                        .name(at, h.name.as_bytes())
+                        .ok_or_else(|| bad(&"invalid HTTP header name"))?;
                     let start = h.value.as_ptr() as usize - base;
                     v.push((name, start..start + h.value.len()));
                 }
@@ -329,6 +337,7 @@ mod tests {
             H1Conn {
                 io: Io::Tcp(tcp),
                 buf: BytesMut::new(),
+                names: Names::default(),
             },
             server,
         )
@@ -407,6 +416,7 @@ mod tests {
         let mut c = H1Conn {
             io: Io::Tcp(TcpStream::connect(addr).await.expect("connect")),
             buf: BytesMut::new(),
+            names: Names::default(),
         };
         let e = c
             .round_trip(b"GET / HTTP/1.1\r\n\r\n", &[], false)
@@ -442,6 +452,34 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         assert!(!usable);
+    }
+
+    #[tokio::test]
+    async fn answer_header_names_follow_each_answer_on_one_connection() {
+        let (mut c, _server) = conn_with(b"", false).await;
+        c.buf.extend_from_slice(
+            b"HTTP/1.1 200 OK\r\nX-Request-Id: a\r\nContent-Length: 0\r\n\r\n\
+              HTTP/1.1 200 OK\r\nCF-Ray: b\r\nContent-Length: 0\r\n\r\n\
+              HTTP/1.1 200 OK\r\nX-Request-Id: c\r\nx-ratelimit-remaining: 9\r\n\r\n",
+        );
+        let mut seen = Vec::new();
+        while let Ok(Some(head)) = c.parse_head(false) {
+            let mut pairs: Vec<String> = head
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.to_str().unwrap_or("?")))
+                .collect();
+            pairs.sort();
+            seen.push(pairs.join(","));
+        }
+        assert_eq!(
+            seen,
+            [
+                "content-length=0,x-request-id=a",
+                "cf-ray=b,content-length=0",
+                "x-ratelimit-remaining=9,x-request-id=c",
+            ]
+        );
     }
 
     #[tokio::test]

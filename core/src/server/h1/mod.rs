@@ -67,7 +67,7 @@ where
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbuf: Vec::new(),
         spans: Vec::new(),
-        names: request::Names::default(),
+        names: crate::http1_names::Names::default(),
     };
     let prefix = match conn.run(&handler, &mut watcher).await {
         Ok(End::Done) => return Ok(()),
@@ -110,7 +110,7 @@ struct Conn<IO> {
     wbuf: Vec<u8>,
     /// The current head's headers.
     spans: Vec<Span>,
-    names: request::Names,
+    names: crate::http1_names::Names,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {

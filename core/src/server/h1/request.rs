@@ -12,8 +12,9 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri, Version};
 
+use crate::http1_names::Names;
 use crate::server::request_body::RequestBody;
 
 /// Most headers a request head may have on the fast path (hyper's default).
@@ -132,36 +133,6 @@ pub(super) fn scan(buf: &[u8], spans: &mut Vec<Span>) -> Scan {
     })
 }
 
-/// The header names of a connection's last request, by position: a client
-/// sends the same names in the same order on every request, and a name
-/// found here is a compare instead of `HeaderName::from_bytes` (a
-/// lower-casing copy, a match against the standard names and, for the
-/// others, an allocation).
-#[derive(Default)]
-pub(super) struct Names(Vec<(Box<[u8]>, HeaderName)>);
-
-/// Names longer than this are not kept.
-const MAX_KEPT_NAME: usize = 64;
-
-impl Names {
-    fn name(&mut self, at: usize, raw: &[u8]) -> Option<HeaderName> {
-        if let Some((seen, name)) = self.0.get(at) {
-            if **seen == *raw {
-                return Some(name.clone());
-            }
-        }
-        let name = HeaderName::from_bytes(raw).ok()?;
-        if raw.len() <= MAX_KEPT_NAME && at <= self.0.len() && at < MAX_HEADERS {
-            let kept = (Box::from(raw), name.clone());
-            match self.0.get_mut(at) {
-                Some(slot) => *slot = kept,
-                None => self.0.push(kept),
-            }
-        }
-        Some(name)
-    }
-}
-
 /// The request from its head's bytes (`whole[..head.len]`) and body (the
 /// rest of `whole`). `None` for what `http` refuses (a URI it cannot
 /// parse, say): that request is left to hyper too.
@@ -258,8 +229,7 @@ mod tests {
                 "authorization,x-stainless-lang",
             ]
         );
-        assert_eq!(names.0.len(), 2);
-        assert_eq!(&*names.0[1].0, b"Authorization");
+        assert_eq!(names.kept(), [&b"X-Stainless-Lang"[..], b"Authorization"]);
     }
 
     #[test]
