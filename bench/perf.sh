@@ -4,9 +4,9 @@
 #
 # Prints, for plain JSON and a 7-event SSE stream: throughput at $CONNS
 # connections (median of $RUNS runs and the run-to-run spread), p50 / p99
-# at fixed rates of 500 and 5,000 requests/s and what each hop adds over
-# calling the upstream directly, time to the first streamed byte, peak RSS
-# and cold start to the first proxied answer; plus rows for a cross-format
+# at fixed rates of 500 and 5,000 requests/s (medians of $RATE_RUNS runs)
+# and what each hop adds over calling the upstream directly, time to the
+# first streamed byte, peak RSS and cold start to the first proxied answer; plus rows for a cross-format
 # call (Claude client, OpenAI upstream: both translations), request-log on,
 # and a client key with every limit set (issue 15: the cost of enforcement).
 # Every feature stays on: client-key checks, usage records (usage plugin),
@@ -15,9 +15,10 @@
 # Needs: nginx, oha (cargo install oha --locked), curl, python3 and a release
 # build (cargo build --release --workspace). Loopback only; stops by itself.
 #
-#   bench/perf.sh                     # 15 s per throughput run, 3 runs
+#   bench/perf.sh                     # 15 s per row per run (5 slices), 3 runs
 #   DURATION=5s RUNS=1 bench/perf.sh  # a quick look
 #   SLICES=1 bench/perf.sh            # each row's run in one piece
+#   RATE_RUNS=1 bench/perf.sh         # one fixed-rate run per row
 #   COMPARE=/path/to/other/release bench/perf.sh
 #                                     # adds rows for another build (a folder
 #                                     # with cliproxy and its plugins), run
