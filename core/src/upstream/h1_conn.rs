@@ -10,8 +10,6 @@ use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
-
-use crate::http1_names::Names;
 use hyper_rustls::MaybeHttpsStream;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -21,6 +19,7 @@ use tower_service::Service;
 use super::h1_wire::{head_facts, HeadFacts};
 use super::proxy_connect::{Conn, ProxyConnector};
 use super::{chain, UpstreamError};
+use crate::http1_names::Names;
 
 /// A response head larger than this is refused (hyper's default limit is
 /// about 400 KiB; real heads are well under 8 KiB).
