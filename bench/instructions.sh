@@ -37,6 +37,7 @@ FOOTPRINT=${FOOTPRINT:-0}
 TARGET=${TARGET:-cliproxy}
 
 . "$ROOT/bench/upstream.sh"
+BIN_DIR=$(absolute "$BIN_DIR")
 need_tools valgrind callgrind_control callgrind_annotate nginx oha curl
 case "$TARGET" in
 cliproxy) need_binary "$BIN_DIR/cliproxy" ;;

@@ -23,6 +23,8 @@
 #                                     # adds rows for another build (a folder
 #                                     # with cliproxy and its plugins), run
 #                                     # interleaved with this one
+#   COMPARE=target/pgo/release COMPARE_NAME="PGO build" bench/perf.sh
+#                                     # the same, named (bench/pgo.sh)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,8 +43,11 @@ BASE_PORT=${BASE_PORT:-18400}
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
 BIN_DIR=${BIN_DIR:-$ROOT/target/release}
 COMPARE=${COMPARE:-}
+export COMPARE_NAME=${COMPARE_NAME:-COMPARE build}
 
 . "$ROOT/bench/upstream.sh"
+BIN_DIR=$(absolute "$BIN_DIR")
+[ -z "$COMPARE" ] || COMPARE=$(absolute "$COMPARE")
 need_tools nginx oha curl python3
 need_binary "$BIN_DIR/cliproxy"
 

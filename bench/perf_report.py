@@ -10,11 +10,13 @@ import statistics
 import sys
 
 results, order = sys.argv[1], sys.argv[2].split()
+# What perf.sh calls the COMPARE build (COMPARE_NAME), say "PGO build".
+COMPARE_NAME = os.environ.get("COMPARE_NAME") or "COMPARE build"
 LABEL = {
     "direct": "upstream directly",
     "nginx": "nginx reverse-proxy hop",
     "cliproxy": "cliproxy",
-    "compare": "cliproxy (COMPARE build)",
+    "compare": f"cliproxy ({COMPARE_NAME})",
     "policy": "cliproxy, key policy on",
     "reqlog": "cliproxy, request-log on",
     "cross": "cliproxy, Claude client (translated)",
@@ -189,4 +191,4 @@ print(
     f"{fmt(statistics.median(cold.get('nginx', [0])) / 1000, 1)} | - |"
 )
 if "compare" in cold:
-    print(f"| cold start, COMPARE build (ms) | {fmt(statistics.median(cold['compare']) / 1000, 1)} | | |")
+    print(f"| cold start, {COMPARE_NAME} (ms) | {fmt(statistics.median(cold['compare']) / 1000, 1)} | | |")

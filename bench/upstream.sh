@@ -12,6 +12,8 @@
 #   nginx_hop_conf PORT UPSTREAM-PORT WORKERS [MAIN-LINES]
 #                                     # the nginx reverse-proxy hop's config
 #   need_binary PATH                  # exits when the release build is missing
+#   absolute DIR                      # DIR as an absolute path (the scripts
+#                                     # start servers from their work folder)
 #   bench_policy_yaml [MODELS]        # the client key `bench-key` with every
 #                                     # limit set too high to refuse
 
@@ -24,6 +26,10 @@ need_tools() { # tool...
     for tool in "$@"; do
         command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
     done
+}
+
+absolute() { # dir
+    (cd "$1" 2>/dev/null && pwd) || echo "$1"
 }
 
 need_binary() { # path
