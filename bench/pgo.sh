@@ -62,7 +62,7 @@ server_done() { # name
         { echo "the $1 server wrote no profile:" >&2; tail -5 "$WORK/$1.log" >&2; exit 1; }
 }
 echo "pgo: training ($REQUESTS calls per kind of OpenAI-compatible call)"
-run_workload
+run_workload "$REQUESTS"
 
 # 3. One merged profile, named by its content: cargo rebuilds when the
 # flags change, not when a file they name does.
@@ -83,8 +83,6 @@ RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-use=$PROFILE" \
 BIN_DIR=$USE_DIR/release
 need_binary "$BIN_DIR/cliproxy"
 server_done() { :; }
-N=8
-Q=2
 echo "pgo: checking the optimised build (every kind of call)"
-run_workload
+run_workload 8
 echo "pgo: built $USE_DIR/release/cliproxy with its plugins (profile $PROFILE)"

@@ -9,8 +9,9 @@
 #
 #   start_workload_upstream "$UP"  # upstream.sh's answers plus each
 #                                  # provider's own
-#   run_workload                   # REQUESTS per OpenAI-compatible call,
-#                                  # a quarter of them per other call
+#   run_workload [COUNT]           # COUNT (default REQUESTS, 200) calls per
+#                                  # kind of OpenAI-compatible call, a
+#                                  # quarter of them per other kind
 #
 # The caller defines three hooks:
 #   start_server NAME CONFIG  # starts "$BIN_DIR/cliproxy" --config CONFIG
@@ -93,8 +94,6 @@ send() { # requests path body
 # own start-up and calls. The OpenAI-compatible provider comes first (the
 # bench measures it), and the features that cost more code (request logs,
 # statistics, client-key limits) last.
-N=${REQUESTS:-200}
-Q=$((N / 4))
 serve() { # name config calls-function
     mkdir -p "$WORK/auths"
     printf '%s\n%s\n' "$BASE_YAML" "$2" >"$WORK/$1.yaml"
@@ -152,8 +151,9 @@ features_calls() {
     both claude_native
 }
 
-run_workload() {
-    local n=$N
+run_workload() { # [calls per kind of OpenAI-compatible call]
+    N=${1:-${REQUESTS:-200}}
+    Q=$((N / 4))
     serve bare "" none
     serve openai "$OPENAI_YAML" openai_calls
     serve claude "$CLAUDE_YAML" claude_calls
@@ -164,5 +164,4 @@ run_workload() {
     serve features "$OPENAI_YAML
 $CLAUDE_YAML
 $FEATURES_YAML" features_calls
-    N=$n
 }
