@@ -1,13 +1,13 @@
 //! Header names of an HTTP/1 connection kept by position, for the server's
-//! client connections and the upstream client's connections alike.
+//! client connections. (The upstream client keeps an answer's fields as
+//! read instead: `upstream::AnswerHeaders`.)
 //!
 //! A peer sends the same names in the same order on every message of a
-//! connection: a client its SDK's request headers, an upstream its answer
-//! headers. A name found at the same position as last time costs a compare
-//! instead of `HeaderName::from_bytes` (a lower-casing copy, a match
-//! against the standard names and, for every other name, an allocation;
-//! provider answers carry a dozen or more such names: request ids,
-//! rate-limit counts, CDN headers).
+//! connection: a client its SDK's request headers. A name found at the
+//! same position as last time costs a compare instead of
+//! `HeaderName::from_bytes` (a lower-casing copy, a match against the
+//! standard names and, for every other name, an allocation: SDKs send
+//! several such names, `x-stainless-*` and the like).
 
 use http::HeaderName;
 

@@ -404,8 +404,8 @@ async fn send_refresh(
                 continue;
             }
         };
-        let status = resp.status().as_u16();
-        let answer = match read_limited(resp.into_body()).await {
+        let status = resp.status.as_u16();
+        let answer = match read_limited(resp.body).await {
             Ok(b) => b,
             Err(e) => {
                 last_error = format!("token endpoint answer unreadable: {e}");

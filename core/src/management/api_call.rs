@@ -307,15 +307,15 @@ async fn call(app: &Arc<App>, body: &Bytes) -> Result<Json, CallError> {
                 UpstreamError::Timeout { .. } => CallError::Timeout(timeout.as_secs()),
                 other => CallError::Upstream(other.to_string()),
             })?;
-        let status = resp.status().as_u16();
+        let status = resp.status.as_u16();
         let mut header: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (k, v) in resp.headers() {
+        for (k, v) in &resp.headers.into_map() {
             header
                 .entry(canonical(k.as_str()))
                 .or_default()
                 .push(String::from_utf8_lossy(v.as_bytes()).into_owned());
         }
-        let mut body = resp.into_body();
+        let mut body = resp.body;
         let mut out: Vec<u8> = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| CallError::Upstream(e.to_string()))?;

@@ -47,8 +47,8 @@ impl HostTransport {
             )
             .await
             .map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let mut body = resp.into_body();
+        let status = resp.status.as_u16();
+        let mut body = resp.body;
         let mut out = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| e.to_string())?;

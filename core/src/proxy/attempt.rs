@@ -11,6 +11,7 @@ use bytes::Bytes;
 use cliproxy_sdk::{AttemptRecord, HeaderRef, UpstreamCall, UsageRecord};
 use http::{header, HeaderMap, StatusCode};
 use http_body_util::BodyExt;
+use hyper::body::Body as _;
 
 use super::cooldown::retry_hint;
 use super::errors::ProxyError;
@@ -21,7 +22,7 @@ use super::records::{
 use super::stream::ProxyStream;
 use super::usage::AttemptUsage;
 use super::{plugin_call, RequestCtx};
-use crate::upstream::TimedBody;
+use crate::upstream::{Answer, AnswerHeaders, TimedBody};
 
 /// Error bodies are read up to this size (the rest is dropped).
 const ERROR_BODY_LIMIT: usize = 1024 * 1024;
@@ -233,7 +234,7 @@ async fn send(
     ctx: &RequestCtx<'_>,
     route: &Route,
     call: &UpstreamCall<'_>,
-    (record, answer_headers): (&mut AttemptRecord, &mut Option<HeaderMap>),
+    (record, answer_headers): (&mut AttemptRecord, &mut Option<AnswerHeaders>),
     usage: &mut AttemptUsage,
     number: usize,
 ) -> Result<Success, ProxyError> {
@@ -285,35 +286,40 @@ async fn send(
         record.method = std::mem::take(&mut described.method);
         record.request_headers = std::mem::take(&mut described.headers);
     }
-    let resp = resp.map_err(ProxyError::Transport)?;
-    let (mut parts, mut body) = resp.into_parts();
-    record.status = parts.status.as_u16();
+    let Answer {
+        status,
+        mut headers,
+        mut body,
+    } = resp.map_err(ProxyError::Transport)?;
+    record.status = status.as_u16();
     // The answer's headers go to the record (converted only if it is sent)
     // once read here: moved, not cloned, on every path below.
-    let mut keep_headers = |headers: &mut HeaderMap| {
+    let mut keep_headers = |headers: &mut AnswerHeaders| {
         if ctx.tap.active() {
-            *answer_headers = Some(std::mem::take(headers));
+            *answer_headers = Some(headers.take());
         }
     };
     let cooldowns = &ctx.app.proxy.cooldowns;
     let cred_id = route.cred.id();
 
-    if !parts.status.is_success() {
+    if !status.is_success() {
+        // Rare: the fields become a map, for the retry hint and the error.
+        let map = headers.take().into_map();
         let bytes = read_body(&mut body, ERROR_BODY_LIMIT, true)
             .await
             .unwrap_or_default();
-        let hint = retry_hint(&parts.headers, &bytes);
+        let hint = retry_hint(&map, &bytes);
         // A credential file's 401 first gets a token refresh (retry.rs);
         // cooling it now would turn concurrent calls away from a credential
         // that is about to work again. The retry loop cools it if the
         // refresh does not help.
         let refreshable_401 =
-            parts.status == http::StatusCode::UNAUTHORIZED && route.cred.file_id.is_some();
+            status == http::StatusCode::UNAUTHORIZED && route.cred.file_id.is_some();
         if !refreshable_401 {
             cooldowns.on_status(
                 cred_id,
                 &ctx.model,
-                parts.status.as_u16(),
+                status.as_u16(),
                 hint,
                 ctx.snap.raw.disable_cooling,
             );
@@ -325,28 +331,23 @@ async fn send(
             provider = route.cred.provider.as_str(),
             credential = cred_id,
             model = ctx.model.as_str(),
-            status = parts.status.as_u16(),
+            status = status.as_u16(),
             "upstream error"
         );
-        let retry_after = parts.headers.get(header::RETRY_AFTER).cloned();
-        keep_headers(&mut parts.headers);
+        let retry_after = map.get(header::RETRY_AFTER).cloned();
+        keep_headers(&mut AnswerHeaders::from(map));
         return Err(ProxyError::Upstream {
-            status: parts.status.as_u16(),
+            status: status.as_u16(),
             retry_after,
             body: bytes,
         });
     }
 
     if !ctx.req.stream {
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim_ascii().parse::<u64>().ok());
-        let content_type = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
+        // The `Content-Length` both clients have already read.
+        let declared = body.size_hint().exact();
+        let content_type = headers
+            .get_str(&header::CONTENT_TYPE)
             // A byte scan: `str::contains` sets up a substring searcher
             // (about 450 instructions) for this one short needle.
             .filter(|ct| {
@@ -356,7 +357,7 @@ async fn send(
             })
             .unwrap_or("application/json")
             .to_string();
-        keep_headers(&mut parts.headers);
+        keep_headers(&mut headers);
         if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
             return Err(ProxyError::Transport(
                 crate::upstream::UpstreamError::Transport(format!(
@@ -376,13 +377,13 @@ async fn send(
         usage.tokens = translated.usage.into_option();
         usage.done(false);
         return Ok(Success::Whole {
-            status: parts.status,
+            status,
             content_type,
             body: plugin_call::bytes_or(translated.bytes, &bytes),
         });
     }
 
-    keep_headers(&mut parts.headers);
+    keep_headers(&mut headers);
     // Streams: wait for the first client bytes, so an error before them is
     // still an ordinary error (and the next credential can be tried).
     let mut translator = plugin_call::open_stream(plugin, call).map_err(ProxyError::Plugin)?;

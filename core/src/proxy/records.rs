@@ -558,12 +558,12 @@ pub fn api_response_section(attempt: usize) -> String {
 }
 
 /// One attempt as a request log keeps it: the upstream's answer headers
-/// stay the header map they arrived as, and the provider and auth label are
+/// stay the fields they arrived as, and the provider and auth label are
 /// only the credential's entry, until the record is sent, if it is
 /// (converted and masked in [`RequestLog::finish_with`]; most are not).
 pub struct Attempt {
     pub record: AttemptRecord,
-    pub answer_headers: Option<http::HeaderMap>,
+    pub answer_headers: Option<crate::upstream::AnswerHeaders>,
     /// Fills the record's `provider` and `auth_label`.
     pub cred: Option<Arc<CredEntry>>,
 }
@@ -621,7 +621,7 @@ impl Attempt {
         }
         mask_in_place(&mut record.request_headers);
         if let Some(h) = answer_headers {
-            record.response_headers = masked_headers(&h).into();
+            record.response_headers = masked_headers(&h.into_map()).into();
         }
         record
     }
@@ -859,7 +859,7 @@ mod tests {
         );
         Attempt {
             record: attempt_record(status, error),
-            answer_headers: Some(answer),
+            answer_headers: Some(answer.into()),
             cred: None,
         }
     }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, StatusCode};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -23,9 +23,17 @@ use super::h1_pool::H1Pool;
 use super::h1_wire::{self, MANAGED};
 use super::proxy_connect::ProxyConnector;
 use super::target;
-use super::{chain, SendBody, TimedBody, UpstreamError};
+use super::{chain, AnswerHeaders, SendBody, TimedBody, UpstreamError};
 
 type HttpClient = Client<HttpsConnector<ProxyConnector>, SendBody>;
+
+/// An upstream's answer: its status and header fields, and its body, read
+/// on demand.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: AnswerHeaders,
+    pub body: TimedBody,
+}
 
 /// One route's ways out: hyper-util's client for `https://` (ALPN, HTTP/2)
 /// and the lean HTTP/1.1 pool for `http://` (`h1_pool.rs`).
@@ -286,7 +294,7 @@ impl Upstream {
     }
 
     /// Sends one request and waits (up to the read timeout) for the
-    /// response head. `proxy_url` "" means the global one. `headers` are
+    /// answer's head. `proxy_url` "" means the global one. `headers` are
     /// borrowed pairs, so a plugin's header list goes out without copies.
     pub async fn send<'h, V, I>(
         &self,
@@ -296,7 +304,7 @@ impl Upstream {
         headers: I,
         body: impl Into<SendBody>,
         proxy_url: &str,
-    ) -> Result<Response<TimedBody>, UpstreamError>
+    ) -> Result<Answer, UpstreamError>
     where
         V: HeaderText,
         I: IntoIterator<Item = (&'h str, V)>,
@@ -343,7 +351,11 @@ impl Upstream {
             return match tokio::time::timeout(read, sent).await {
                 Err(_) => Err(head_timeout()),
                 Ok(Err(e)) => Err(e),
-                Ok(Ok(resp)) => Ok(resp.map(|b| TimedBody::h1(b, read))),
+                Ok(Ok((status, headers, body))) => Ok(Answer {
+                    status,
+                    headers,
+                    body: TimedBody::h1(body, read),
+                }),
             };
         }
         let method = http::Method::from_bytes(method.as_bytes())
@@ -360,7 +372,12 @@ impl Upstream {
             Ok(Err(e)) => return Err(UpstreamError::Transport(chain(&e))),
             Ok(Ok(resp)) => resp,
         };
-        Ok(resp.map(|b| TimedBody::new(b, read)))
+        let (parts, body) = resp.into_parts();
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers.into(),
+            body: TimedBody::new(body, read),
+        })
     }
 }
 

@@ -9,17 +9,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+use http::StatusCode;
 use hyper_rustls::MaybeHttpsStream;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
+use super::answer_headers::{AnswerHeaders, Field};
 use super::h1_wire::{head_facts, HeadFacts};
 use super::proxy_connect::{Conn, ProxyConnector};
 use super::{chain, UpstreamError};
-use crate::http1_names::Names;
 
 /// A response head larger than this is refused (hyper's default limit is
 /// about 400 KiB; real heads are well under 8 KiB).
@@ -106,8 +106,7 @@ impl TripError {
 /// A response head as read.
 pub(super) struct Head {
     pub status: StatusCode,
-    pub version: Version,
-    pub headers: HeaderMap,
+    pub headers: AnswerHeaders,
     pub facts: HeadFacts,
 }
 
@@ -115,8 +114,6 @@ pub(super) struct H1Conn {
     io: Io,
     /// Bytes read and not yet used.
     pub(super) buf: BytesMut,
-    /// The answer header names last seen on this connection.
-    names: Names,
 }
 
 impl H1Conn {
@@ -134,7 +131,6 @@ impl H1Conn {
         Ok(H1Conn {
             io: Io::from(io),
             buf: BytesMut::new(),
-            names: Names::default(),
         })
     }
 
@@ -263,36 +259,20 @@ impl H1Conn {
             let http10 = parsed.version == Some(0);
             let facts =
                 head_facts(code, http10, parsed.headers, head_request).map_err(|e| bad(&e))?;
-            let count = parsed.headers.len();
-            // The names and values are checked here; the values' bytes
-            // are shared with the head, not copied.
-            let offsets: Vec<(HeaderName, std::ops::Range<usize>)> = {
-                let base = self.buf.as_ptr() as usize;
-                let mut v = Vec::with_capacity(count);
-                for (at, h) in parsed.headers.iter().enumerate() {
-                    let name = self
-                        .names
-                        .name(at, h.name.as_bytes())
-                        .ok_or_else(|| bad(&"invalid HTTP header name"))?;
-                    let start = h.value.as_ptr() as usize - base;
-                    v.push((name, start..start + h.value.len()));
-                }
-                v
-            };
-            let head_bytes = self.buf.split_to(len).freeze();
-            let mut headers = HeaderMap::with_capacity(count);
-            for (name, range) in offsets {
-                let value =
-                    HeaderValue::from_maybe_shared(head_bytes.slice(range)).map_err(|e| bad(&e))?;
-                headers.append(name, value);
+            // Where each field lies, for `AnswerHeaders` to read from the
+            // head's bytes (shared with the buffer, not copied).
+            let base = self.buf.as_ptr() as usize;
+            let mut fields = Vec::with_capacity(parsed.headers.len());
+            for h in parsed.headers.iter() {
+                let name = h.name.as_ptr() as usize - base;
+                let value = h.value.as_ptr() as usize - base;
+                let field = Field::new(name..name + h.name.len(), value..value + h.value.len())
+                    .ok_or_else(|| TripError::transport(TOO_LARGE, false))?;
+                fields.push(field);
             }
+            let headers = AnswerHeaders::read(self.buf.split_to(len).freeze(), fields);
             return Ok(Some(Head {
                 status,
-                version: if http10 {
-                    Version::HTTP_10
-                } else {
-                    Version::HTTP_11
-                },
                 headers,
                 facts,
             }));
@@ -336,7 +316,6 @@ mod tests {
             H1Conn {
                 io: Io::Tcp(tcp),
                 buf: BytesMut::new(),
-                names: Names::default(),
             },
             server,
         )
@@ -361,8 +340,9 @@ mod tests {
             .ok()
             .expect("a head");
         assert_eq!(head.status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(head.headers["retry-after"], "7");
-        assert_eq!(head.headers.get_all("x-a").iter().count(), 2);
+        assert_eq!(head.headers.get_str(&http::header::RETRY_AFTER), Some("7"));
+        let map = head.headers.into_map();
+        assert_eq!(map.get_all("x-a").iter().count(), 2);
         assert_eq!(
             head.facts.framing,
             super::super::h1_wire::Framing::Length(4)
@@ -415,7 +395,6 @@ mod tests {
         let mut c = H1Conn {
             io: Io::Tcp(TcpStream::connect(addr).await.expect("connect")),
             buf: BytesMut::new(),
-            names: Names::default(),
         };
         let e = c
             .round_trip(b"GET / HTTP/1.1\r\n\r\n", &[], false)
@@ -465,6 +444,7 @@ mod tests {
         while let Ok(Some(head)) = c.parse_head(false) {
             let mut pairs: Vec<String> = head
                 .headers
+                .into_map()
                 .iter()
                 .map(|(k, v)| format!("{k}={}", v.to_str().unwrap_or("?")))
                 .collect();

@@ -23,9 +23,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::uri::Authority;
-use http::Response;
+use http::StatusCode;
 use tokio::time::Instant;
 
+use super::answer_headers::AnswerHeaders;
 use super::h1_body::H1Body;
 use super::h1_conn::H1Conn;
 use super::proxy_connect::ProxyConnector;
@@ -126,7 +127,7 @@ impl H1Pool {
         head: &[u8],
         body: &[&[u8]],
         head_request: bool,
-    ) -> Result<Response<H1Body>, UpstreamError> {
+    ) -> Result<(StatusCode, AnswerHeaders, H1Body), UpstreamError> {
         let mut again = false;
         loop {
             let idle = if again {
@@ -149,11 +150,8 @@ impl H1Pool {
                         pool: self.clone(),
                         host: h1.host.clone(),
                     };
-                    let mut resp = Response::new(H1Body::new(conn, answer.facts, home));
-                    *resp.status_mut() = answer.status;
-                    *resp.version_mut() = answer.version;
-                    *resp.headers_mut() = answer.headers;
-                    return Ok(resp);
+                    let body = H1Body::new(conn, answer.facts, home);
+                    return Ok((answer.status, answer.headers, body));
                 }
                 // Closed while idle, as the request went out: nothing was
                 // read, so the request goes once more on a new connection.
@@ -275,7 +273,7 @@ mod tests {
         pool: &H1Pool,
         c: &ProxyConnector,
         url: &str,
-    ) -> Result<Response<H1Body>, UpstreamError> {
+    ) -> Result<(StatusCode, AnswerHeaders, H1Body), UpstreamError> {
         let target = crate::upstream::target::parse(url).expect("url");
         let h1 = target.h1.as_ref().expect("an http:// url");
         let mut head = Vec::new();
@@ -295,7 +293,7 @@ mod tests {
     async fn get(pool: &H1Pool, c: &ProxyConnector, url: &str) -> String {
         use http_body_util::BodyExt;
         let resp = send(pool, c, url).await.expect("sent");
-        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let body = resp.2.collect().await.expect("body").to_bytes();
         String::from_utf8_lossy(&body).into_owned()
     }
 
@@ -375,7 +373,7 @@ mod tests {
         let c = connector();
         let resp = send(&pool, &c, &url).await.expect("sent");
         assert_eq!(pool.idle_count(), 1);
-        assert_eq!(resp.body().size_hint().exact(), Some(2));
+        assert_eq!(resp.2.size_hint().exact(), Some(2));
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -384,7 +382,7 @@ mod tests {
         let pool = H1Pool::default();
         let c = connector();
         let resp = send(&pool, &c, &url).await.expect("sent");
-        assert_eq!(resp.body().size_hint().exact(), Some(10));
+        assert_eq!(resp.2.size_hint().exact(), Some(10));
         drop(resp);
         assert_eq!(pool.idle_count(), 0);
     }
@@ -396,7 +394,7 @@ mod tests {
         let pool = H1Pool::default();
         let c = connector();
         for _ in 0..2 {
-            let mut body = send(&pool, &c, &url).await.expect("sent").into_body();
+            let mut body = send(&pool, &c, &url).await.expect("sent").2;
             let mut frames = Vec::new();
             while let Some(f) = body.frame().await {
                 frames.push(f.expect("frame").into_data().expect("data"));

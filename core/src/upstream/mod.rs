@@ -6,6 +6,8 @@
 //!   with `h1_conn.rs` (one connection: request out, answer head in),
 //!   `h1_body.rs` (the answer's body, read on demand) and `h1_wire.rs`
 //!   (the request head, body framing, the chunked coding).
+//! - `answer_headers.rs`: an answer's header fields, kept as read on the
+//!   `http://` pool (a header map only where all of them are wanted).
 //! - `send_body.rs`: a request body, whole or spliced from the client's.
 //! - `target.rs`: upstream URLs, parsed once per thread for the next requests.
 //! - `proxy_connect.rs`: direct, HTTP CONNECT or SOCKS5 connections, chosen
@@ -18,6 +20,7 @@
 //! proxy pipeline decides), or any header policy beyond dropping the
 //! hop-by-hop headers the client manages itself.
 
+mod answer_headers;
 mod client;
 mod h1_body;
 mod h1_conn;
@@ -28,7 +31,8 @@ mod send_body;
 mod target;
 mod timeouts;
 
-pub use client::{Upstream, UpstreamSettings};
+pub use answer_headers::AnswerHeaders;
+pub use client::{Answer, Upstream, UpstreamSettings};
 pub use send_body::SendBody;
 pub use timeouts::TimedBody;
 
