@@ -477,18 +477,14 @@ async fn call(
         }
         Ok(Success::Stream(mut s)) => {
             let sse = client.format != ClientFormat::Gemini || is_sse_query(&client.query);
-            let mut headers = http::HeaderMap::with_capacity(ANSWER_HEADERS);
-            let content_type = if sse {
-                "text/event-stream"
-            } else {
-                "application/json"
+            let head = stream::StreamHead {
+                sse,
+                limits: limit_headers,
             };
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            limit_headers.apply(&mut headers);
+            let headers = head.headers();
             let o = metered.then(|| outcome(true, &log.attempts));
             let keepalive = snap.raw.streaming.keepalive_seconds;
-            s.set_log(log, headers.clone());
+            s.set_log(log, head);
             if sse && keepalive > 0 {
                 // A day at most: a larger interval is no keep-alive, and an
                 // unbounded one would overflow the timer.

@@ -685,7 +685,7 @@ impl RequestLog {
     }
 
     /// Whether the record goes out at all.
-    fn wanted(&self, status: u16) -> bool {
+    pub fn wanted(&self, status: u16) -> bool {
         self.tap.active() && (self.every || logged(self.capture, status, &self.attempts))
     }
 

@@ -36,6 +36,38 @@ struct Keepalive {
     last: Instant,
 }
 
+/// What a stream's answer head says: its type, and the client key's rate
+/// limits. Kept instead of the header map itself, which a request record
+/// needs only if it is sent (a clone per stream otherwise).
+#[derive(Clone, Copy)]
+pub struct StreamHead {
+    /// SSE, or a Gemini JSON array (`alt=json`).
+    pub sse: bool,
+    pub limits: crate::limits::RateHeaders,
+}
+
+impl StreamHead {
+    /// The answer's headers; the router adds its own later.
+    pub fn headers(&self) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::with_capacity(super::ANSWER_HEADERS);
+        let content_type = if self.sse {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(content_type),
+        );
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-cache"),
+        );
+        self.limits.apply(&mut headers);
+        headers
+    }
+}
+
 pub struct ProxyStream {
     app: Arc<App>,
     first: Option<Bytes>,
@@ -47,7 +79,7 @@ pub struct ProxyStream {
     format: ClientFormat,
     usage: AttemptUsage,
     keepalive: Option<Keepalive>,
-    log: Option<(RequestLog, http::HeaderMap)>,
+    log: Option<(RequestLog, StreamHead)>,
     /// request-log: the raw upstream answer and the bytes sent to the
     /// client, passed on in pieces (see `records.rs`).
     tap: LogTap,
@@ -116,12 +148,12 @@ impl ProxyStream {
     }
 
     /// The request record is sent when the stream ends.
-    pub fn set_log(&mut self, log: RequestLog, headers: http::HeaderMap) {
+    pub fn set_log(&mut self, log: RequestLog, head: StreamHead) {
         if log.capture && log.tap.active() {
             self.client_spool = Some(Spool::new("response".into()));
             self.tap = log.tap.clone();
         }
-        self.log = Some((log, headers));
+        self.log = Some((log, head));
     }
 
     fn capture_client(&mut self, bytes: &[u8]) {
@@ -161,7 +193,7 @@ impl ProxyStream {
         self.upstream = None;
         self.usage.done(error.is_some());
         let upstream = self.upstream_spool.take().map(Spool::finish);
-        if let Some((mut log, headers)) = self.log.take() {
+        if let Some((mut log, head)) = self.log.take() {
             if let (Some(e), Some(last)) = (error, log.attempts.last_mut()) {
                 last.record.error = e.to_string().into();
             }
@@ -173,6 +205,12 @@ impl ProxyStream {
                 .take()
                 .map(Spool::finish)
                 .unwrap_or_default();
+            // The headers again, for a record that is sent (most are not).
+            let headers = if log.wanted(200) {
+                head.headers()
+            } else {
+                http::HeaderMap::new()
+            };
             log.finish_with(&self.app.proxy.records, 200, &headers, body);
         }
     }
