@@ -49,20 +49,18 @@ pub struct StreamHead {
 impl StreamHead {
     /// The answer's headers; the router adds its own later.
     pub fn headers(&self) -> http::HeaderMap {
+        use http::HeaderValue;
+        // Constants: `from_static` checks its text byte by byte when it
+        // runs, and once at compile time here.
+        const SSE: HeaderValue = HeaderValue::from_static("text/event-stream");
+        const JSON: HeaderValue = HeaderValue::from_static("application/json");
+        const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
         let mut headers = http::HeaderMap::with_capacity(super::ANSWER_HEADERS);
-        let content_type = if self.sse {
-            "text/event-stream"
-        } else {
-            "application/json"
-        };
         headers.insert(
             http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static(content_type),
+            if self.sse { SSE } else { JSON },
         );
-        headers.insert(
-            http::header::CACHE_CONTROL,
-            http::HeaderValue::from_static("no-cache"),
-        );
+        headers.insert(http::header::CACHE_CONTROL, NO_CACHE);
         self.limits.apply(&mut headers);
         headers
     }
