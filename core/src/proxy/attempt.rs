@@ -419,10 +419,7 @@ async fn send(
         }
     };
     cooldowns.on_success(cred_id, &ctx.model);
-    let usage = std::mem::replace(
-        usage,
-        AttemptUsage::new(ctx.app.clone(), Default::default(), empty_usage()),
-    );
+    let usage = usage.hand_over();
     let upstream = (!ended).then_some(body);
     let mut stream = ProxyStream::new(
         ctx.app.clone(),
@@ -437,20 +434,6 @@ async fn send(
         stream.capture_upstream(&ctx.tap, api_response_section(number), &raw_head);
     }
     Ok(Success::Stream(stream))
-}
-
-fn empty_usage() -> UsageRecord {
-    UsageRecord {
-        api: Default::default(),
-        model: Default::default(),
-        provider: Default::default(),
-        timestamp: Default::default(),
-        source: Default::default(),
-        auth_index: Default::default(),
-        failed: false,
-        latency_ms: 0,
-        tokens: Default::default(),
-    }
 }
 
 /// Client headers lent to plugins (so they can prefer client values); the

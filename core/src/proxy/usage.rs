@@ -45,6 +45,24 @@ impl AttemptUsage {
         }
     }
 
+    /// Moves this attempt's record (and what it still owes: the token
+    /// count against a key's limits, the token metrics) into a new value,
+    /// leaving this one spent: its `done` and drop do nothing. A stream
+    /// takes its attempt's usage this way; building a spent placeholder
+    /// instead read the config and the clock once more per stream.
+    pub fn hand_over(&mut self) -> Self {
+        AttemptUsage {
+            app: self.app.clone(),
+            // Shared, not taken: an empty list would be a new allocation.
+            sinks: self.sinks.clone(),
+            record: self.record.take(),
+            started: self.started,
+            tokens: self.tokens.take(),
+            limit_key: self.limit_key.take(),
+            labels: std::mem::take(&mut self.labels),
+        }
+    }
+
     fn recorder(&self) -> &Recorder {
         &self.app.proxy.records
     }
