@@ -164,7 +164,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             drop(whole);
             // The router's own future, awaited here without a wrapper: each
             // async layer would copy the answer once more on its way out.
-            let answer = super::router::answer(handler.app.clone(), req, handler.peer);
+            // Pinned where it is made and lent to `await_answer`: passed by
+            // value, the whole future was copied twice more on its way in.
+            let answer = pin!(super::router::answer(
+                handler.app.clone(),
+                req,
+                handler.peer
+            ));
             let Some((resp, cors)) = self.await_answer(answer).await else {
                 // The client left; dropping the answer cancels the call.
                 return Ok(End::Done);
@@ -217,8 +223,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
     }
 
     /// The answer, or `None` if the client left first.
-    async fn await_answer<F: Future>(&mut self, answer: F) -> Option<F::Output> {
-        let mut answer = pin!(answer);
+    async fn await_answer<F: Future>(&mut self, mut answer: Pin<&mut F>) -> Option<F::Output> {
         poll_fn(|cx| {
             if let Poll::Ready(resp) = answer.as_mut().poll(cx) {
                 return Poll::Ready(Some(resp));
