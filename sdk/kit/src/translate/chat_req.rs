@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::ir::*;
+use super::json_in;
 use super::json_out::{entry_some, openai_mode, to_bytes};
 
 #[derive(Deserialize, Default)]
@@ -124,7 +125,7 @@ fn args_value(v: &Value) -> Value {
 }
 
 pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
-    let b: ChatBody = serde_json::from_slice(body).map_err(bad_request)?;
+    let b: ChatBody = json_in::parse(body).map_err(bad_request)?;
     let mut req = Request {
         max_tokens: b.max_completion_tokens.or(b.max_tokens),
         temperature: b.temperature,

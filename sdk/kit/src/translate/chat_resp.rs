@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::ir::*;
+use super::json_in;
 use super::json_out::to_bytes;
 use super::stream::{data_line, Decoder, Encoder};
 
@@ -119,7 +120,7 @@ struct ChatFnDelta {
 }
 
 pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
-    let a: ChatAnswer = serde_json::from_slice(body).map_err(bad_upstream)?;
+    let a: ChatAnswer = json_in::parse(body).map_err(bad_upstream)?;
     let mut r = Response {
         id: a.id.into_owned(),
         model: a.model.into_owned(),
@@ -262,7 +263,7 @@ impl Decoder for ChatDecoder {
             out.push(Event::Done);
             return;
         }
-        let Ok(a) = serde_json::from_slice::<ChatAnswer>(data) else {
+        let Ok(a) = json_in::parse::<ChatAnswer>(data) else {
             return;
         };
         if let Some(e) = a.error {

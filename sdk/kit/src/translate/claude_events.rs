@@ -177,7 +177,36 @@ pub struct ErrorBody<'a> {
 
 /// Appends `event: <type>\ndata: <json>\n\n`.
 pub fn write(out: &mut Vec<u8>, ev: &ClaudeEvent<'_>) {
-    super::stream::event_line(out, ev.name(), ev);
+    match ev {
+        ClaudeEvent::ContentBlockDelta { index, delta } => write_delta(out, *index, delta),
+        _ => super::stream::event_line(out, ev.name(), ev),
+    }
+}
+
+/// A `content_block_delta` event, most of a stream's events: its fixed
+/// text written as it is around the index and the one string that varies.
+/// Through serde, every key and tag was escaped again, byte by byte, for
+/// every event. The bytes are the same (a test compares them).
+fn write_delta(out: &mut Vec<u8>, index: usize, delta: &Delta<'_>) {
+    let (open, text): (&[u8], &str) = match delta {
+        Delta::Text { text } => (b",\"delta\":{\"type\":\"text_delta\",\"text\":", text),
+        Delta::Thinking { thinking } => (
+            b",\"delta\":{\"type\":\"thinking_delta\",\"thinking\":",
+            thinking,
+        ),
+        Delta::InputJson { partial_json } => (
+            b",\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":",
+            partial_json,
+        ),
+    };
+    out.extend_from_slice(
+        b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
+    );
+    // A number and a string into a Vec: neither can fail.
+    let _ = serde_json::to_writer(&mut *out, &index);
+    out.extend_from_slice(open);
+    let _ = serde_json::to_writer(&mut *out, text);
+    out.extend_from_slice(b"}}\n\n");
 }
 
 #[cfg(test)]
@@ -221,6 +250,24 @@ mod tests {
             "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\
              \"delta\":{\"type\":\"text_delta\",\"text\":\"a\\nb\"}}\n\n"
         );
+        for delta in [
+            Delta::Text {
+                text: "quote \" slash \\ newline \n tab \t nul \u{0} snow \u{2603}",
+            },
+            Delta::Thinking { thinking: "" },
+            Delta::InputJson {
+                partial_json: "{\"a\":[1,",
+            },
+        ] {
+            let ev = ClaudeEvent::ContentBlockDelta { index: 12, delta };
+            let mut through_serde = Vec::new();
+            super::super::stream::event_line(&mut through_serde, ev.name(), &ev);
+            assert_eq!(
+                text(&ev),
+                String::from_utf8(through_serde).expect("utf-8"),
+                "a delta's fixed text matches what serde writes"
+            );
+        }
         assert_eq!(
             text(&ClaudeEvent::MessageDelta {
                 delta: StopDelta {

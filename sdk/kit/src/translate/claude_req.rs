@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::claude_events::{Block, Source};
 use super::ir::*;
+use super::json_in;
 use super::json_out::{entry_some, to_bytes};
 
 /// `max_tokens` is required by Claude; used when the client set none.
@@ -109,7 +110,7 @@ fn blocks(content: &Value) -> Result<Vec<Part>, PluginError> {
 }
 
 pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
-    let b: ClaudeBody = serde_json::from_slice(body).map_err(bad_request)?;
+    let b: ClaudeBody = json_in::parse(body).map_err(bad_request)?;
     let mut req = Request {
         max_tokens: b.max_tokens,
         temperature: b.temperature,

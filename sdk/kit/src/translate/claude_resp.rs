@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::claude_events::{self as events, write, ClaudeEvent as Out, Delta, MessageHead};
 use super::ir::*;
+use super::json_in;
 use super::json_out::to_bytes;
 use super::stream::{Decoder, Encoder};
 
@@ -65,7 +66,7 @@ struct ClaudeMessage {
 }
 
 pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
-    let m: ClaudeMessage = serde_json::from_slice(body).map_err(bad_upstream)?;
+    let m: ClaudeMessage = json_in::parse(body).map_err(bad_upstream)?;
     let mut r = Response {
         id: m.id,
         model: m.model,
@@ -247,7 +248,7 @@ pub struct ClaudeDecoder {
 
 impl Decoder for ClaudeDecoder {
     fn data(&mut self, data: &[u8], out: &mut Vec<Event>) {
-        let Ok(ev) = serde_json::from_slice::<ClaudeEvent>(data) else {
+        let Ok(ev) = json_in::parse::<ClaudeEvent>(data) else {
             return;
         };
         match ev {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::ir::*;
+use super::json_in;
 use super::json_out::to_bytes;
 
 #[derive(Deserialize, Default)]
@@ -169,7 +170,7 @@ fn parts_of(parts: &[Value], ledger: &mut CallLedger) -> Result<Vec<Part>, Plugi
 }
 
 pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
-    let mut b: GeminiBody = serde_json::from_slice(body).map_err(bad_request)?;
+    let mut b: GeminiBody = json_in::parse(body).map_err(bad_request)?;
     if let Some(inner) = b.generate_content_request.take() {
         if b.contents.is_empty() {
             b = *inner;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::ir::*;
+use super::json_in;
 use super::json_out::to_bytes;
 use super::stream::{data_line, event_line, Decoder, Encoder};
 
@@ -124,7 +125,7 @@ fn parts_into(parts: &[Value], mut on: impl FnMut(Part)) {
 }
 
 pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
-    let a: GeminiAnswer = serde_json::from_slice(body).map_err(bad_upstream)?;
+    let a: GeminiAnswer = json_in::parse(body).map_err(bad_upstream)?;
     let mut r = Response {
         id: a.response_id,
         model: a.model_version,
@@ -181,7 +182,7 @@ pub struct GeminiDecoder {
 
 impl Decoder for GeminiDecoder {
     fn data(&mut self, data: &[u8], out: &mut Vec<Event>) {
-        let Ok(a) = serde_json::from_slice::<GeminiAnswer>(data) else {
+        let Ok(a) = json_in::parse::<GeminiAnswer>(data) else {
             return;
         };
         if let Some(e) = a.error {

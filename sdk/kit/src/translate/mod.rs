@@ -21,6 +21,7 @@ mod claude_resp;
 mod gemini_req;
 mod gemini_resp;
 pub mod ir;
+mod json_in;
 mod json_out;
 mod responses_enc;
 mod responses_req;
@@ -195,7 +196,7 @@ pub fn response(
 
 /// A token count answer of format `from` as the client's format `to`.
 pub fn count_response(from: Format, to: Format, body: &[u8]) -> Result<Vec<u8>, PluginError> {
-    let v: Value = serde_json::from_slice(body).map_err(ir::bad_upstream)?;
+    let v: Value = json_in::parse(body).map_err(ir::bad_upstream)?;
     let n = match from {
         Format::Claude => v.get("input_tokens"),
         _ => v.get("totalTokens"),

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::chat_req::{image_part, parse_tool_choice};
 use super::ir::*;
+use super::json_in;
 use super::json_out::{entry_some, openai_mode, to_bytes};
 
 #[derive(Deserialize, Default)]
@@ -64,7 +65,7 @@ fn content_parts(content: &Value) -> Vec<Part> {
 }
 
 pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
-    let b: ResponsesBody = serde_json::from_slice(body).map_err(bad_request)?;
+    let b: ResponsesBody = json_in::parse(body).map_err(bad_request)?;
     if b.previous_response_id.is_some() {
         return Err(unsupported(
             "previous_response_id (conversation state kept upstream)",

@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use super::ir::*;
+use super::json_in;
 use super::stream::Decoder;
 
 fn usage_of(v: &Value) -> Option<TokenUsage> {
@@ -57,7 +58,7 @@ fn str_at(v: &Value, k: &str) -> String {
 }
 
 pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
-    let v: Value = serde_json::from_slice(body).map_err(bad_upstream)?;
+    let v: Value = json_in::parse(body).map_err(bad_upstream)?;
     let mut r = Response {
         id: str_at(&v, "id"),
         model: str_at(&v, "model"),
@@ -219,7 +220,7 @@ pub struct ResponsesDecoder {
 
 impl Decoder for ResponsesDecoder {
     fn data(&mut self, data: &[u8], out: &mut Vec<Event>) {
-        let Ok(ev) = serde_json::from_slice::<ResponsesEvent>(data) else {
+        let Ok(ev) = json_in::parse::<ResponsesEvent>(data) else {
             return;
         };
         match ev {

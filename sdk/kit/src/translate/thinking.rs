@@ -6,6 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use super::ir::{bad_request, PluginError, Reasoning};
+use super::json_in;
 use super::Format;
 
 /// The setting a suffix names (`None` for an empty one).
@@ -34,7 +35,7 @@ pub fn apply(
     model: &str,
     r: &Reasoning,
 ) -> Result<Vec<u8>, PluginError> {
-    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
+    let Ok(Value::Object(mut map)) = json_in::parse::<Value>(body) else {
         return Err(bad_request("the body is not a JSON object"));
     };
     match format {
