@@ -158,8 +158,6 @@ fn claude_id(id: &str) -> String {
 }
 
 /// One event of a Claude stream (the fields translation reads).
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
 enum ClaudeEvent {
     MessageStart {
         message: StartMessage,
@@ -173,7 +171,6 @@ enum ClaudeEvent {
         delta: BlockDelta,
     },
     MessageDelta {
-        #[serde(default)]
         delta: MessageDeltaBody,
         usage: Option<ClaudeUsage>,
     },
@@ -182,7 +179,6 @@ enum ClaudeEvent {
         error: ErrorBody,
     },
     /// `ping`, `content_block_stop` and whatever comes next.
-    #[serde(other)]
     Other,
 }
 
@@ -194,39 +190,116 @@ struct StartMessage {
     usage: ClaudeUsage,
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
 enum StartBlock {
-    Text {
-        #[serde(default)]
-        text: String,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-    },
-    #[serde(other)]
+    Text { text: String },
+    ToolUse { id: String, name: String },
     Other,
+}
+
+enum BlockDelta {
+    TextDelta { text: String },
+    ThinkingDelta { thinking: String },
+    InputJsonDelta { partial_json: String },
+    Other,
+}
+
+/// An event as it arrives, every member translation reads in one pass.
+/// Read as an internally tagged enum, serde buffered each event whole
+/// (every member, nested objects too) and then read the buffer again by
+/// its tag. [`WireEvent::event`] asks for what each type requires, so an
+/// event missing it is dropped as before.
+#[derive(Deserialize)]
+struct WireEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    index: Option<u64>,
+    message: Option<StartMessage>,
+    content_block: Option<WireBlock<'a>>,
+    /// A content block's delta, or `message_delta`'s stop reason.
+    delta: Option<WireDelta<'a>>,
+    usage: Option<ClaudeUsage>,
+    error: Option<ErrorBody>,
 }
 
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum BlockDelta {
-    TextDelta {
-        text: String,
-    },
-    ThinkingDelta {
-        thinking: String,
-    },
-    InputJsonDelta {
-        partial_json: String,
-    },
-    #[serde(other)]
-    Other,
+struct WireBlock<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    text: Option<String>,
+    id: Option<String>,
+    name: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
+#[derive(Deserialize)]
+struct WireDelta<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    text: Option<String>,
+    thinking: Option<String>,
+    partial_json: Option<String>,
+    stop_reason: Option<String>,
+}
+
+impl WireEvent<'_> {
+    /// The event, or `None` when a member its type requires is missing.
+    fn event(self) -> Option<ClaudeEvent> {
+        Some(match &*self.kind {
+            "message_start" => ClaudeEvent::MessageStart {
+                message: self.message?,
+            },
+            "content_block_start" => ClaudeEvent::ContentBlockStart {
+                index: self.index?,
+                content_block: self.content_block?.block()?,
+            },
+            "content_block_delta" => ClaudeEvent::ContentBlockDelta {
+                index: self.index?,
+                delta: self.delta?.block_delta()?,
+            },
+            "message_delta" => ClaudeEvent::MessageDelta {
+                delta: MessageDeltaBody {
+                    stop_reason: self.delta.and_then(|d| d.stop_reason),
+                },
+                usage: self.usage,
+            },
+            "message_stop" => ClaudeEvent::MessageStop,
+            "error" => ClaudeEvent::Error { error: self.error? },
+            _ => ClaudeEvent::Other,
+        })
+    }
+}
+
+impl WireBlock<'_> {
+    fn block(self) -> Option<StartBlock> {
+        Some(match &*self.kind {
+            "text" => StartBlock::Text {
+                text: self.text.unwrap_or_default(),
+            },
+            "tool_use" => StartBlock::ToolUse {
+                id: self.id?,
+                name: self.name?,
+            },
+            _ => StartBlock::Other,
+        })
+    }
+}
+
+impl WireDelta<'_> {
+    /// A content block's delta; one without a type is not one.
+    fn block_delta(self) -> Option<BlockDelta> {
+        Some(match &*self.kind? {
+            "text_delta" => BlockDelta::TextDelta { text: self.text? },
+            "thinking_delta" => BlockDelta::ThinkingDelta {
+                thinking: self.thinking?,
+            },
+            "input_json_delta" => BlockDelta::InputJsonDelta {
+                partial_json: self.partial_json?,
+            },
+            _ => BlockDelta::Other,
+        })
+    }
+}
+
+#[derive(Default)]
 struct MessageDeltaBody {
     stop_reason: Option<String>,
 }
@@ -248,7 +321,10 @@ pub struct ClaudeDecoder {
 
 impl Decoder for ClaudeDecoder {
     fn data(&mut self, data: &[u8], out: &mut Vec<Event>) {
-        let Ok(ev) = json_in::parse::<ClaudeEvent>(data) else {
+        let Some(ev) = json_in::parse::<WireEvent>(data)
+            .ok()
+            .and_then(WireEvent::event)
+        else {
             return;
         };
         match ev {
@@ -480,6 +556,101 @@ impl Encoder for ClaudeEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn decoded(events: &[&str]) -> Vec<Event> {
+        let mut d = ClaudeDecoder::default();
+        let mut out = Vec::new();
+        for e in events {
+            d.data(e.as_bytes(), &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn a_stream_is_read_event_by_event_in_one_pass() {
+        let out = decoded(&[
+            r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-x","usage":{"input_tokens":5,"cache_read_input_tokens":2,"output_tokens":1}}}"#,
+            r#"{"type":"ping"}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi \"you\""}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"thinking","thinking":"","signature":""}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"signature_delta","signature":"s"}}"#,
+            r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":9}}"#,
+            r#"{"type":"message_stop"}"#,
+        ]);
+        let usage = TokenUsage {
+            input_tokens: 7,
+            output_tokens: 9,
+            cached_tokens: 2,
+            total_tokens: 16,
+            ..Default::default()
+        };
+        assert_eq!(
+            out,
+            vec![
+                Event::Start {
+                    id: "msg_1".into(),
+                    model: "claude-x".into()
+                },
+                Event::Text("Hi \"you\"".into()),
+                Event::Thinking("hmm".into()),
+                Event::ToolStart {
+                    index: 0,
+                    id: "toolu_1".into(),
+                    name: "f".into()
+                },
+                Event::ToolArgs {
+                    index: 0,
+                    delta: "{\"a\":".into()
+                },
+                Event::Finish(Finish::ToolCalls),
+                Event::Usage(usage),
+                Event::Done,
+            ]
+        );
+    }
+
+    #[test]
+    fn an_event_missing_what_its_type_requires_is_dropped() {
+        for bad in [
+            r#"{"index":0,"delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":0}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":null}}"#,
+            r#"{"type":"content_block_delta","index":"0","delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","name":"f"}}"#,
+            r#"{"type":"content_block_start","content_block":{"type":"text","text":"x"}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"text":"x"}}"#,
+            r#"{"type":"message_start"}"#,
+            r#"{"type":"error"}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}"#,
+            "not json",
+        ] {
+            assert_eq!(decoded(&[bad]), vec![], "{bad}");
+        }
+        // What each type does not require may be missing.
+        assert_eq!(
+            decoded(&[r#"{"type":"message_delta"}"#]),
+            vec![Event::Usage(TokenUsage::default())]
+        );
+        assert_eq!(
+            decoded(&[r#"{"type":"error","error":{}}"#]),
+            vec![Event::Error("upstream error".into())]
+        );
+        assert_eq!(
+            decoded(&[
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"x"}}"#
+            ]),
+            vec![Event::Text("x".into())]
+        );
+    }
 
     #[test]
     fn whole_answers_are_written_in_anthropics_shape_and_order() {
