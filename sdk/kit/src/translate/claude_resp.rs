@@ -207,7 +207,9 @@ enum BlockDelta {
 /// Read as an internally tagged enum, serde buffered each event whole
 /// (every member, nested objects too) and then read the buffer again by
 /// its tag. [`WireEvent::event`] asks for what each type requires, so an
-/// event missing it is dropped as before.
+/// event missing it is dropped as before. One difference: a member of the
+/// wrong type drops the event even where its type does not read that
+/// member (the enum skipped it); the API sends none.
 #[derive(Deserialize)]
 struct WireEvent<'a> {
     #[serde(rename = "type", borrow)]

@@ -174,41 +174,68 @@ pub(super) fn message_item(id: &str, text: &str, status: &str) -> Value {
 }
 
 /// One event of a Responses stream (the fields translation reads).
-#[derive(serde::Deserialize)]
-#[serde(tag = "type")]
 enum ResponsesEvent {
-    #[serde(rename = "response.created")]
     Created { response: Value },
-    #[serde(rename = "response.output_item.added")]
-    ItemAdded {
-        #[serde(default)]
-        output_index: u64,
-        item: Value,
-    },
-    #[serde(rename = "response.output_text.delta")]
+    ItemAdded { output_index: u64, item: Value },
     TextDelta { delta: String },
-    #[serde(
-        rename = "response.reasoning_summary_text.delta",
-        alias = "response.reasoning_text.delta"
-    )]
     ReasoningDelta { delta: String },
-    #[serde(rename = "response.function_call_arguments.delta")]
-    ArgsDelta {
-        #[serde(default)]
-        output_index: u64,
-        delta: String,
-    },
-    #[serde(rename = "response.completed", alias = "response.incomplete")]
+    ArgsDelta { output_index: u64, delta: String },
     Completed { response: Value },
-    #[serde(rename = "response.failed")]
     Failed { response: Value },
-    #[serde(rename = "error")]
-    Error {
-        #[serde(default)]
-        message: String,
-    },
-    #[serde(other)]
+    Error { message: String },
     Other,
+}
+
+/// An event as it arrives, every member translation reads in one pass.
+/// Read as an internally tagged enum, serde buffered each event whole (a
+/// `response.completed` with its whole answer) and then read the buffer
+/// again by its tag. [`WireEvent::event`] asks for what each type
+/// requires, so an event missing it is dropped as before. One difference:
+/// a member of the wrong type drops the event even where its type does
+/// not read that member (the enum skipped it); the API sends none.
+#[derive(serde::Deserialize)]
+struct WireEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    response: Option<Value>,
+    output_index: Option<u64>,
+    item: Option<Value>,
+    delta: Option<String>,
+    message: Option<String>,
+}
+
+impl WireEvent<'_> {
+    /// The event, or `None` when a member its type requires is missing.
+    fn event(self) -> Option<ResponsesEvent> {
+        let index = self.output_index.unwrap_or(0);
+        Some(match &*self.kind {
+            "response.created" => ResponsesEvent::Created {
+                response: self.response?,
+            },
+            "response.output_item.added" => ResponsesEvent::ItemAdded {
+                output_index: index,
+                item: self.item?,
+            },
+            "response.output_text.delta" => ResponsesEvent::TextDelta { delta: self.delta? },
+            "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
+                ResponsesEvent::ReasoningDelta { delta: self.delta? }
+            }
+            "response.function_call_arguments.delta" => ResponsesEvent::ArgsDelta {
+                output_index: index,
+                delta: self.delta?,
+            },
+            "response.completed" | "response.incomplete" => ResponsesEvent::Completed {
+                response: self.response?,
+            },
+            "response.failed" => ResponsesEvent::Failed {
+                response: self.response?,
+            },
+            "error" => ResponsesEvent::Error {
+                message: self.message.unwrap_or_default(),
+            },
+            _ => ResponsesEvent::Other,
+        })
+    }
 }
 
 /// Responses events into neutral ones.
@@ -220,7 +247,10 @@ pub struct ResponsesDecoder {
 
 impl Decoder for ResponsesDecoder {
     fn data(&mut self, data: &[u8], out: &mut Vec<Event>) {
-        let Ok(ev) = json_in::parse::<ResponsesEvent>(data) else {
+        let Some(ev) = json_in::parse::<WireEvent>(data)
+            .ok()
+            .and_then(WireEvent::event)
+        else {
             return;
         };
         match ev {
@@ -278,5 +308,105 @@ impl Decoder for ResponsesDecoder {
             })),
             ResponsesEvent::Other => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoded(events: &[&str]) -> Vec<Event> {
+        let mut d = ResponsesDecoder::default();
+        let mut out = Vec::new();
+        for e in events {
+            d.data(e.as_bytes(), &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn a_stream_is_read_event_by_event_in_one_pass() {
+        let out = decoded(&[
+            r#"{"type":"response.created","sequence_number":0,"response":{"id":"resp_1","model":"gpt-x","status":"in_progress","output":[]}}"#,
+            r#"{"type":"response.output_item.added","output_index":0,"item":{"type":"message","id":"m","role":"assistant","content":[]}}"#,
+            r#"{"type":"response.output_text.delta","item_id":"m","output_index":0,"content_index":0,"delta":"Hi \"you\"","logprobs":[]}"#,
+            r#"{"type":"response.reasoning_text.delta","delta":"hmm"}"#,
+            r#"{"type":"response.reasoning_summary_text.delta","delta":"so"}"#,
+            r#"{"type":"response.output_item.added","output_index":1,"item":{"type":"function_call","call_id":"call_1","name":"f","arguments":"{"}}"#,
+            r#"{"type":"response.function_call_arguments.delta","output_index":1,"delta":"}"}"#,
+            r#"{"type":"response.function_call_arguments.delta","output_index":7,"delta":"lost"}"#,
+            r#"{"type":"response.output_text.done","text":"Hi"}"#,
+            r#"{"type":"response.completed","response":{"id":"resp_1","usage":{"input_tokens":3,"output_tokens":4,"total_tokens":7}}}"#,
+        ]);
+        assert_eq!(
+            out,
+            vec![
+                Event::Start {
+                    id: "resp_1".into(),
+                    model: "gpt-x".into()
+                },
+                Event::Text("Hi \"you\"".into()),
+                Event::Thinking("hmm".into()),
+                Event::Thinking("so".into()),
+                Event::ToolStart {
+                    index: 0,
+                    id: "call_1".into(),
+                    name: "f".into()
+                },
+                Event::ToolArgs {
+                    index: 0,
+                    delta: "{".into()
+                },
+                Event::ToolArgs {
+                    index: 0,
+                    delta: "}".into()
+                },
+                Event::Finish(Finish::ToolCalls),
+                Event::Usage(TokenUsage {
+                    input_tokens: 3,
+                    output_tokens: 4,
+                    total_tokens: 7,
+                    ..Default::default()
+                }),
+                Event::Done,
+            ]
+        );
+    }
+
+    #[test]
+    fn an_event_missing_what_its_type_requires_is_dropped() {
+        for bad in [
+            r#"{"delta":"x"}"#,
+            r#"{"type":"response.output_text.delta"}"#,
+            r#"{"type":"response.output_text.delta","delta":7}"#,
+            r#"{"type":"response.reasoning_text.delta","delta":null}"#,
+            r#"{"type":"response.function_call_arguments.delta","output_index":0}"#,
+            r#"{"type":"response.output_item.added","output_index":0}"#,
+            r#"{"type":"response.created"}"#,
+            r#"{"type":"response.completed"}"#,
+            r#"{"type":"response.failed"}"#,
+            // A member of the wrong type, though this type does not read it
+            // (the tagged enum skipped it).
+            r#"{"type":"response.output_text.delta","output_index":"0","delta":"x"}"#,
+            r#"{"type":"response.output_text.delta","delta":"x""#,
+            "not json",
+        ] {
+            assert_eq!(decoded(&[bad]), vec![], "{bad}");
+        }
+        // What each type does not require may be missing.
+        assert_eq!(
+            decoded(&[r#"{"type":"error"}"#]),
+            vec![Event::Error("upstream error".into())]
+        );
+        assert_eq!(
+            decoded(&[
+                r#"{"type":"response.incomplete","response":{"incomplete_details":{"reason":"max_output_tokens"}}}"#
+            ]),
+            vec![Event::Finish(Finish::Length), Event::Done]
+        );
+        assert_eq!(
+            decoded(&[r#"{"type":"response.failed","response":{"error":{"message":"down"}}}"#]),
+            vec![Event::Error("down".into())]
+        );
     }
 }
