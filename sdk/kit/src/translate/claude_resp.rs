@@ -560,12 +560,7 @@ mod tests {
     use super::*;
 
     fn decoded(events: &[&str]) -> Vec<Event> {
-        let mut d = ClaudeDecoder::default();
-        let mut out = Vec::new();
-        for e in events {
-            d.data(e.as_bytes(), &mut out);
-        }
-        out
+        super::super::stream::decode_each(ClaudeDecoder::default(), events)
     }
 
     #[test]

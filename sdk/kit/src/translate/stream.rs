@@ -17,6 +17,17 @@ pub trait Decoder: Send + 'static {
     fn end(&mut self, _out: &mut Vec<Event>) {}
 }
 
+/// Each of `events` (an event's `data:` payload) through `decoder`, in
+/// order: what the decoders' own tests feed them.
+#[cfg(test)]
+pub(super) fn decode_each(mut decoder: impl Decoder, events: &[&str]) -> Vec<Event> {
+    let mut out = Vec::new();
+    for e in events {
+        decoder.data(e.as_bytes(), &mut out);
+    }
+    out
+}
+
 /// Writes events in one client format's stream grammar.
 pub trait Encoder: Send + 'static {
     fn event(&mut self, ev: &Event, out: &mut Vec<u8>);
