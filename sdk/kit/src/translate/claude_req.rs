@@ -8,6 +8,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::claude_blocks::Content;
 use super::claude_events::{Block, Source};
 use super::ir::*;
 use super::json_in;
@@ -18,9 +19,10 @@ pub const DEFAULT_MAX_TOKENS: i64 = 32000;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct ClaudeBody {
+struct ClaudeBody<'a> {
     system: Value,
-    messages: Vec<ClaudeMessage>,
+    #[serde(borrow)]
+    messages: Vec<ClaudeMessage<'a>>,
     tools: Vec<ClaudeTool>,
     tool_choice: Option<Value>,
     max_tokens: Option<i64>,
@@ -35,9 +37,10 @@ struct ClaudeBody {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct ClaudeMessage {
+struct ClaudeMessage<'a> {
     role: String,
-    content: Value,
+    #[serde(borrow)]
+    content: Content<'a>,
 }
 
 #[derive(Deserialize, Default)]
@@ -50,19 +53,18 @@ struct ClaudeTool {
     input_schema: Option<Value>,
 }
 
-fn blocks(content: &Value) -> Result<Vec<Part>, PluginError> {
-    let mut out = Vec::new();
+fn blocks(content: Content<'_>) -> Result<Vec<Part>, PluginError> {
     let items = match content {
-        Value::String(s) => return Ok(vec![Part::Text(s.clone())]),
-        Value::Array(items) => items,
-        _ => return Ok(out),
+        Content::Text(s) => return Ok(vec![Part::Text(s)]),
+        Content::Blocks(items) => items,
+        Content::Absent => return Ok(Vec::new()),
     };
+    let mut out = Vec::with_capacity(items.len());
     for b in items {
-        let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        match b.get("type").and_then(Value::as_str).unwrap_or("") {
-            "text" => out.push(Part::Text(s("text"))),
+        match b.kind.as_deref().unwrap_or("") {
+            "text" => out.push(Part::Text(b.text.unwrap_or_default())),
             "image" => {
-                let src = b.get("source").cloned().unwrap_or(Value::Null);
+                let src = b.source.unwrap_or(Value::Null);
                 let g = |k: &str| src.get(k).and_then(Value::as_str).unwrap_or("").to_string();
                 match g("type").as_str() {
                     "base64" => out.push(Part::Image {
@@ -78,26 +80,23 @@ fn blocks(content: &Value) -> Result<Vec<Part>, PluginError> {
                 }
             }
             "thinking" => out.push(Part::Thinking {
-                text: s("thinking"),
-                signature: b
-                    .get("signature")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                text: b.thinking.unwrap_or_default(),
+                signature: b.signature,
             }),
             "redacted_thinking" => {}
             "tool_use" => out.push(Part::ToolCall(ToolCall {
-                id: s("id"),
-                name: s("name"),
-                args: match b.get("input") {
-                    Some(v @ Value::Object(_)) => v.clone(),
+                id: b.id.unwrap_or_default(),
+                name: b.name.unwrap_or_default(),
+                args: match b.input {
+                    Some(v @ Value::Object(_)) => v,
                     _ => json!({}),
                 },
             })),
             "tool_result" => out.push(Part::ToolResult(ToolResult {
-                id: s("tool_use_id"),
+                id: b.tool_use_id.unwrap_or_default(),
                 name: String::new(),
-                content: text_of(b.get("content").unwrap_or(&Value::Null)),
-                is_error: b.get("is_error").and_then(Value::as_bool).unwrap_or(false),
+                content: b.content.unwrap_or_default(),
+                is_error: b.is_error,
             })),
             other => {
                 return Err(bad_request(format!(
@@ -137,7 +136,7 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
             "user" => Role::User,
             other => return Err(bad_request(format!("unknown message role {other:?}"))),
         };
-        req.push(role, blocks(&m.content)?);
+        req.push(role, blocks(m.content)?);
     }
     req.resolve_result_names();
     for t in b.tools {
@@ -394,6 +393,12 @@ struct MetadataOut<'a> {
 mod tests {
     use super::*;
 
+    /// `content` (a message's, as JSON) read into parts.
+    fn blocks_json(content: &Value) -> Result<Vec<Part>, PluginError> {
+        let text = content.to_string();
+        blocks(serde_json::from_str(&text).expect("content"))
+    }
+
     #[test]
     fn every_block_kind_is_read_and_unknown_ones_are_refused() {
         let content = json!([
@@ -409,7 +414,7 @@ mod tests {
              "is_error": true}
         ]);
         assert_eq!(
-            blocks(&content).expect("read"),
+            blocks_json(&content).expect("read"),
             vec![
                 Part::Text("hi".into()),
                 Part::Image {
@@ -444,10 +449,10 @@ mod tests {
             ]
         );
         assert_eq!(
-            blocks(&json!("plain")).expect("read"),
+            blocks_json(&json!("plain")).expect("read"),
             vec![Part::Text("plain".into())]
         );
-        assert_eq!(blocks(&Value::Null).expect("read"), Vec::<Part>::new());
+        assert_eq!(blocks_json(&Value::Null).expect("read"), Vec::<Part>::new());
         for (bad, says) in [
             (
                 json!([{"type": "document"}]),
@@ -459,9 +464,166 @@ mod tests {
                 "image source \"file\"",
             ),
         ] {
-            let e = blocks(&bad).expect_err("refused");
+            let e = blocks_json(&bad).expect_err("refused");
             assert!(e.message.contains(says), "{}", e.message);
         }
+    }
+
+    /// Content of unexpected shapes reads as it did when each block was
+    /// read whole: members of the wrong type are absent (empty text), of a
+    /// member given twice the last counts, members not read are skipped.
+    #[test]
+    fn content_of_unexpected_shapes_is_read_leniently() {
+        let read = |v: Value| blocks_json(&v).expect("read");
+        for empty in [json!({"text": "x"}), json!(5), json!(true), json!([])] {
+            assert_eq!(read(empty), Vec::<Part>::new());
+        }
+        assert_eq!(read(json!("")), vec![Part::Text(String::new())]);
+        let result = |content: &str| {
+            Part::ToolResult(ToolResult {
+                id: "t".into(),
+                name: String::new(),
+                content: content.into(),
+                is_error: false,
+            })
+        };
+        let text = r#"[
+            {"type": "text", "text": 5},
+            {"type": "text"},
+            {"type": "text", "text": "a", "text": "b", "cache_control": {"type": "ephemeral"},
+             "citations": [{"x": [1, {"y": null}]}]},
+            {"type": "tool_use", "type": "text", "text": "was a tool"},
+            {"type": "text", "text": "a\"\n\u00e9\ud83d\ude00"},
+            {"type": "tool_use", "id": null, "name": ["x"], "input": null},
+            {"type": "tool_use", "id": "t", "name": "f", "input": {"q": {"deep": [1, {"x": null}, -2.5e3]}}},
+            {"type": "thinking", "thinking": "t", "signature": 5},
+            {"type": "thinking", "thinking": ["no"], "signature": "s"},
+            {"type": "tool_result", "tool_use_id": "t", "content": "plain", "is_error": "yes"},
+            {"type": "tool_result", "tool_use_id": "t"},
+            {"type": "tool_result", "tool_use_id": "t", "content": null},
+            {"type": "tool_result", "tool_use_id": "t", "content": 42},
+            {"type": "tool_result", "tool_use_id": "t", "content": -3},
+            {"type": "tool_result", "tool_use_id": "t", "content": 18446744073709551615},
+            {"type": "tool_result", "tool_use_id": "t", "content": 1.5},
+            {"type": "tool_result", "tool_use_id": "t", "content": false},
+            {"type": "tool_result", "tool_use_id": "t", "content": {"b": [1, "x"], "a": {}}},
+            {"type": "tool_result", "tool_use_id": "t",
+             "content": ["s", {"type": "text", "text": "t"}, {"type": "image"}, 5, ["n"], {"text": 7}, null, {"text": "u"}]},
+            {"type": "tool_result", "tool_use_id": 9, "content": [], "is_error": true}
+        ]"#;
+        let v: Value = serde_json::from_str(text).expect("json");
+        assert_eq!(
+            read(v),
+            vec![
+                Part::Text(String::new()),
+                Part::Text(String::new()),
+                Part::Text("b".into()),
+                Part::Text("was a tool".into()),
+                Part::Text("a\"\n\u{e9}\u{1f600}".into()),
+                Part::ToolCall(ToolCall {
+                    id: String::new(),
+                    name: String::new(),
+                    args: json!({})
+                }),
+                Part::ToolCall(ToolCall {
+                    id: "t".into(),
+                    name: "f".into(),
+                    args: json!({"q": {"deep": [1, {"x": null}, -2.5e3]}})
+                }),
+                Part::Thinking {
+                    text: "t".into(),
+                    signature: None
+                },
+                Part::Thinking {
+                    text: String::new(),
+                    signature: Some("s".into())
+                },
+                result("plain"),
+                result(""),
+                result(""),
+                result("42"),
+                result("-3"),
+                result("18446744073709551615"),
+                result("1.5"),
+                result("false"),
+                result(r#"{"a":{},"b":[1,"x"]}"#),
+                result("s\nt\nu"),
+                Part::ToolResult(ToolResult {
+                    id: String::new(),
+                    name: String::new(),
+                    content: String::new(),
+                    is_error: true,
+                }),
+            ]
+        );
+        for (bad, says) in [
+            (json!([{"type": 5, "text": "x"}]), "\"\" is not supported"),
+            (json!([null]), "\"\" is not supported"),
+            (
+                json!([{"type": "image", "source": "x"}]),
+                "image source \"\"",
+            ),
+            (json!([{"type": "image"}]), "image source \"\""),
+            (
+                json!([{"type": "image", "source": {"type": 1}}]),
+                "image source \"\"",
+            ),
+        ] {
+            let e = blocks_json(&bad).expect_err("refused");
+            assert!(e.message.contains(says), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn whole_requests_read_their_messages_in_order() {
+        let body = br#"{"model":"m","max_tokens":5,"system":[{"type":"text","text":"Be brief.","cache_control":{"type":"ephemeral"}}],
+            "messages":[
+              {"role":"user","content":"Weather?"},
+              {"role":"assistant","content":[{"type":"text","text":"Checking."},{"type":"tool_use","id":"t1","name":"get_weather","input":{"city":"Paris"}}]},
+              {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"sunny"},{"type":"text","text":"And tomorrow?"}]},
+              {"role":"assistant","content":null}
+            ]}"#;
+        let req = parse(body).expect("read");
+        assert_eq!(req.system, vec!["Be brief.".to_string()]);
+        let read: Vec<(Role, Vec<Part>)> = req
+            .messages
+            .into_iter()
+            .map(|m| (m.role, m.parts))
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                (Role::User, vec![Part::Text("Weather?".into())]),
+                (
+                    Role::Assistant,
+                    vec![
+                        Part::Text("Checking.".into()),
+                        Part::ToolCall(ToolCall {
+                            id: "t1".into(),
+                            name: "get_weather".into(),
+                            args: json!({"city": "Paris"})
+                        })
+                    ]
+                ),
+                (
+                    Role::User,
+                    vec![
+                        Part::ToolResult(ToolResult {
+                            id: "t1".into(),
+                            name: "get_weather".into(),
+                            content: "sunny".into(),
+                            is_error: false
+                        }),
+                        Part::Text("And tomorrow?".into())
+                    ]
+                ),
+            ]
+        );
+        let e = parse(br#"{"messages":[{"role":"user","content":[{"type":"text","text":"a"},]}]}"#)
+            .expect_err("malformed");
+        assert_eq!(e.status, 400);
+        let e = parse(br#"{"messages":[{"role":"system","content":"x"}]}"#).expect_err("role");
+        assert!(e.message.contains("unknown message role"), "{}", e.message);
     }
 
     #[test]

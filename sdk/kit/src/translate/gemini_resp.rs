@@ -4,9 +4,12 @@
 //! What it does not do: several candidates (only the first is read),
 //! grounding or safety ratings.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::gemini_parts as parts;
 use super::ir::*;
 use super::json_in;
 use super::json_out::to_bytes;
@@ -73,52 +76,57 @@ fn finish_str(f: Finish) -> &'static str {
     }
 }
 
+/// A whole answer or one streamed chunk. Ids and text borrow the bytes
+/// (`Cow`: text written with escapes is still read), so a stream, which
+/// keeps the id and model once, does not copy them for every chunk.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-struct GeminiAnswer {
-    candidates: Vec<Candidate>,
+struct GeminiAnswer<'a> {
+    #[serde(borrow)]
+    candidates: Vec<Candidate<'a>>,
     usage_metadata: Option<UsageMetadata>,
-    model_version: String,
-    response_id: String,
+    #[serde(borrow)]
+    model_version: Cow<'a, str>,
+    #[serde(borrow)]
+    response_id: Cow<'a, str>,
     error: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-struct Candidate {
-    content: Option<CandidateContent>,
+struct Candidate<'a> {
+    #[serde(borrow)]
+    content: Option<CandidateContent<'a>>,
     finish_reason: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct CandidateContent {
-    parts: Vec<Value>,
+struct CandidateContent<'a> {
+    #[serde(borrow)]
+    parts: Vec<parts::WirePart<'a>>,
 }
 
-fn parts_into(parts: &[Value], mut on: impl FnMut(Part)) {
+fn owned(s: Cow<'_, str>) -> String {
+    s.into_owned()
+}
+
+fn parts_into(parts: Vec<parts::WirePart<'_>>, mut on: impl FnMut(Part)) {
     for p in parts {
-        if let Some(t) = p.get("text").and_then(Value::as_str) {
-            if p.get("thought").and_then(Value::as_bool) == Some(true) {
+        if let Some(t) = p.text {
+            if p.thought {
                 on(Part::Thinking {
-                    text: t.to_string(),
-                    signature: p
-                        .get("thoughtSignature")
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
+                    text: t.into_owned(),
+                    signature: p.thought_signature.map(owned),
                 });
             } else if !t.is_empty() {
-                on(Part::Text(t.to_string()));
+                on(Part::Text(t.into_owned()));
             }
-        } else if let Some(c) = p.get("functionCall") {
+        } else if let Some(c) = p.function_call {
             on(Part::ToolCall(ToolCall {
-                id: c
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| fresh_id("call_")),
-                name: c.get("name").and_then(Value::as_str).unwrap_or("").into(),
-                args: c.get("args").cloned().unwrap_or(json!({})),
+                id: c.id.map_or_else(|| fresh_id("call_"), owned),
+                name: c.name.map(owned).unwrap_or_default(),
+                args: c.args.unwrap_or_else(|| json!({})),
             }));
         }
     }
@@ -127,15 +135,15 @@ fn parts_into(parts: &[Value], mut on: impl FnMut(Part)) {
 pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
     let a: GeminiAnswer = json_in::parse(body).map_err(bad_upstream)?;
     let mut r = Response {
-        id: a.response_id,
-        model: a.model_version,
+        id: a.response_id.into_owned(),
+        model: a.model_version.into_owned(),
         usage: a.usage_metadata.as_ref().map(UsageMetadata::neutral),
         ..Default::default()
     };
     if let Some(c) = a.candidates.into_iter().next() {
         r.finish = finish_of(c.finish_reason.as_deref().unwrap_or("STOP"));
         if let Some(content) = c.content {
-            parts_into(&content.parts, |p| r.parts.push(p));
+            parts_into(content.parts, |p| r.parts.push(p));
         }
     }
     if r.parts.iter().any(|p| matches!(p, Part::ToolCall(_))) && r.finish == Finish::Stop {
@@ -196,14 +204,14 @@ impl Decoder for GeminiDecoder {
         if !self.started {
             self.started = true;
             out.push(Event::Start {
-                id: a.response_id.clone(),
-                model: a.model_version.clone(),
+                id: a.response_id.into_owned(),
+                model: a.model_version.into_owned(),
             });
         }
         let mut finish = None;
-        for c in &a.candidates {
-            if let Some(content) = &c.content {
-                parts_into(&content.parts, |p| match p {
+        for c in a.candidates {
+            if let Some(content) = c.content {
+                parts_into(content.parts, |p| match p {
                     Part::Text(t) => out.push(Event::Text(t)),
                     Part::Thinking { text, .. } => out.push(Event::Thinking(text)),
                     Part::ToolCall(call) => {
@@ -221,8 +229,8 @@ impl Decoder for GeminiDecoder {
                     _ => {}
                 });
             }
-            if let Some(f) = &c.finish_reason {
-                finish = Some(finish_of(f));
+            if let Some(f) = c.finish_reason {
+                finish = Some(finish_of(&f));
             }
         }
         if let Some(u) = &a.usage_metadata {
@@ -470,6 +478,206 @@ mod tests {
             encode(false, &events),
             format!("[{thinking},{text},{last}]")
         );
+    }
+
+    fn decoded(chunks: &[&str]) -> Vec<Event> {
+        super::super::stream::decode_each(GeminiDecoder::default(), chunks)
+    }
+
+    /// Fresh call ids are random: each is checked for its prefix, then
+    /// named by its place, so that streams compare whole.
+    fn fresh_ids_named(events: &mut [Event]) {
+        let mut n = 0;
+        for ev in events {
+            if let Event::ToolStart { id, .. } = ev {
+                if id.starts_with("call_") {
+                    n += 1;
+                    *id = format!("fresh-{n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_is_read_chunk_by_chunk() {
+        let mut out = decoded(&[
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"hm","thought":true,"thoughtSignature":"sig"}]},"index":0}],"modelVersion":"gm","responseId":"r1"}"#,
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"a \"b\" \u00e9"},{"text":""}]},"index":0}],"modelVersion":"gm","responseId":"r1"}"#,
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"id":"c1","name":"f","args":{"q":[1,"x"]}}},{"functionCall":{"name":"g","args":{}}}]},"index":0}],"modelVersion":"gm","responseId":"r1"}"#,
+            r#"{"candidates":[{"content":{"role":"model","parts":[]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":4,"thoughtsTokenCount":1,"totalTokenCount":8},"modelVersion":"gm","responseId":"r1"}"#,
+            r#"{"candidates":[{"content":{"parts":[{"text":"after"}]}}]}"#,
+        ]);
+        fresh_ids_named(&mut out);
+        assert_eq!(
+            out,
+            vec![
+                Event::Start {
+                    id: "r1".into(),
+                    model: "gm".into()
+                },
+                Event::Thinking("hm".into()),
+                Event::Text("a \"b\" \u{e9}".into()),
+                Event::ToolStart {
+                    index: 0,
+                    id: "c1".into(),
+                    name: "f".into()
+                },
+                Event::ToolArgs {
+                    index: 0,
+                    delta: r#"{"q":[1,"x"]}"#.into()
+                },
+                Event::ToolStart {
+                    index: 1,
+                    id: "fresh-1".into(),
+                    name: "g".into()
+                },
+                Event::ToolArgs {
+                    index: 1,
+                    delta: "{}".into()
+                },
+                Event::Usage(TokenUsage {
+                    input_tokens: 3,
+                    output_tokens: 5,
+                    reasoning_tokens: 1,
+                    cached_tokens: 0,
+                    total_tokens: 8,
+                }),
+                Event::Finish(Finish::ToolCalls),
+                Event::Text("after".into()),
+            ]
+        );
+    }
+
+    /// Parts of unexpected shapes: what is not an object is skipped, a
+    /// `text` that is not a string is no text, a `functionCall` of any
+    /// value (null too) is a call, members of the wrong type read as
+    /// absent, and of a member given twice the last counts, as in a JSON
+    /// object read whole.
+    const ODD_PARTS: &str = r#"["a string",42,null,true,[1,{"text":"in an array"}],
+        {"text":5,"functionCall":{"name":"f","args":null}},
+        {"text":null},
+        {"functionCall":null},
+        {"functionCall":"x"},
+        {"functionCall":{"name":7,"id":["a"],"args":[1],"extra":{"deep":[{}]}}},
+        {"text":"first","text":"second"},
+        {"thought":"yes","text":"not a thought"},
+        {"thought":true,"text":"","thoughtSignature":3},
+        {"thought":true,"thought":false,"text":"plain after all"},
+        {"inlineData":{"mimeType":"image/png","data":"AA=="},"text":"with data"}]"#;
+
+    fn odd_parts_read() -> Vec<Event> {
+        vec![
+            Event::ToolStart {
+                index: 0,
+                id: "fresh-1".into(),
+                name: "f".into(),
+            },
+            Event::ToolArgs {
+                index: 0,
+                delta: "null".into(),
+            },
+            Event::ToolStart {
+                index: 1,
+                id: "fresh-2".into(),
+                name: String::new(),
+            },
+            Event::ToolArgs {
+                index: 1,
+                delta: "{}".into(),
+            },
+            Event::ToolStart {
+                index: 2,
+                id: "fresh-3".into(),
+                name: String::new(),
+            },
+            Event::ToolArgs {
+                index: 2,
+                delta: "{}".into(),
+            },
+            Event::ToolStart {
+                index: 3,
+                id: "fresh-4".into(),
+                name: String::new(),
+            },
+            Event::ToolArgs {
+                index: 3,
+                delta: "[1]".into(),
+            },
+            Event::Text("second".into()),
+            Event::Text("not a thought".into()),
+            Event::Thinking(String::new()),
+            Event::Text("plain after all".into()),
+            Event::Text("with data".into()),
+        ]
+    }
+
+    #[test]
+    fn parts_of_unexpected_shapes_are_read_leniently() {
+        let chunk = format!(r#"{{"candidates":[{{"content":{{"parts":{ODD_PARTS}}}}}]}}"#);
+        let mut out = decoded(&[&chunk]);
+        fresh_ids_named(&mut out);
+        let mut want = vec![Event::Start {
+            id: String::new(),
+            model: String::new(),
+        }];
+        want.extend(odd_parts_read());
+        assert_eq!(out, want);
+        // A chunk whose parts are not a list is not read at all.
+        assert_eq!(
+            decoded(&[r#"{"candidates":[{"content":{"parts":{"text":"x"}}}]}"#]),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn whole_answers_read_their_parts_as_a_stream_does() {
+        let body = format!(
+            r#"{{"candidates":[{{"content":{{"role":"model","parts":{ODD_PARTS}}},"finishReason":"MAX_TOKENS"}}],
+            "modelVersion":"gm","responseId":"r1","usageMetadata":{{"promptTokenCount":2,"candidatesTokenCount":3}}}}"#
+        );
+        let r = parse_whole(body.as_bytes()).expect("read");
+        assert_eq!((r.id.as_str(), r.model.as_str()), ("r1", "gm"));
+        assert_eq!(r.finish, Finish::Length);
+        assert_eq!(r.usage.map(|u| u.total_tokens), Some(5));
+        // The same parts as the stream's events.
+        let mut n = 0;
+        let got: Vec<Event> = r
+            .parts
+            .into_iter()
+            .flat_map(|p| match p {
+                Part::Text(t) => vec![Event::Text(t)],
+                Part::Thinking { text, .. } => vec![Event::Thinking(text)],
+                Part::ToolCall(c) => {
+                    n += 1;
+                    assert!(c.id.starts_with("call_"), "{}", c.id);
+                    vec![
+                        Event::ToolStart {
+                            index: n - 1,
+                            id: format!("fresh-{n}"),
+                            name: c.name,
+                        },
+                        Event::ToolArgs {
+                            index: n - 1,
+                            delta: c.args.to_string(),
+                        },
+                    ]
+                }
+                other => panic!("unexpected part {other:?}"),
+            })
+            .collect();
+        assert_eq!(got, odd_parts_read());
+        let sig = parse_whole(
+            br#"{"candidates":[{"content":{"parts":[{"text":"t","thought":true,"thoughtSignature":"s\u0041"}]}}]}"#,
+        )
+        .expect("read");
+        assert_eq!(
+            sig.parts,
+            vec![Part::Thinking {
+                text: "t".into(),
+                signature: Some("sA".into())
+            }]
+        );
+        assert_eq!(sig.finish, Finish::Stop);
     }
 
     #[test]

@@ -15,15 +15,19 @@
 
 mod chat_req;
 mod chat_resp;
+mod claude_blocks;
 mod claude_events;
 mod claude_req;
 mod claude_resp;
+mod gemini_parts;
 mod gemini_req;
 mod gemini_resp;
 pub mod ir;
 mod json_in;
 mod json_out;
+mod lenient;
 mod responses_enc;
+mod responses_items;
 mod responses_req;
 mod responses_resp;
 pub mod stream;

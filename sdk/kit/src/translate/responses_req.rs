@@ -15,13 +15,16 @@ use super::chat_req::{image_part, parse_tool_choice};
 use super::ir::*;
 use super::json_in;
 use super::json_out::{entry_some, openai_mode, to_bytes};
+use super::responses_items::{Listed, WireItem, WirePart, WireTool};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct ResponsesBody {
+struct ResponsesBody<'a> {
     instructions: Option<String>,
-    input: Value,
-    tools: Vec<Value>,
+    #[serde(borrow)]
+    input: Listed<WireItem<'a>>,
+    #[serde(borrow)]
+    tools: Vec<WireTool<'a>>,
     tool_choice: Option<Value>,
     max_output_tokens: Option<i64>,
     temperature: Option<f64>,
@@ -40,27 +43,21 @@ struct ResponsesBody {
     top_logprobs: Option<Value>,
 }
 
-fn content_parts(content: &Value) -> Vec<Part> {
+fn content_parts(content: Listed<WirePart<'_>>) -> Vec<Part> {
     match content {
-        Value::String(s) => vec![Part::Text(s.clone())],
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|c| {
-                let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("");
-                match s("type") {
-                    "input_text" | "output_text" | "text" => Some(Part::Text(s("text").into())),
-                    "input_image" => Some(image_part(match c.get("image_url") {
-                        Some(Value::Object(o)) => {
-                            o.get("url").and_then(Value::as_str).unwrap_or("")
-                        }
-                        _ => s("image_url"),
-                    })),
-                    "refusal" => Some(Part::Text(s("refusal").into())),
-                    _ => None,
+        Listed::Text(s) => vec![Part::Text(s)],
+        Listed::List(items) => items
+            .into_iter()
+            .filter_map(|c| match c.kind.as_deref().unwrap_or("") {
+                "input_text" | "output_text" | "text" => {
+                    Some(Part::Text(c.text.unwrap_or_default()))
                 }
+                "input_image" => Some(image_part(&c.image_url)),
+                "refusal" => Some(Part::Text(c.refusal.unwrap_or_default())),
+                _ => None,
             })
             .collect(),
-        _ => Vec::new(),
+        Listed::Absent => Vec::new(),
     }
 }
 
@@ -91,42 +88,30 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
     if let Some(i) = b.instructions.filter(|i| !i.is_empty()) {
         req.system.push(i);
     }
-    match &b.input {
-        Value::String(s) => req.push(Role::User, vec![Part::Text(s.clone())]),
-        Value::Array(items) => {
+    match b.input {
+        Listed::Text(s) => req.push(Role::User, vec![Part::Text(s)]),
+        Listed::List(items) => {
             for item in items {
-                let s = |k: &str| {
-                    item.get(k)
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string()
-                };
-                match s("type").as_str() {
+                match item.kind.as_deref().unwrap_or("") {
                     "function_call" => req.push(
                         Role::Assistant,
                         vec![Part::ToolCall(ToolCall {
-                            id: s("call_id"),
-                            name: s("name"),
-                            args: args_from_str(&s("arguments")),
+                            id: item.call_id.unwrap_or_default(),
+                            name: item.name.unwrap_or_default(),
+                            args: args_from_str(item.arguments.as_deref().unwrap_or("")),
                         })],
                     ),
-                    "function_call_output" => {
-                        let content = match item.get("output") {
-                            Some(v) => text_of(v),
-                            None => String::new(),
-                        };
-                        req.push(
-                            Role::User,
-                            vec![Part::ToolResult(ToolResult {
-                                id: s("call_id"),
-                                name: String::new(),
-                                content,
-                                is_error: false,
-                            })],
-                        )
-                    }
+                    "function_call_output" => req.push(
+                        Role::User,
+                        vec![Part::ToolResult(ToolResult {
+                            id: item.call_id.unwrap_or_default(),
+                            name: String::new(),
+                            content: item.output.unwrap_or_default(),
+                            is_error: false,
+                        })],
+                    ),
                     "reasoning" => {
-                        let text = item.get("summary").map(text_of).unwrap_or_default();
+                        let text = item.summary.unwrap_or_default();
                         if !text.is_empty() {
                             req.push(
                                 Role::Assistant,
@@ -138,8 +123,8 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
                         }
                     }
                     "message" | "" => {
-                        let parts = content_parts(item.get("content").unwrap_or(&Value::Null));
-                        match s("role").as_str() {
+                        let parts = content_parts(item.content);
+                        match item.role.as_deref().unwrap_or("") {
                             "system" | "developer" => req.system.push(
                                 parts
                                     .iter()
@@ -162,24 +147,21 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
                 }
             }
         }
-        _ => {}
+        Listed::Absent => {}
     }
     req.resolve_result_names();
-    for t in &b.tools {
-        let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        if s("type") != "function" {
+    for t in b.tools {
+        let kind = t.kind.as_deref().unwrap_or("");
+        if kind != "function" {
             return Err(unsupported(
-                &format!("the built-in tool {:?}", s("type")),
+                &format!("the built-in tool {kind:?}"),
                 "non-Responses",
             ));
         }
         req.tools.push(Tool {
-            name: s("name"),
-            description: s("description"),
-            parameters: t
-                .get("parameters")
-                .cloned()
-                .unwrap_or_else(|| json!({"type": "object"})),
+            name: t.name.unwrap_or_default(),
+            description: t.description.unwrap_or_default(),
+            parameters: t.parameters.unwrap_or_else(|| json!({"type": "object"})),
         });
     }
     req.tool_choice = b.tool_choice.as_ref().and_then(parse_tool_choice);
@@ -425,6 +407,173 @@ enum FormatOut<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Input and tools of unexpected shapes read as they did when each item
+    /// was read whole: members of the wrong type are absent, of a member
+    /// given twice the last counts, items that are not objects are empty
+    /// messages.
+    #[test]
+    fn input_of_unexpected_shapes_is_read_leniently() {
+        let body = br#"{"instructions":"Be brief.","input":[
+            "a string item", 42, null,
+            {"type":"message","role":"developer","content":[{"type":"input_text","text":"Dev rule."},
+              {"type":"input_text","text":5},"str part",{"type":"input_image","image_url":"https://x.test/i.png"}]},
+            {"role":"user","content":"plain"},
+            {"type":"message","role":"user","content":[{"type":"input_text","text":"a","text":"b","extra":{"k":[1]}},
+              {"type":"input_image","image_url":{"url":"data:image/png;base64,AA","detail":"high"}},
+              {"type":"input_image","image_url":{"url":5}},{"type":"input_image"},
+              {"type":"refusal","refusal":"no"},{"type":"output_text","text":"o\u00e9\n"},{"type":"input_file","file_id":"f"},
+              {"type":7,"text":"typed badly"}]},
+            {"type":"message","role":"assistant","content":[{"type":"output_text","text":"ans","annotations":[]}]},
+            {"type":"function_call","call_id":"c1","name":"f","arguments":"{\"q\":1}"},
+            {"type":"function_call","call_id":5,"name":"g","arguments":"not json"},
+            {"type":"function_call","call_id":"c3","name":"h","arguments":{"q":1}},
+            {"type":"function_call_output","call_id":"c1","output":[{"type":"output_text","text":"r1"},"r2",3]},
+            {"type":"function_call_output","call_id":"c1","output":{"b":1,"a":[true]}},
+            {"type":"function_call_output","call_id":"c1","output":null},
+            {"type":"function_call_output","call_id":"c1","output":2.5},
+            {"type":"function_call_output","call_id":"c1"},
+            {"type":"reasoning","summary":[{"type":"summary_text","text":"think"}],"encrypted_content":"x"},
+            {"type":"reasoning","summary":[]},
+            {"type":"message","role":"system","content":"sys2"},
+            {"type":"message","role":5,"content":"role num"},
+            {"type":"message","type":"function_call","call_id":"c4","name":"k","arguments":"{}"}
+          ],
+          "tools":[{"type":"function","name":"f","description":"d","parameters":{"type":"object"},"strict":true},
+                   {"type":"function","name":"g","parameters":null},{"type":"function","name":"h","description":7}]}"#;
+        let req = parse(body).expect("read");
+        assert_eq!(
+            req.system,
+            vec!["Be brief.".to_string(), "Dev rule.\n".into(), "sys2".into()]
+        );
+        let result = |content: &str| {
+            Part::ToolResult(ToolResult {
+                id: "c1".into(),
+                name: "f".into(),
+                content: content.into(),
+                is_error: false,
+            })
+        };
+        let read: Vec<(Role, Vec<Part>)> = req
+            .messages
+            .into_iter()
+            .map(|m| (m.role, m.parts))
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                (
+                    Role::User,
+                    vec![
+                        Part::Text("plain".into()),
+                        Part::Text("b".into()),
+                        Part::Image {
+                            mime: "image/png".into(),
+                            data: "AA".into()
+                        },
+                        Part::ImageUrl(String::new()),
+                        Part::ImageUrl(String::new()),
+                        Part::Text("no".into()),
+                        Part::Text("o\u{e9}\n".into()),
+                    ]
+                ),
+                (
+                    Role::Assistant,
+                    vec![
+                        Part::Text("ans".into()),
+                        Part::ToolCall(ToolCall {
+                            id: "c1".into(),
+                            name: "f".into(),
+                            args: json!({"q": 1})
+                        }),
+                        Part::ToolCall(ToolCall {
+                            id: String::new(),
+                            name: "g".into(),
+                            args: json!({})
+                        }),
+                        Part::ToolCall(ToolCall {
+                            id: "c3".into(),
+                            name: "h".into(),
+                            args: json!({})
+                        }),
+                    ]
+                ),
+                (
+                    Role::User,
+                    vec![
+                        result("r1\nr2"),
+                        result(r#"{"a":[true],"b":1}"#),
+                        result(""),
+                        result("2.5"),
+                        result(""),
+                    ]
+                ),
+                (
+                    Role::Assistant,
+                    vec![Part::Thinking {
+                        text: "think".into(),
+                        signature: None
+                    }]
+                ),
+                (Role::User, vec![Part::Text("role num".into())]),
+                (
+                    Role::Assistant,
+                    vec![Part::ToolCall(ToolCall {
+                        id: "c4".into(),
+                        name: "k".into(),
+                        args: json!({})
+                    })]
+                ),
+            ]
+        );
+        let tools: Vec<(&str, &str, &Value)> = req
+            .tools
+            .iter()
+            .map(|t| (t.name.as_str(), t.description.as_str(), &t.parameters))
+            .collect();
+        assert_eq!(
+            tools,
+            vec![
+                ("f", "d", &json!({"type": "object"})),
+                ("g", "", &Value::Null),
+                ("h", "", &json!({"type": "object"})),
+            ]
+        );
+        assert_eq!(
+            parse(br#"{"input":"just text"}"#).expect("read").messages,
+            vec![Message {
+                role: Role::User,
+                parts: vec![Part::Text("just text".into())]
+            }]
+        );
+        // An item whose type is not a string is a message, here an empty one.
+        assert!(parse(br#"{"input":[{"type":5,"content":[]}]}"#)
+            .expect("read")
+            .messages
+            .is_empty());
+        assert!(parse(br#"{"input":{"role":"user"}}"#)
+            .expect("read")
+            .messages
+            .is_empty());
+        for (bad, says) in [
+            (
+                &br#"{"tools":[{"type":"web_search"}]}"#[..],
+                "built-in tool \"web_search\"",
+            ),
+            (br#"{"tools":[5]}"#, "built-in tool \"\""),
+            (
+                br#"{"input":[{"type":"item_reference","id":"x"}]}"#,
+                "\"item_reference\" is not supported",
+            ),
+            (
+                br#"{"input":[{"type":"message","content":[1,]}]}"#,
+                "Invalid request",
+            ),
+        ] {
+            let e = parse(bad).expect_err("refused");
+            assert!(e.message.contains(says), "{}", e.message);
+        }
+    }
 
     #[test]
     fn requests_are_written_in_the_responses_shape() {

@@ -1,0 +1,293 @@
+//! A Responses request's `input` and `tools`, read in one pass into the
+//! members translation uses.
+//!
+//! Read as `serde_json::Value`, every item, content part and tool schema
+//! cost a map with an allocated key and value per member, then a copy of
+//! each string (and each schema) taken out of it; Codex sends the whole
+//! conversation with every request. These readers keep what translation
+//! reads and skip the rest (ids, status, annotations, encrypted reasoning)
+//! unbuilt. They are as lenient as the `Value` reading:
+//! - `input` that is neither a string nor an array is no input;
+//! - an item or a part that is not an object has no type (an item without
+//!   a type is a message; a part without one is skipped; a tool without
+//!   one is refused);
+//! - a member of the wrong type reads as absent;
+//! - of a member given twice, the last counts.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::lenient::{skip_values, Scalar, TextOf};
+
+/// `input`, or an input message's `content`: a string, or a list.
+#[derive(Default)]
+pub(super) enum Listed<T> {
+    /// Absent, null, or of a type that holds nothing.
+    #[default]
+    Absent,
+    Text(String),
+    List(Vec<T>),
+}
+
+struct ListedVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ListedVisitor<T> {
+    type Value = Listed<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Listed::Text(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Listed::Text(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Listed::List(items))
+    }
+    skip_values!(Listed::Absent; bool, map, other);
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Listed<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ListedVisitor(std::marker::PhantomData))
+    }
+}
+
+/// One `input` item, each member when of the right type.
+#[derive(Default)]
+pub(super) struct WireItem<'a> {
+    /// `type`.
+    pub kind: Option<Cow<'a, str>>,
+    pub role: Option<Cow<'a, str>>,
+    pub call_id: Option<String>,
+    pub name: Option<String>,
+    pub arguments: Option<Cow<'a, str>>,
+    /// `output` as text, when present.
+    pub output: Option<String>,
+    /// `summary` as text, when present.
+    pub summary: Option<String>,
+    pub content: Listed<WirePart<'a>>,
+}
+
+/// One part of a message's `content`.
+#[derive(Default)]
+pub(super) struct WirePart<'a> {
+    /// `type`.
+    pub kind: Option<Cow<'a, str>>,
+    pub text: Option<String>,
+    pub refusal: Option<String>,
+    /// `image_url`: the string, or an object's `url` string; else empty.
+    pub image_url: String,
+}
+
+/// One entry of `tools`.
+#[derive(Default)]
+pub(super) struct WireTool<'a> {
+    /// `type`.
+    pub kind: Option<Cow<'a, str>>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `parameters` as given (null too).
+    pub parameters: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum ItemKey {
+    Type,
+    Role,
+    CallId,
+    Name,
+    Arguments,
+    Output,
+    Summary,
+    Content,
+    #[serde(other)]
+    Other,
+}
+
+struct ItemVisitor;
+
+impl<'de> Visitor<'de> for ItemVisitor {
+    type Value = WireItem<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut it = WireItem::default();
+        while let Some(key) = map.next_key::<ItemKey>()? {
+            match key {
+                ItemKey::Type => it.kind = map.next_value::<Scalar>()?.str(),
+                ItemKey::Role => it.role = map.next_value::<Scalar>()?.str(),
+                ItemKey::CallId => it.call_id = map.next_value::<Scalar>()?.string(),
+                ItemKey::Name => it.name = map.next_value::<Scalar>()?.string(),
+                ItemKey::Arguments => it.arguments = map.next_value::<Scalar>()?.str(),
+                ItemKey::Output => it.output = Some(map.next_value::<TextOf>()?.0),
+                ItemKey::Summary => it.summary = Some(map.next_value::<TextOf>()?.0),
+                ItemKey::Content => it.content = map.next_value()?,
+                ItemKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(it)
+    }
+
+    skip_values!(WireItem::default(); bool, str, seq, other);
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for WireItem<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ItemVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum PartKey {
+    Type,
+    Text,
+    Refusal,
+    ImageUrl,
+    #[serde(other)]
+    Other,
+}
+
+struct PartVisitor;
+
+impl<'de> Visitor<'de> for PartVisitor {
+    type Value = WirePart<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut p = WirePart::default();
+        while let Some(key) = map.next_key::<PartKey>()? {
+            match key {
+                PartKey::Type => p.kind = map.next_value::<Scalar>()?.str(),
+                PartKey::Text => p.text = map.next_value::<Scalar>()?.string(),
+                PartKey::Refusal => p.refusal = map.next_value::<Scalar>()?.string(),
+                PartKey::ImageUrl => p.image_url = map.next_value::<ImageUrl>()?.0,
+                PartKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    skip_values!(WirePart::default(); bool, str, seq, other);
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for WirePart<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(PartVisitor)
+    }
+}
+
+/// `image_url`: a string, or an object whose `url` is one; else empty.
+struct ImageUrl(String);
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum UrlKey {
+    Url,
+    #[serde(other)]
+    Other,
+}
+
+struct ImageUrlVisitor;
+
+impl<'de> Visitor<'de> for ImageUrlVisitor {
+    type Value = ImageUrl;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(ImageUrl(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(ImageUrl(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut url = None;
+        while let Some(key) = map.next_key::<UrlKey>()? {
+            match key {
+                UrlKey::Url => url = map.next_value::<Scalar>()?.string(),
+                UrlKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(ImageUrl(url.unwrap_or_default()))
+    }
+    skip_values!(ImageUrl(String::new()); bool, seq, other);
+}
+
+impl<'de> Deserialize<'de> for ImageUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ImageUrlVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum ToolKey {
+    Type,
+    Name,
+    Description,
+    Parameters,
+    #[serde(other)]
+    Other,
+}
+
+struct ToolVisitor;
+
+impl<'de> Visitor<'de> for ToolVisitor {
+    type Value = WireTool<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut t = WireTool::default();
+        while let Some(key) = map.next_key::<ToolKey>()? {
+            match key {
+                ToolKey::Type => t.kind = map.next_value::<Scalar>()?.str(),
+                ToolKey::Name => t.name = map.next_value::<Scalar>()?.string(),
+                ToolKey::Description => t.description = map.next_value::<Scalar>()?.string(),
+                ToolKey::Parameters => t.parameters = Some(map.next_value()?),
+                ToolKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    skip_values!(WireTool::default(); bool, str, seq, other);
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for WireTool<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ToolVisitor)
+    }
+}
