@@ -10,14 +10,16 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use super::chat_content::ChatContent;
 use super::ir::*;
 use super::json_in;
 use super::json_out::{entry_some, openai_mode, to_bytes};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct ChatBody {
-    messages: Vec<ChatMessage>,
+struct ChatBody<'a> {
+    #[serde(borrow)]
+    messages: Vec<ChatMessage<'a>>,
     tools: Vec<ChatTool>,
     tool_choice: Option<Value>,
     max_tokens: Option<i64>,
@@ -42,9 +44,10 @@ struct ChatBody {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct ChatMessage {
+struct ChatMessage<'a> {
     role: String,
-    content: Value,
+    #[serde(borrow)]
+    content: ChatContent<'a>,
     tool_calls: Vec<ChatToolCall>,
     tool_call_id: String,
     name: String,
@@ -76,26 +79,19 @@ struct ChatTool {
 }
 
 /// Content parts of a user or assistant message.
-fn parts_of(content: &Value) -> Result<Vec<Part>, PluginError> {
+fn parts_of(content: ChatContent<'_>) -> Result<Vec<Part>, PluginError> {
     let mut out = Vec::new();
     match content {
-        Value::String(s) if !s.is_empty() => out.push(Part::Text(s.clone())),
-        Value::Array(items) => {
+        ChatContent::Text(s) if !s.is_empty() => out.push(Part::Text(s)),
+        ChatContent::Parts(items) => {
             for item in items {
-                match item.get("type").and_then(Value::as_str).unwrap_or("text") {
+                match item.kind.as_deref().unwrap_or("text") {
                     "text" | "input_text" | "output_text" => {
-                        if let Some(t) = item.get("text").and_then(Value::as_str) {
-                            out.push(Part::Text(t.to_string()));
+                        if let Some(t) = item.text {
+                            out.push(Part::Text(t));
                         }
                     }
-                    "image_url" => {
-                        let url = match item.get("image_url") {
-                            Some(Value::String(s)) => s.as_str(),
-                            Some(v) => v.get("url").and_then(Value::as_str).unwrap_or(""),
-                            None => "",
-                        };
-                        out.push(image_part(url));
-                    }
+                    "image_url" => out.push(image_part(&item.image_url)),
                     other => {
                         return Err(bad_request(format!(
                             "content part type {other:?} is not supported for translation"
@@ -116,10 +112,10 @@ pub(super) fn image_part(url: &str) -> Part {
     }
 }
 
-fn args_value(v: &Value) -> Value {
+fn args_value(v: Value) -> Value {
     match v {
-        Value::String(s) => args_from_str(s),
-        Value::Object(_) => v.clone(),
+        Value::String(s) => args_from_str(&s),
+        v @ Value::Object(_) => v,
         _ => Value::Object(Map::new()),
     }
 }
@@ -155,8 +151,8 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
     };
     for m in b.messages {
         match m.role.as_str() {
-            "system" | "developer" => req.system.push(text_of(&m.content)),
-            "user" => req.push(Role::User, parts_of(&m.content)?),
+            "system" | "developer" => req.system.push(m.content.into_text()),
+            "user" => req.push(Role::User, parts_of(m.content)?),
             "assistant" => {
                 let mut parts = Vec::new();
                 if let Some(r) = m.reasoning_content.filter(|r| !r.is_empty()) {
@@ -165,12 +161,12 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
                         signature: None,
                     });
                 }
-                parts.extend(parts_of(&m.content)?);
+                parts.extend(parts_of(m.content)?);
                 for c in m.tool_calls {
                     parts.push(Part::ToolCall(ToolCall {
                         id: c.id,
                         name: c.function.name,
-                        args: args_value(&c.function.arguments),
+                        args: args_value(c.function.arguments),
                     }));
                 }
                 req.push(Role::Assistant, parts);
@@ -179,7 +175,7 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
                 let result = ToolResult {
                     id: m.tool_call_id,
                     name: m.name,
-                    content: text_of(&m.content),
+                    content: m.content.into_text(),
                     is_error: false,
                 };
                 req.push(Role::User, vec![Part::ToolResult(result)]);
@@ -538,6 +534,136 @@ struct StreamOptionsOut {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Messages of unexpected shapes read as they did when each message's
+    /// content was read whole: system and tool content as one text, user
+    /// and assistant content as parts, members of the wrong type absent,
+    /// of a member given twice the last one.
+    #[test]
+    fn content_of_unexpected_shapes_is_read_leniently() {
+        let body = br#"{"messages":[
+            {"content":"Be brief.","role":"system"},
+            {"role":"developer","content":["a",{"type":"text","text":"b"},{"type":"image_url","text":"c"},5,null,{"text":7},["x"]]},
+            {"role":"system","content":null},
+            {"role":"system","content":3.5},
+            {"role":"system","content":{"b":[1],"a":"x"}},
+            {"role":"system","content":true},
+            {"role":"user","content":""},
+            {"role":"user","content":"hi \"there\"\n\u00e9"},
+            {"role":"user","content":["bare",7,null,{"text":"no type"},{"type":null,"text":"null type"},
+              {"type":"text","text":5},{"type":"input_text","text":"in"},{"type":"output_text","text":"out","text":"last"},
+              {"type":"image_url","image_url":"https://x.test/a.png"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA","detail":"low"}},
+              {"type":"image_url","image_url":{"url":1}},{"type":"image_url","image_url":[1]},{"type":"image_url"}]},
+            {"role":"user","content":{"text":"object content"}},
+            {"role":"user","content":42},
+            {"role":"assistant","content":null,"reasoning_content":"think","tool_calls":[
+              {"id":"c1","type":"function","function":{"name":"f","arguments":"{\"q\":1}"}},
+              {"id":"c2","function":{"name":"g","arguments":{"q":2}}},
+              {"id":"c3","function":{"name":"h","arguments":"not json"}},
+              {"id":"c4","function":{"name":"k","arguments":[1]}}]},
+            {"role":"tool","tool_call_id":"c1","content":[{"type":"text","text":"r1"},"r2"]},
+            {"role":"tool","tool_call_id":"c2","content":{"ok":true}},
+            {"role":"function","name":"h","tool_call_id":"c3","content":7},
+            {"role":"tool","tool_call_id":"c4"}
+          ]}"#;
+        let req = parse(body).expect("read");
+        assert_eq!(
+            req.system,
+            vec![
+                "Be brief.".to_string(),
+                "a\nb\nc".into(),
+                String::new(),
+                "3.5".into(),
+                r#"{"a":"x","b":[1]}"#.into(),
+                "true".into(),
+            ]
+        );
+        let result = |id: &str, name: &str, content: &str| {
+            Part::ToolResult(ToolResult {
+                id: id.into(),
+                name: name.into(),
+                content: content.into(),
+                is_error: false,
+            })
+        };
+        let call = |id: &str, name: &str, args: Value| {
+            Part::ToolCall(ToolCall {
+                id: id.into(),
+                name: name.into(),
+                args,
+            })
+        };
+        let read: Vec<(Role, Vec<Part>)> = req
+            .messages
+            .into_iter()
+            .map(|m| (m.role, m.parts))
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                (
+                    Role::User,
+                    vec![
+                        Part::Text("hi \"there\"\n\u{e9}".into()),
+                        Part::Text("no type".into()),
+                        Part::Text("null type".into()),
+                        Part::Text("in".into()),
+                        Part::Text("last".into()),
+                        Part::ImageUrl("https://x.test/a.png".into()),
+                        Part::Image {
+                            mime: "image/png".into(),
+                            data: "AA".into()
+                        },
+                        Part::ImageUrl(String::new()),
+                        Part::ImageUrl(String::new()),
+                        Part::ImageUrl(String::new()),
+                    ]
+                ),
+                (
+                    Role::Assistant,
+                    vec![
+                        Part::Thinking {
+                            text: "think".into(),
+                            signature: None
+                        },
+                        call("c1", "f", json!({"q": 1})),
+                        call("c2", "g", json!({"q": 2})),
+                        call("c3", "h", json!({})),
+                        call("c4", "k", json!({})),
+                    ]
+                ),
+                (
+                    Role::User,
+                    vec![
+                        result("c1", "f", "r1\nr2"),
+                        result("c2", "g", r#"{"ok":true}"#),
+                        result("c3", "h", "7"),
+                        result("c4", "k", ""),
+                    ]
+                ),
+            ]
+        );
+        for (bad, says) in [
+            (
+                &br#"{"messages":[{"role":"user","content":[{"type":"input_audio"}]}]}"#[..],
+                "content part type \"input_audio\"",
+            ),
+            (
+                br#"{"messages":[{"role":"assistant","content":[{"type":"refusal","refusal":"no"}]}]}"#,
+                "content part type \"refusal\"",
+            ),
+            (br#"{"messages":[{"role":"critic","content":"x"}]}"#, "unknown message role"),
+            (br#"{"messages":[{"role":"user","content":[{"text":"a"},]}]}"#, "Invalid request"),
+        ] {
+            let e = parse(bad).expect_err("refused");
+            assert!(e.message.contains(says), "{}", e.message);
+        }
+        // A part list's errors come from user and assistant content only.
+        assert!(
+            parse(br#"{"messages":[{"role":"system","content":[{"type":"input_audio"}]}]}"#)
+                .is_ok()
+        );
+    }
 
     #[test]
     fn requests_are_written_in_chats_shape() {

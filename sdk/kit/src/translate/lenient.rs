@@ -236,6 +236,53 @@ impl<'de: 'a, 'a> Deserialize<'de> for ItemText<'a> {
     }
 }
 
+/// `image_url`: a string, or an object whose `url` is one; else empty.
+pub(super) struct ImageUrl(pub String);
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum UrlKey {
+    Url,
+    #[serde(other)]
+    Other,
+}
+
+struct ImageUrlVisitor;
+
+impl<'de> Visitor<'de> for ImageUrlVisitor {
+    type Value = ImageUrl;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(ImageUrl(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(ImageUrl(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut url = None;
+        while let Some(key) = map.next_key::<UrlKey>()? {
+            match key {
+                UrlKey::Url => url = map.next_value::<Scalar>()?.string(),
+                UrlKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(ImageUrl(url.unwrap_or_default()))
+    }
+    skip_values!(ImageUrl(String::new()); bool, seq, other);
+}
+
+impl<'de> Deserialize<'de> for ImageUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ImageUrlVisitor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

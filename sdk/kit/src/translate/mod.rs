@@ -13,6 +13,7 @@
 //! not parsed at all, and features a target lacks are refused with a 400
 //! that names them rather than dropped silently.
 
+mod chat_content;
 mod chat_req;
 mod chat_resp;
 mod claude_blocks;
