@@ -18,6 +18,12 @@
 #   EXTRA_YAML="$(cat policy.yaml)" bench/instructions.sh   # more config
 #   CLIENT=claude bench/instructions.sh   # a Claude client on the OpenAI
 #                                         # upstream (both translations)
+#   CLIENT=responses bench/instructions.sh  # a Responses (Codex) client
+#   CLIENT=claude BODY_FILE=<(bench/agent_body.py claude) bench/instructions.sh
+#                                     # a coding agent's 63 KB conversation
+#                                     # instead of "Say hello." (the file's
+#                                     # model must be bench-plain or
+#                                     # bench-sse, as STREAM says)
 #   FOOTPRINT=1 bench/instructions.sh # also the code each request runs
 #                                     # through (bench/code_footprint.py)
 #   TARGET=nginx bench/instructions.sh  # the same counts for the nginx
@@ -35,6 +41,7 @@ EXTRA_YAML=${EXTRA_YAML:-}
 CLIENT=${CLIENT:-openai}
 FOOTPRINT=${FOOTPRINT:-0}
 TARGET=${TARGET:-cliproxy}
+BODY_FILE=${BODY_FILE:-}
 
 . "$ROOT/bench/upstream.sh"
 BIN_DIR=$(absolute "$BIN_DIR")
@@ -87,19 +94,41 @@ claude)
     URL="http://127.0.0.1:$PROXY/v1/messages"
     BODY="{\"model\":\"$MODEL\",\"max_tokens\":64,\"stream\":$STREAMED,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello.\"}]}"
     ;;
-*) echo "CLIENT is openai or claude" >&2; exit 1 ;;
+responses)
+    URL="http://127.0.0.1:$PROXY/v1/responses"
+    BODY="{\"model\":\"$MODEL\",\"stream\":$STREAMED,\"input\":\"Say hello.\"}"
+    ;;
+*) echo "CLIENT is openai, claude or responses" >&2; exit 1 ;;
 esac
+if [ -n "$BODY_FILE" ]; then
+    # Read once into the work folder: a process substitution can be read
+    # only once, and oha and curl each read it.
+    cp "$BODY_FILE" "$WORK/body.json"
+else
+    printf '%s' "$BODY" >"$WORK/body.json"
+fi
+answer() {
+    curl -s -o "$WORK/answer" -w '%{http_code}' -H 'Authorization: Bearer bench-key' \
+        -H 'Content-Type: application/json' "$URL" --data-binary "@$WORK/body.json"
+}
 for _ in $(seq 1 240); do
-    curl -sf -o /dev/null -H 'Authorization: Bearer bench-key' "$URL" -d "$BODY" && break
+    [ "$(answer)" = 200 ] && break
     sleep 0.5
 done
+# A body the server refuses would count the cost of refusing it.
+code=$(answer)
+[ "$code" = 200 ] || { echo "the request is answered $code: $(head -c 300 "$WORK/answer")" >&2; exit 1; }
 load() {
     oha --no-tui -m POST -H 'Authorization: Bearer bench-key' -T application/json \
-        -d "$BODY" -c 4 -n "$1" "$URL" | grep -E 'Success rate'
+        -D "$WORK/body.json" -c 4 -n "$1" "$URL" | grep -E 'Success rate'
 }
 load 2000 >/dev/null
 callgrind_control -z "$VG" >/dev/null 2>&1
-load "$REQUESTS"
+rate=$(load "$REQUESTS")
+case "$rate" in
+*100.00%*) ;;
+*) echo "not every request succeeded: $rate" >&2; exit 1 ;;
+esac
 callgrind_control -d "$VG" >/dev/null 2>&1
 sleep 1
 dump=$(ls -t "$OUT".* | head -1)
