@@ -125,8 +125,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
 }
 
 /// A member read as one text by [`super::ir::text_of`]'s rules (a tool
-/// result's `content`, a reasoning `summary`): a string as it is, an array's strings and objects' `text` strings joined by
-/// newlines, null as nothing, any other value as its JSON.
+/// result's `content`, a reasoning `summary`): a string as it is, an
+/// array's strings and objects' `text` strings joined by newlines, null as
+/// nothing, any other value as its JSON.
 pub(super) struct TextOf(pub String);
 
 struct TextOfVisitor;
