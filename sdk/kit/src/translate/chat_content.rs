@@ -10,15 +10,12 @@
 //! reading uses is skipped unbuilt.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{
-    value::MapAccessDeserializer, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
-};
+use serde::de::{value::MapAccessDeserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::lenient::{skip_values, ImageUrl, Scalar};
+use super::lenient::{expects_any_value, read_any, skip_values, ImageUrl, Scalar};
 
 /// A message's `content`.
 #[derive(Default)]
@@ -70,9 +67,7 @@ struct ContentVisitor;
 impl<'de> Visitor<'de> for ContentVisitor {
     type Value = ChatContent<'de>;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
+    expects_any_value!();
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(ChatContent::Text(v.to_owned()))
@@ -112,11 +107,7 @@ impl<'de> Visitor<'de> for ContentVisitor {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for ChatContent<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ContentVisitor)
-    }
-}
+read_any!(ChatContent<'a>, ContentVisitor);
 
 #[derive(Deserialize)]
 #[serde(field_identifier, rename_all = "snake_case")]
@@ -133,9 +124,7 @@ struct PartVisitor;
 impl<'de> Visitor<'de> for PartVisitor {
     type Value = ChatPart<'de>;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
+    expects_any_value!();
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(ChatPart {
@@ -160,8 +149,4 @@ impl<'de> Visitor<'de> for PartVisitor {
     skip_values!(ChatPart::default(); bool, seq, other);
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for ChatPart<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(PartVisitor)
-    }
-}
+read_any!(ChatPart<'a>, PartVisitor);

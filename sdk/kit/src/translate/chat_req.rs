@@ -578,14 +578,7 @@ mod tests {
                 "true".into(),
             ]
         );
-        let result = |id: &str, name: &str, content: &str| {
-            Part::ToolResult(ToolResult {
-                id: id.into(),
-                name: name.into(),
-                content: content.into(),
-                is_error: false,
-            })
-        };
+        let result = tool_result;
         let call = |id: &str, name: &str, args: Value| {
             Part::ToolCall(ToolCall {
                 id: id.into(),
@@ -593,11 +586,7 @@ mod tests {
                 args,
             })
         };
-        let read: Vec<(Role, Vec<Part>)> = req
-            .messages
-            .into_iter()
-            .map(|m| (m.role, m.parts))
-            .collect();
+        let read = turns(req.messages);
         assert_eq!(
             read,
             vec![

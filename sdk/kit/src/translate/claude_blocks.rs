@@ -13,23 +13,11 @@
 //! - a member of the wrong type reads as absent (`"text": 5` is empty text);
 //! - of a member given twice, the last counts.
 
-use std::fmt;
-
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::lenient::{skip_values, Scalar, TextOf};
-
-/// A message's `content`.
-#[derive(Default)]
-pub(super) enum Content<'a> {
-    /// Absent, null, or of a type that holds no content.
-    #[default]
-    Absent,
-    Text(String),
-    Blocks(Vec<WireBlock<'a>>),
-}
+use super::lenient::{expects_any_value, read_any, skip_values, Scalar, TextOf};
 
 /// One content block, each member when of the right type.
 #[derive(Default)]
@@ -50,37 +38,6 @@ pub(super) struct WireBlock<'a> {
     pub is_error: bool,
     /// `source` as given (images only).
     pub source: Option<Value>,
-}
-
-struct ContentVisitor;
-
-impl<'de> Visitor<'de> for ContentVisitor {
-    type Value = Content<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Content::Text(v.to_owned()))
-    }
-    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Content::Text(v))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut blocks = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(b) = seq.next_element()? {
-            blocks.push(b);
-        }
-        Ok(Content::Blocks(blocks))
-    }
-    skip_values!(Content::Absent; bool, map, other);
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ContentVisitor)
-    }
 }
 
 #[derive(Deserialize)]
@@ -106,9 +63,7 @@ struct BlockVisitor;
 impl<'de> Visitor<'de> for BlockVisitor {
     type Value = WireBlock<'de>;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
+    expects_any_value!();
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut b = WireBlock::default();
@@ -136,8 +91,4 @@ impl<'de> Visitor<'de> for BlockVisitor {
     skip_values!(WireBlock::default(); bool, str, seq, other);
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for WireBlock<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(BlockVisitor)
-    }
-}
+read_any!(WireBlock<'a>, BlockVisitor);

@@ -8,11 +8,12 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::claude_blocks::Content;
+use super::claude_blocks::WireBlock;
 use super::claude_events::{Block, Source};
 use super::ir::*;
 use super::json_in;
 use super::json_out::{entry_some, to_bytes};
+use super::lenient::Listed;
 
 /// `max_tokens` is required by Claude; used when the client set none.
 pub const DEFAULT_MAX_TOKENS: i64 = 32000;
@@ -40,7 +41,7 @@ struct ClaudeBody<'a> {
 struct ClaudeMessage<'a> {
     role: String,
     #[serde(borrow)]
-    content: Content<'a>,
+    content: Listed<WireBlock<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -53,11 +54,11 @@ struct ClaudeTool {
     input_schema: Option<Value>,
 }
 
-fn blocks(content: Content<'_>) -> Result<Vec<Part>, PluginError> {
+fn blocks(content: Listed<WireBlock<'_>>) -> Result<Vec<Part>, PluginError> {
     let items = match content {
-        Content::Text(s) => return Ok(vec![Part::Text(s)]),
-        Content::Blocks(items) => items,
-        Content::Absent => return Ok(Vec::new()),
+        Listed::Text(s) => return Ok(vec![Part::Text(s)]),
+        Listed::List(items) => items,
+        Listed::Absent => return Ok(Vec::new()),
     };
     let mut out = Vec::with_capacity(items.len());
     for b in items {
@@ -479,14 +480,7 @@ mod tests {
             assert_eq!(read(empty), Vec::<Part>::new());
         }
         assert_eq!(read(json!("")), vec![Part::Text(String::new())]);
-        let result = |content: &str| {
-            Part::ToolResult(ToolResult {
-                id: "t".into(),
-                name: String::new(),
-                content: content.into(),
-                is_error: false,
-            })
-        };
+        let result = |content: &str| tool_result("t", "", content);
         let text = r#"[
             {"type": "text", "text": 5},
             {"type": "text"},
@@ -585,11 +579,7 @@ mod tests {
             ]}"#;
         let req = parse(body).expect("read");
         assert_eq!(req.system, vec!["Be brief.".to_string()]);
-        let read: Vec<(Role, Vec<Part>)> = req
-            .messages
-            .into_iter()
-            .map(|m| (m.role, m.parts))
-            .collect();
+        let read = turns(req.messages);
         assert_eq!(
             read,
             vec![

@@ -13,13 +13,12 @@
 //! - of a member given twice, the last counts.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::lenient::{skip_values, Scalar};
+use super::lenient::{expects_any_value, read_any, skip_values, Scalar};
 
 /// One part, as translation reads it.
 #[derive(Default)]
@@ -69,9 +68,7 @@ struct PartVisitor;
 impl<'de> Visitor<'de> for PartVisitor {
     type Value = WirePart<'de>;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
+    expects_any_value!();
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut p = WirePart::default();
@@ -94,20 +91,14 @@ impl<'de> Visitor<'de> for PartVisitor {
     skip_values!(WirePart::default(); bool, str, seq, other);
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for WirePart<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(PartVisitor)
-    }
-}
+read_any!(WirePart<'a>, PartVisitor);
 
 struct CallVisitor;
 
 impl<'de> Visitor<'de> for CallVisitor {
     type Value = WireCall<'de>;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
+    expects_any_value!();
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut c = WireCall::default();
@@ -127,11 +118,7 @@ impl<'de> Visitor<'de> for CallVisitor {
     skip_values!(WireCall::default(); bool, str, seq, other);
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for WireCall<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(CallVisitor)
-    }
-}
+read_any!(WireCall<'a>, CallVisitor);
 
 #[cfg(test)]
 mod tests {

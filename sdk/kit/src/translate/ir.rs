@@ -366,3 +366,20 @@ impl Request {
         }
     }
 }
+
+/// A request's turns as (role, parts) pairs, for tests to compare whole.
+#[cfg(test)]
+pub(super) fn turns(messages: Vec<Message>) -> Vec<(Role, Vec<Part>)> {
+    messages.into_iter().map(|m| (m.role, m.parts)).collect()
+}
+
+/// A tool result that is not an error, for tests.
+#[cfg(test)]
+pub(super) fn tool_result(id: &str, name: &str, content: &str) -> Part {
+    Part::ToolResult(ToolResult {
+        id: id.into(),
+        name: name.into(),
+        content: content.into(),
+        is_error: false,
+    })
+}

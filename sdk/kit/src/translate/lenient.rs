@@ -4,7 +4,6 @@
 //! the whole body. Malformed JSON is still an error.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use serde::de::{
     self, value::MapAccessDeserializer, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
@@ -93,14 +92,43 @@ macro_rules! skip_values {
 }
 pub(super) use skip_values;
 
+/// The `expecting` of a visitor that takes any JSON value.
+macro_rules! expects_any_value {
+    () => {
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+    };
+}
+pub(super) use expects_any_value;
+
+/// `Deserialize` for a type its visitor reads from any JSON value
+/// (`deserialize_any`), borrowing from the input when the type has a
+/// lifetime.
+macro_rules! read_any {
+    ($ty:ident<'a>, $visitor:expr) => {
+        impl<'de: 'a, 'a> serde::Deserialize<'de> for $ty<'a> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any($visitor)
+            }
+        }
+    };
+    ($ty:ident, $visitor:expr) => {
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any($visitor)
+            }
+        }
+    };
+}
+pub(super) use read_any;
+
 struct ScalarVisitor;
 
 impl<'de> Visitor<'de> for ScalarVisitor {
     type Value = Scalar<'de>;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
+    expects_any_value!();
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
         Ok(Scalar::Str(Cow::Borrowed(v)))
@@ -118,11 +146,7 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     skip_values!(Scalar::Other; seq, map, other);
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ScalarVisitor)
-    }
-}
+read_any!(Scalar<'a>, ScalarVisitor);
 
 /// A member read as one text by [`super::ir::text_of`]'s rules (a tool
 /// result's `content`, a reasoning `summary`): a string as it is, an
@@ -135,9 +159,7 @@ struct TextOfVisitor;
 impl<'de> Visitor<'de> for TextOfVisitor {
     type Value = TextOf;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
+    expects_any_value!();
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(TextOf(v.to_owned()))
@@ -183,11 +205,7 @@ impl<'de> Visitor<'de> for TextOfVisitor {
     }
 }
 
-impl<'de> Deserialize<'de> for TextOf {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TextOfVisitor)
-    }
-}
+read_any!(TextOf, TextOfVisitor);
 
 /// One item of a tool result's `content` array: its text, if it is a
 /// string or an object with a string `text`.
@@ -206,9 +224,7 @@ enum ItemKey {
 impl<'de> Visitor<'de> for ItemTextVisitor {
     type Value = ItemText<'de>;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
+    expects_any_value!();
 
     fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
         Ok(ItemText(Some(v.into())))
@@ -231,11 +247,7 @@ impl<'de> Visitor<'de> for ItemTextVisitor {
     skip_values!(ItemText(None); bool, seq, other);
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for ItemText<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ItemTextVisitor)
-    }
-}
+read_any!(ItemText<'a>, ItemTextVisitor);
 
 /// `image_url`: a string, or an object whose `url` is one; else empty.
 pub(super) struct ImageUrl(pub String);
@@ -253,9 +265,7 @@ struct ImageUrlVisitor;
 impl<'de> Visitor<'de> for ImageUrlVisitor {
     type Value = ImageUrl;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
+    expects_any_value!();
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(ImageUrl(v.to_owned()))
@@ -278,9 +288,45 @@ impl<'de> Visitor<'de> for ImageUrlVisitor {
     skip_values!(ImageUrl(String::new()); bool, seq, other);
 }
 
-impl<'de> Deserialize<'de> for ImageUrl {
+read_any!(ImageUrl, ImageUrlVisitor);
+
+/// A member that is a string or a list: a Responses `input` or input
+/// message's `content`, a Claude message's `content`.
+#[derive(Default)]
+pub(super) enum Listed<T> {
+    /// Absent, null, or of a type that holds nothing.
+    #[default]
+    Absent,
+    Text(String),
+    List(Vec<T>),
+}
+
+struct ListedVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ListedVisitor<T> {
+    type Value = Listed<T>;
+
+    expects_any_value!();
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Listed::Text(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Listed::Text(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Listed::List(items))
+    }
+    skip_values!(Listed::Absent; bool, map, other);
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Listed<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ImageUrlVisitor)
+        d.deserialize_any(ListedVisitor(std::marker::PhantomData))
     }
 }
 

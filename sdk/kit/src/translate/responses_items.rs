@@ -15,54 +15,12 @@
 //! - of a member given twice, the last counts.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::lenient::{skip_values, ImageUrl, Scalar, TextOf};
-
-/// `input`, or an input message's `content`: a string, or a list.
-#[derive(Default)]
-pub(super) enum Listed<T> {
-    /// Absent, null, or of a type that holds nothing.
-    #[default]
-    Absent,
-    Text(String),
-    List(Vec<T>),
-}
-
-struct ListedVisitor<T>(std::marker::PhantomData<T>);
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for ListedVisitor<T> {
-    type Value = Listed<T>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Listed::Text(v.to_owned()))
-    }
-    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Listed::Text(v))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Listed::List(items))
-    }
-    skip_values!(Listed::Absent; bool, map, other);
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Listed<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ListedVisitor(std::marker::PhantomData))
-    }
-}
+use super::lenient::{expects_any_value, read_any, skip_values, ImageUrl, Listed, Scalar, TextOf};
 
 /// One `input` item, each member when of the right type.
 #[derive(Default)]
@@ -122,9 +80,7 @@ struct ItemVisitor;
 impl<'de> Visitor<'de> for ItemVisitor {
     type Value = WireItem<'de>;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
+    expects_any_value!();
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut it = WireItem::default();
@@ -149,11 +105,7 @@ impl<'de> Visitor<'de> for ItemVisitor {
     skip_values!(WireItem::default(); bool, str, seq, other);
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for WireItem<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ItemVisitor)
-    }
-}
+read_any!(WireItem<'a>, ItemVisitor);
 
 #[derive(Deserialize)]
 #[serde(field_identifier, rename_all = "snake_case")]
@@ -171,9 +123,7 @@ struct PartVisitor;
 impl<'de> Visitor<'de> for PartVisitor {
     type Value = WirePart<'de>;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
+    expects_any_value!();
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut p = WirePart::default();
@@ -194,11 +144,7 @@ impl<'de> Visitor<'de> for PartVisitor {
     skip_values!(WirePart::default(); bool, str, seq, other);
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for WirePart<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(PartVisitor)
-    }
-}
+read_any!(WirePart<'a>, PartVisitor);
 
 #[derive(Deserialize)]
 #[serde(field_identifier, rename_all = "snake_case")]
@@ -216,9 +162,7 @@ struct ToolVisitor;
 impl<'de> Visitor<'de> for ToolVisitor {
     type Value = WireTool<'de>;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
+    expects_any_value!();
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut t = WireTool::default();
@@ -239,8 +183,4 @@ impl<'de> Visitor<'de> for ToolVisitor {
     skip_values!(WireTool::default(); bool, str, seq, other);
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for WireTool<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ToolVisitor)
-    }
-}
+read_any!(WireTool<'a>, ToolVisitor);

@@ -15,7 +15,8 @@ use super::chat_req::{image_part, parse_tool_choice};
 use super::ir::*;
 use super::json_in;
 use super::json_out::{entry_some, openai_mode, to_bytes};
-use super::responses_items::{Listed, WireItem, WirePart, WireTool};
+use super::lenient::Listed;
+use super::responses_items::{WireItem, WirePart, WireTool};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -446,19 +447,8 @@ mod tests {
             req.system,
             vec!["Be brief.".to_string(), "Dev rule.\n".into(), "sys2".into()]
         );
-        let result = |content: &str| {
-            Part::ToolResult(ToolResult {
-                id: "c1".into(),
-                name: "f".into(),
-                content: content.into(),
-                is_error: false,
-            })
-        };
-        let read: Vec<(Role, Vec<Part>)> = req
-            .messages
-            .into_iter()
-            .map(|m| (m.role, m.parts))
-            .collect();
+        let result = |content: &str| tool_result("c1", "f", content);
+        let read = turns(req.messages);
         assert_eq!(
             read,
             vec![
