@@ -9,9 +9,9 @@
 use abi_stable::std_types::ROption;
 use cliproxy_kit::auth_index;
 use cliproxy_kit::http::{edit_json_body, join_url, HeaderList};
-use cliproxy_kit::json_edit;
 use cliproxy_kit::sse::SseScanner;
 use cliproxy_kit::usage as kit_usage;
+use cliproxy_kit::{json_edit, json_write};
 use cliproxy_sdk::{PluginError, Translated, UpstreamCall, UpstreamRequest};
 use serde::Deserialize;
 use serde_json::Value;
@@ -113,7 +113,7 @@ pub fn translate(_call: &UpstreamCall, body: &[u8]) -> Result<Translated, Plugin
     let mut on_data = |data: &[u8]| {
         if let Ok(ev) = serde_json::from_slice::<Completed>(data) {
             if ev.kind == "response.completed" {
-                response = ev.response.and_then(|r| serde_json::to_vec(&r).ok());
+                response = ev.response.and_then(|r| json_write::to_vec(&r).ok());
             }
         }
     };

@@ -173,7 +173,7 @@ pub fn edit_json_body(
         ));
     };
     edit(map);
-    serde_json::to_vec(&value).map_err(|e| PluginError::internal(e.to_string()))
+    crate::json_write::to_vec(&value).map_err(|e| PluginError::internal(e.to_string()))
 }
 
 /// The body with its `model` set to `model`: `None` when it already is

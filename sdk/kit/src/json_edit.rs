@@ -349,13 +349,7 @@ pub fn string_literal(s: &str) -> Vec<u8> {
 
 /// Appends the JSON string literal for `s` to `out`.
 pub fn write_string_literal(out: &mut Vec<u8>, s: &str) {
-    // Serialising a &str into a Vec cannot fail; were it to, the value
-    // would still be a valid (empty) string.
-    let at = out.len();
-    if serde_json::to_writer(&mut *out, s).is_err() {
-        out.truncate(at);
-        out.extend_from_slice(b"\"\"");
-    }
+    crate::json_write::write_str(out, s);
 }
 
 /// A forward cursor over JSON text (also `usage`'s direct reader).

@@ -41,6 +41,7 @@ pub mod entries;
 pub mod gemini;
 pub mod http;
 pub mod json_edit;
+pub mod json_write;
 pub mod list;
 pub mod normalize;
 pub mod provider;

@@ -202,10 +202,9 @@ fn write_delta(out: &mut Vec<u8>, index: usize, delta: &Delta<'_>) {
     out.extend_from_slice(
         b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
     );
-    // A number and a string into a Vec: neither can fail.
-    let _ = serde_json::to_writer(&mut *out, &index);
+    out.extend_from_slice(itoa::Buffer::new().format(index).as_bytes());
     out.extend_from_slice(open);
-    let _ = serde_json::to_writer(&mut *out, text);
+    crate::json_write::write_str(out, text);
     out.extend_from_slice(b"}}\n\n");
 }
 

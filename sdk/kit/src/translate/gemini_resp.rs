@@ -296,7 +296,7 @@ impl GeminiEncoder {
             data_line(out, &v);
         } else {
             out.push(if self.chunks == 0 { b'[' } else { b',' });
-            let _ = serde_json::to_writer(&mut *out, &v);
+            let _ = crate::json_write::write_into(out, &v);
         }
         self.chunks += 1;
     }
@@ -410,7 +410,7 @@ impl Encoder for GeminiEncoder {
                     event_line(out, "error", &v);
                 } else {
                     out.push(if self.chunks == 0 { b'[' } else { b',' });
-                    let _ = serde_json::to_writer(&mut *out, &v);
+                    let _ = crate::json_write::write_into(out, &v);
                     out.push(b']');
                 }
             }

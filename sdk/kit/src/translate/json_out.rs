@@ -10,7 +10,7 @@ use super::ir::{PluginError, ToolChoice};
 /// `Value`s only, so this does not fail in practice; if it did, the call
 /// gets a 500 that says so rather than a panic.
 pub fn to_bytes<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, PluginError> {
-    serde_json::to_vec(v).map_err(|e| PluginError::internal(e.to_string()))
+    crate::json_write::to_vec(v).map_err(|e| PluginError::internal(e.to_string()))
 }
 
 /// The member `key` when the request sets it.

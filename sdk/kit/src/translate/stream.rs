@@ -38,7 +38,7 @@ pub fn data_line<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
     out.extend_from_slice(b"data: ");
     // Writing a Value or the typed events (strings, numbers, maps with
     // string keys) into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, v);
+    let _ = crate::json_write::write_into(out, v);
     out.extend_from_slice(b"\n\n");
 }
 
