@@ -8,10 +8,12 @@ use abi_stable::std_types::ROption;
 use cliproxy_kit::http::{gemini_method, gemini_stream_is_sse, join_url, HeaderList};
 use cliproxy_kit::sse::SseScanner;
 use cliproxy_kit::usage as kit_usage;
+use cliproxy_kit::{json_edit, json_write};
 use cliproxy_sdk::{
     PluginError, StreamTranslator, TokenUsage, Translated, UpstreamCall, UpstreamRequest,
 };
-use serde_json::{json, Value};
+use serde::de::IgnoredAny;
+use serde_json::Value;
 
 use crate::auth_file::ANTIGRAVITY;
 
@@ -24,20 +26,9 @@ pub const ANTIGRAVITY_USER_AGENT: &str = "antigravity/1.104.0 darwin/arm64";
 pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     let cred = &call.credential;
     let antigravity = cred.provider.as_str() == ANTIGRAVITY;
-    let request: Value = serde_json::from_slice(&call.body).map_err(|e| {
-        PluginError::with_status(400, "invalid_body", format!("Invalid request: {e}"))
-    })?;
     let (method, _) = gemini_method(call);
     let stream = call.action.as_str() == "stream";
-    let mut envelope = json!({ "model": call.model.as_str(), "request": request });
-    if method != "countTokens" {
-        envelope["project"] = json!(cred.attribute("project_id").unwrap_or(""));
-    }
-    if antigravity {
-        envelope["userAgent"] = json!("antigravity");
-        envelope["requestType"] = json!("agent");
-        envelope["requestId"] = json!(format!("agent-{}", call.credential_id));
-    }
+    let body = envelope(call, method != "countTokens", antigravity)?;
     // Code Assist streams are always requested as SSE; the client's own
     // framing is rebuilt on the way back.
     let query = if stream { "?alt=sse" } else { "" };
@@ -74,10 +65,39 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         )
         .into(),
         headers: headers.into_rvec(),
-        body: ROption::RSome(envelope.to_string().into_bytes().into()),
+        body: ROption::RSome(body.into()),
         splice: ROption::RNone,
         proxy_url: cred.proxy_url.clone(),
     })
+}
+
+/// `{"model", "project", "request"}` (and Antigravity's three more) around
+/// the client's request. The request goes in as the bytes it came as: it is
+/// carried, not changed, and a Gemini CLI conversation can be hundreds of
+/// KB that a tree would be built of and written out again for nothing.
+fn envelope(call: &UpstreamCall, project: bool, antigravity: bool) -> Result<Vec<u8>, PluginError> {
+    let request = call.body.trim_ascii();
+    serde_json::from_slice::<IgnoredAny>(request).map_err(|e| {
+        PluginError::with_status(400, "invalid_body", format!("Invalid request: {e}"))
+    })?;
+    let mut out = Vec::with_capacity(request.len() + 256);
+    out.extend_from_slice(b"{\"model\":");
+    json_write::write_str(&mut out, call.model.as_str());
+    if project {
+        out.extend_from_slice(b",\"project\":");
+        let id = call.credential.attribute("project_id").unwrap_or("");
+        json_write::write_str(&mut out, id);
+    }
+    if antigravity {
+        out.extend_from_slice(
+            b",\"userAgent\":\"antigravity\",\"requestType\":\"agent\",\"requestId\":",
+        );
+        json_write::write_str(&mut out, &format!("agent-{}", call.credential_id));
+    }
+    out.extend_from_slice(b",\"request\":");
+    out.extend_from_slice(request);
+    out.push(b'}');
+    Ok(out)
 }
 
 /// `{"response": X, ...}` → X; anything else is passed through.
@@ -91,11 +111,20 @@ fn unwrap(value: Value) -> Value {
 }
 
 pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        PluginError::with_status(502, "bad_upstream", format!("invalid upstream answer: {e}"))
-    })?;
-    let bytes = serde_json::to_vec(&unwrap(value))
-        .map_err(|e| PluginError::internal(format!("serialize: {e}")))?;
+    let bytes = match response_member(body, false) {
+        Some(inner) => inner.to_vec(),
+        None => {
+            let value: Value = serde_json::from_slice(body).map_err(|e| {
+                PluginError::with_status(
+                    502,
+                    "bad_upstream",
+                    format!("invalid upstream answer: {e}"),
+                )
+            })?;
+            json_write::to_vec(&unwrap(value))
+                .map_err(|e| PluginError::internal(format!("serialize: {e}")))?
+        }
+    };
     let usage = if call.action.as_str() == "count_tokens" {
         None
     } else {
@@ -107,9 +136,11 @@ pub fn translate(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginE
 pub fn open_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator> {
     Box::new(Unwrapping {
         scanner: SseScanner::new(),
-        sse: gemini_stream_is_sse(call),
-        elements: 0,
-        usage: None,
+        out: Unwrapped {
+            sse: gemini_stream_is_sse(call),
+            elements: 0,
+            usage: None,
+        },
     })
 }
 
@@ -117,29 +148,57 @@ pub fn open_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator> {
 /// envelope: as an SSE event, or as an element of a JSON array.
 struct Unwrapping {
     scanner: SseScanner,
+    out: Unwrapped,
+}
+
+/// What the unwrapped chunks have been so far (apart from the scanner, so
+/// that the scanner can hand its events straight to [`Unwrapped::emit`]).
+struct Unwrapped {
     sse: bool,
     elements: usize,
     usage: Option<TokenUsage>,
 }
 
-impl Unwrapping {
+/// The envelope's `response` member exactly as it came, when it can go on
+/// as it is: valid JSON, and on one line for an SSE event (a `data:` line
+/// cannot hold a line break). Most answers are; this saves building a tree
+/// of each one and writing it out again. `None` sends it the slow way,
+/// which also gives a broken answer its error.
+fn response_member(data: &[u8], one_line: bool) -> Option<&[u8]> {
+    let inner = json_edit::Object::parse(data)?.get("response")?;
+    if one_line && inner.iter().any(|&b| b == b'\n' || b == b'\r') {
+        return None;
+    }
+    serde_json::from_slice::<IgnoredAny>(inner).ok()?;
+    Some(inner)
+}
+
+impl Unwrapped {
     fn emit(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        let Ok(value) = serde_json::from_slice::<Value>(data) else {
-            return;
+        let rewritten;
+        let inner = match response_member(data, true) {
+            Some(inner) => inner,
+            None => {
+                let Ok(value) = serde_json::from_slice::<Value>(data) else {
+                    return;
+                };
+                let Ok(bytes) = json_write::to_vec(&unwrap(value)) else {
+                    return;
+                };
+                rewritten = bytes;
+                &rewritten
+            }
         };
-        let Ok(inner) = serde_json::to_vec(&unwrap(value)) else {
-            return;
-        };
-        if let Some(u) = kit_usage::gemini_terminal(&inner) {
+        if let Some(u) = kit_usage::gemini_terminal(inner) {
             self.usage = Some(u);
         }
         if self.sse {
             out.extend_from_slice(b"data: ");
-            out.extend_from_slice(&inner);
+            out.extend_from_slice(inner);
             out.extend_from_slice(b"\n\n");
         } else {
             out.push(if self.elements == 0 { b'[' } else { b',' });
-            out.extend_from_slice(&inner);
+            out.extend_from_slice(inner);
         }
         self.elements += 1;
     }
@@ -157,27 +216,21 @@ impl Unwrapping {
 
 impl StreamTranslator for Unwrapping {
     fn feed(&mut self, chunk: &[u8]) -> Result<Translated, PluginError> {
-        let mut events = Vec::new();
+        let mut out = Vec::with_capacity(chunk.len());
+        let state = &mut self.out;
         self.scanner
-            .feed(chunk, &mut |data| events.push(data.to_vec()));
-        let mut out = Vec::new();
-        for data in events {
-            self.emit(&data, &mut out);
-        }
-        Ok(self.take(out))
+            .feed(chunk, &mut |data| state.emit(data, &mut out));
+        Ok(self.out.take(out))
     }
 
     fn finish(&mut self) -> Result<Translated, PluginError> {
-        let mut events = Vec::new();
-        self.scanner.finish(&mut |data| events.push(data.to_vec()));
         let mut out = Vec::new();
-        for data in events {
-            self.emit(&data, &mut out);
+        let state = &mut self.out;
+        self.scanner.finish(&mut |data| state.emit(data, &mut out));
+        if !self.out.sse {
+            out.extend_from_slice(if self.out.elements == 0 { b"[]" } else { b"]" });
         }
-        if !self.sse {
-            out.extend_from_slice(if self.elements == 0 { b"[]" } else { b"]" });
-        }
-        Ok(self.take(out))
+        Ok(self.out.take(out))
     }
 }
 
@@ -186,6 +239,7 @@ mod tests {
     use super::*;
     use cliproxy_kit::auth_file::AuthFileCtx;
     use cliproxy_sdk::AuthFile;
+    use serde_json::json;
 
     fn call(action: &str, query: &str) -> cliproxy_sdk::OwnedCall {
         let f = AuthFile {
@@ -280,5 +334,58 @@ mod tests {
         let all = [a.bytes_or(b""), end.bytes_or(b"")].concat();
         let arr: Value = serde_json::from_slice(&all).expect("array");
         assert_eq!(arr, json!([{"x": 1}, {"x": 2}]));
+    }
+
+    #[test]
+    fn envelopes_pass_their_response_through_as_sent_or_are_rewritten() {
+        let c = call("generate", "");
+        // Whole: Google's unary answers are indented; the member's bytes go
+        // on as they came (escapes included), without the envelope.
+        let body = b"{\n  \"response\": {\n    \"candidates\": [{\"content\": {\"parts\": [{\"text\": \"caf\\u00e9\"}]}}]\n  },\n  \"traceId\": \"t\"\n}\n";
+        let t = translate(&c.as_call(), body).expect("ok");
+        assert_eq!(
+            t.bytes_or(b""),
+            &b"{\n    \"candidates\": [{\"content\": {\"parts\": [{\"text\": \"caf\\u00e9\"}]}}]\n  }"[..]
+        );
+        // A broken answer is still refused with a 502.
+        let err =
+            translate(&c.as_call(), b"{\"response\":{\"candidates\":[}}").expect_err("broken");
+        assert_eq!(err.status, 502);
+
+        let mut s = open_stream(&call("stream", "").as_call());
+        // An event with a carriage return in its whitespace is written
+        // without it; a broken one is dropped; of a duplicated member the
+        // last counts.
+        let a = s
+            .feed(b"data: {\"response\":{\"x\":\r1}}\n\ndata: {\"response\":{\"x\":[}}\n\ndata: {\"response\":{\"x\":2},\"response\":{\"x\":3}}\n\ndata: {\"response\":{\"t\":\"\\u00e9\"},\"traceId\":\"t\"}\n\n")
+            .expect("a");
+        assert_eq!(
+            a.bytes_or(b""),
+            &b"data: {\"x\":1}\n\ndata: {\"x\":3}\n\ndata: {\"t\":\"\\u00e9\"}\n\n"[..]
+        );
+        // Chunks that are not envelopes pass through (rewritten compact).
+        let b = s
+            .feed(b"data: {\"error\": {\"code\": 429}}\n\n")
+            .expect("b");
+        assert_eq!(
+            b.bytes_or(b""),
+            &b"data: {\"error\":{\"code\":429}}\n\n"[..]
+        );
+    }
+
+    #[test]
+    fn the_request_goes_into_the_envelope_as_sent() {
+        let mut c = call("generate", "");
+        c.body = b" {\"contents\": [{\"parts\": [{\"text\": \"caf\\u00e9\"}]}]}\n"
+            .to_vec()
+            .into();
+        let r = build(&c.as_call()).expect("built");
+        assert_eq!(
+            r.body_or(b"").expect("body"),
+            &br#"{"model":"gemini-2.5-pro","project":"p1","request":{"contents": [{"parts": [{"text": "caf\u00e9"}]}]}}"#[..]
+        );
+        c.body = b"{\"contents\": [}".to_vec().into();
+        let err = build(&c.as_call()).expect_err("broken");
+        assert_eq!(err.status, 400);
     }
 }
