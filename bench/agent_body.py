@@ -8,6 +8,7 @@ output). The text here is generated filler, not any product's prompt.
 
     bench/agent_body.py claude [--model M] [--stream] [--turns N] > body.json
     bench/agent_body.py responses ...   # the same conversation, Responses shape
+    bench/agent_body.py gemini ...      # and Gemini's (the model is in the URL)
 
 Deterministic: the same arguments give the same bytes.
 """
@@ -108,14 +109,42 @@ def responses(args):
     }
 
 
+def gemini(args):
+    contents = []
+    names = {}
+    for s in conversation(args.turns):
+        if s[0] == "user":
+            contents.append({"role": "user", "parts": [{"text": s[1]}]})
+        elif s[0] == "assistant":
+            names[s[2]] = s[3]
+            contents.append({"role": "model", "parts": [
+                {"text": s[1]}, {"functionCall": {"name": s[3], "args": s[4]}}]})
+        else:
+            contents.append({"role": "user", "parts": [{"functionResponse": {
+                "name": names[s[1]], "response": {"output": s[2]}}}]})
+    # Gemini's schemas have no additionalProperties.
+    declarations = []
+    for t in tools(12):
+        schema = dict(t["schema"])
+        del schema["additionalProperties"]
+        declarations.append({"name": t["name"], "description": t["description"],
+                             "parameters": schema})
+    return {
+        "systemInstruction": {"parts": [{"text": filler(1500, 1)}]},
+        "tools": [{"functionDeclarations": declarations}],
+        "contents": contents,
+        "generationConfig": {"maxOutputTokens": 8192},
+    }
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("shape", choices=["claude", "responses"])
+    p.add_argument("shape", choices=["claude", "responses", "gemini"])
     p.add_argument("--model", default="bench-plain")
     p.add_argument("--stream", action="store_true")
     p.add_argument("--turns", type=int, default=20)
     args = p.parse_args()
-    body = claude(args) if args.shape == "claude" else responses(args)
+    body = {"claude": claude, "responses": responses, "gemini": gemini}[args.shape](args)
     print(json.dumps(body, separators=(",", ":")))
 
 

@@ -19,6 +19,11 @@
 #   CLIENT=claude bench/instructions.sh   # a Claude client on the OpenAI
 #                                         # upstream (both translations)
 #   CLIENT=responses bench/instructions.sh  # a Responses (Codex) client
+#   CLIENT=gemini-cli bench/instructions.sh # a Gemini client on a Gemini CLI
+#                                           # account (the Code Assist
+#                                           # envelope on and off; the
+#                                           # stand-in answers it too)
+#   CLIENT=gemini-cli BODY_FILE=<(bench/agent_body.py gemini) bench/instructions.sh
 #   CLIENT=claude BODY_FILE=<(bench/agent_body.py claude) bench/instructions.sh
 #                                     # a coding agent's 63 KB conversation
 #                                     # instead of "Say hello." (the file's
@@ -55,7 +60,25 @@ esac
 bench_workdir
 UP=$BASE_PORT
 PROXY=$((BASE_PORT + 1))
-start_upstream "$UP"
+# Code Assist's answers: a Gemini answer inside {"response": ...}, whole and
+# as a 6-event SSE stream (nginx's exact-match locations ignore `?alt=sse`).
+GEMINI_ANSWER() { # text finish?
+    local finish=
+    [ -z "${2:-}" ] || finish=',"finishReason":"STOP"'
+    printf '{"response":{"candidates":[{"content":{"role":"model","parts":[{"text":"%s"}]}%s,"index":0}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":7,"totalTokenCount":16},"modelVersion":"gemini-2.5-pro","responseId":"bench"},"traceId":"bench"}' "$1" "$finish"
+}
+CA_SSE=""
+for word in Hello ' from' ' the' ' bench' ' upstream.'; do CA_SSE+="data: $(GEMINI_ANSWER "$word")\n\n"; done
+CA_SSE+="data: $(GEMINI_ANSWER '' stop)\n\n"
+start_upstream "$UP" "
+        location = /v1internal:generateContent {
+            default_type application/json;
+            return 200 '$(GEMINI_ANSWER 'Hello from the bench upstream.' stop)';
+        }
+        location = /v1internal:streamGenerateContent {
+            default_type text/event-stream;
+            return 200 '$CA_SSE';
+        }"
 
 OUT="$WORK/callgrind.out"
 # Instruction addresses too when the footprint is asked for.
@@ -76,6 +99,20 @@ api-keys: [bench-key]
 $(bench_openai_yaml "$UP")
 $EXTRA_YAML
 YAML
+    if [ "$CLIENT" = gemini-cli ]; then
+        cat >>"$WORK/config.yaml" <<YAML
+plugins:
+  configs:
+    gemini: {cloudcode-base-url: "http://127.0.0.1:$UP"}
+YAML
+        # A Gemini CLI account whose token outlives the run (no refresh).
+        cat >"$WORK/auths/gemini-bench@example.com-bench-project.json" <<JSON
+{"type":"gemini","email":"bench@example.com","project_id":"bench-project","auto":false,"checked":true,
+ "token":{"access_token":"ya29.bench","refresh_token":"1//bench","token_type":"Bearer",
+ "expiry":"2099-01-01T00:00:00Z","token_uri":"https://oauth2.googleapis.com/token",
+ "client_id":"bench","client_secret":"bench"}}
+JSON
+    fi
     (cd "$WORK" && CLIPROXY_LOG=warn exec valgrind --tool=callgrind --callgrind-out-file="$OUT" \
         --dump-instr=$DUMP_INSTR "$BIN_DIR/cliproxy" --config "$WORK/config.yaml") >"$WORK/cliproxy.log" 2>&1 &
 fi
@@ -98,7 +135,12 @@ responses)
     URL="http://127.0.0.1:$PROXY/v1/responses"
     BODY="{\"model\":\"$MODEL\",\"stream\":$STREAMED,\"input\":\"Say hello.\"}"
     ;;
-*) echo "CLIENT is openai, claude or responses" >&2; exit 1 ;;
+gemini-cli)
+    URL="http://127.0.0.1:$PROXY/v1beta/models/gemini-2.5-pro:generateContent"
+    [ "$STREAM" = 1 ] && URL="http://127.0.0.1:$PROXY/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+    BODY='{"contents":[{"role":"user","parts":[{"text":"Say hello."}]}]}'
+    ;;
+*) echo "CLIENT is openai, claude, responses or gemini-cli" >&2; exit 1 ;;
 esac
 if [ -n "$BODY_FILE" ]; then
     # Read once into the work folder: a process substitution can be read
