@@ -24,6 +24,10 @@
 #                                           # envelope on and off; the
 #                                           # stand-in answers it too)
 #   CLIENT=gemini-cli BODY_FILE=<(bench/agent_body.py gemini) bench/instructions.sh
+#   ACCOUNT=gemini-cli CLIENT=claude bench/instructions.sh
+#                                     # any client on that Gemini CLI account
+#                                     # (model gemini-2.5-pro; a BODY_FILE's
+#                                     # model must be that too)
 #   CLIENT=claude BODY_FILE=<(bench/agent_body.py claude) bench/instructions.sh
 #                                     # a coding agent's 63 KB conversation
 #                                     # instead of "Say hello." (the file's
@@ -46,6 +50,12 @@ EXTRA_YAML=${EXTRA_YAML:-}
 CLIENT=${CLIENT:-openai}
 FOOTPRINT=${FOOTPRINT:-0}
 TARGET=${TARGET:-cliproxy}
+ACCOUNT=${ACCOUNT:-}
+[ "$CLIENT" = gemini-cli ] && ACCOUNT=gemini-cli
+case "$ACCOUNT" in
+"" | gemini-cli) ;;
+*) echo "ACCOUNT is gemini-cli or unset (the OpenAI stand-in)" >&2; exit 1 ;;
+esac
 BODY_FILE=${BODY_FILE:-}
 
 . "$ROOT/bench/upstream.sh"
@@ -99,7 +109,7 @@ api-keys: [bench-key]
 $(bench_openai_yaml "$UP")
 $EXTRA_YAML
 YAML
-    if [ "$CLIENT" = gemini-cli ]; then
+    if [ "$ACCOUNT" = gemini-cli ]; then
         cat >>"$WORK/config.yaml" <<YAML
 plugins:
   configs:
@@ -120,6 +130,7 @@ VG=$!
 PIDS+=($VG)
 
 if [ "$STREAM" = 1 ]; then MODEL=bench-sse STREAMED=true; else MODEL=bench-plain STREAMED=false; fi
+[ "$ACCOUNT" = gemini-cli ] && MODEL=gemini-2.5-pro
 case "$CLIENT" in
 openai)
     URL="http://127.0.0.1:$PROXY/v1/chat/completions"
