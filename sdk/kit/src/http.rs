@@ -215,7 +215,8 @@ impl BodyEdit {
 /// splice of just the name, so the plugin neither allocates nor copies the
 /// body and the host sends the parts around the name from its own buffer.
 pub fn model_edit(body: &[u8], model: &str) -> Result<BodyEdit, PluginError> {
-    use crate::json_edit::{find, write_string_literal, Lookup};
+    use crate::json_edit::{find, Lookup};
+    use crate::json_write::write_str;
     if let Lookup::Found(start, end) = find(body, "model") {
         let inner = body[start..end]
             .strip_prefix(b"\"")
@@ -224,7 +225,7 @@ pub fn model_edit(body: &[u8], model: &str) -> Result<BodyEdit, PluginError> {
             return Ok(BodyEdit::Unchanged);
         }
         let mut with = Vec::with_capacity(model.len() + 8);
-        write_string_literal(&mut with, model);
+        write_str(&mut with, model);
         return Ok(BodyEdit::Splice(BodySplice {
             start: start as u64,
             end: end as u64,

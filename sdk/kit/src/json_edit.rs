@@ -343,13 +343,8 @@ impl Backward<'_> {
 /// A JSON string literal for `s`.
 pub fn string_literal(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() + 2);
-    write_string_literal(&mut out, s);
+    crate::json_write::write_str(&mut out, s);
     out
-}
-
-/// Appends the JSON string literal for `s` to `out`.
-pub fn write_string_literal(out: &mut Vec<u8>, s: &str) {
-    crate::json_write::write_str(out, s);
 }
 
 /// A forward cursor over JSON text (also `usage`'s direct reader).
