@@ -9,6 +9,8 @@ output). The text here is generated filler, not any product's prompt.
     bench/agent_body.py claude [--model M] [--stream] [--turns N] > body.json
     bench/agent_body.py responses ...   # the same conversation, Responses shape
     bench/agent_body.py gemini ...      # and Gemini's (the model is in the URL)
+    bench/agent_body.py chat ...        # and OpenAI chat's (same-format calls
+                                        # through instructions.sh's upstream)
 
 Deterministic: the same arguments give the same bytes.
 """
@@ -109,6 +111,26 @@ def responses(args):
     }
 
 
+def chat(args):
+    messages = [{"role": "system", "content": filler(1500, 1)}]
+    for s in conversation(args.turns):
+        if s[0] == "user":
+            messages.append({"role": "user", "content": s[1]})
+        elif s[0] == "assistant":
+            messages.append({"role": "assistant", "content": s[1], "tool_calls": [
+                {"id": s[2], "type": "function",
+                 "function": {"name": s[3], "arguments": json.dumps(s[4])}}]})
+        else:
+            messages.append({"role": "tool", "tool_call_id": s[1], "content": s[2]})
+    return {
+        "model": args.model, "stream": args.stream, "max_tokens": 8192,
+        "tools": [{"type": "function", "function": {
+            "name": t["name"], "description": t["description"], "parameters": t["schema"]}}
+            for t in tools(12)],
+        "messages": messages,
+    }
+
+
 def gemini(args):
     contents = []
     names = {}
@@ -139,12 +161,13 @@ def gemini(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("shape", choices=["claude", "responses", "gemini"])
+    p.add_argument("shape", choices=["claude", "responses", "gemini", "chat"])
     p.add_argument("--model", default="bench-plain")
     p.add_argument("--stream", action="store_true")
     p.add_argument("--turns", type=int, default=20)
     args = p.parse_args()
-    body = {"claude": claude, "responses": responses, "gemini": gemini}[args.shape](args)
+    body = {"claude": claude, "responses": responses, "gemini": gemini,
+            "chat": chat}[args.shape](args)
     print(json.dumps(body, separators=(",", ":")))
 
 

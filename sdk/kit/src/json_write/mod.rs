@@ -10,6 +10,7 @@
 //! through the same `itoa` and `zmij` serde_json uses.
 
 mod escape;
+mod raw;
 
 use std::fmt;
 
@@ -93,6 +94,9 @@ pub struct Compound<'w, 'a> {
     close: u8,
     /// A variant's contents, inside `{"variant":...}`: one more `}`.
     in_variant: bool,
+    /// A `RawValue`: its one field is its text, written as it is, with
+    /// nothing around it.
+    raw: bool,
 }
 
 impl Compound<'_, '_> {
@@ -110,6 +114,12 @@ impl Compound<'_, '_> {
     }
 
     fn member<T: Serialize + ?Sized>(&mut self, key: &str, v: &T) -> Result<(), Error> {
+        if self.raw {
+            if key != raw::TOKEN {
+                return Err(Error("expected a raw JSON text".into()));
+            }
+            return v.serialize(raw::RawText { out: self.w.out });
+        }
         self.comma();
         write_str(self.w.out, key);
         self.w.out.push(b':');
@@ -135,6 +145,9 @@ impl Compound<'_, '_> {
     }
 
     fn finish(self) -> Result<(), Error> {
+        if self.raw {
+            return Ok(());
+        }
         self.w.out.push(self.close);
         if self.in_variant {
             self.w.out.push(b'}');
@@ -295,6 +308,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
             first: true,
             close: b']',
             in_variant: false,
+            raw: false,
         })
     }
 
@@ -324,6 +338,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
             first: true,
             close: b']',
             in_variant: true,
+            raw: false,
         })
     }
 
@@ -334,10 +349,20 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
             first: true,
             close: b'}',
             in_variant: false,
+            raw: false,
         })
     }
 
-    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Compound<'w, 'a>, Error> {
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'w, 'a>, Error> {
+        if name == raw::TOKEN {
+            return Ok(Compound {
+                w: self,
+                first: true,
+                close: b'}',
+                in_variant: false,
+                raw: true,
+            });
+        }
         self.serialize_map(Some(len))
     }
 
@@ -355,6 +380,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
             first: true,
             close: b'}',
             in_variant: true,
+            raw: false,
         })
     }
 }

@@ -159,6 +159,58 @@ fn a_failed_write_leaves_the_buffer_as_it_was() {
     assert_eq!(out, b"data: [null,\"x\"]");
 }
 
+#[test]
+fn raw_json_text_goes_out_as_it_came() {
+    use serde_json::value::RawValue;
+    #[derive(Serialize)]
+    struct Tool<'a> {
+        name: &'a str,
+        schema: &'a RawValue,
+        list: Vec<Box<RawValue>>,
+    }
+    // The client's key order, spacing and escapes are kept, as serde_json
+    // keeps them.
+    let text = r#"{"type":"object", "properties":{"z":{"type":"string"},"a":{"description":"caf\u00e9"}}}"#;
+    let schema: &RawValue = serde_json::from_str(text).expect("json");
+    let list = vec![
+        RawValue::from_string("null".into()).expect("json"),
+        RawValue::from_string("[1, 2.50]".into()).expect("json"),
+    ];
+    let tool = Tool {
+        name: "f",
+        schema,
+        list,
+    };
+    same(&tool);
+    let out = to_vec(&tool).expect("written");
+    assert!(out.windows(text.len()).any(|w| w == text.as_bytes()));
+    same(&Some(schema));
+    same(&[schema, schema]);
+}
+
+/// Under the raw value's name, anything but its text is refused.
+#[test]
+fn a_struct_that_only_borrows_the_raw_name_is_refused() {
+    struct Fake(bool);
+    impl Serialize for Fake {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeStruct;
+            let mut st = s.serialize_struct("$serde_json::private::RawValue", 1)?;
+            if self.0 {
+                st.serialize_field("$serde_json::private::RawValue", &7)?;
+            } else {
+                st.serialize_field("other", "1")?;
+            }
+            st.end()
+        }
+    }
+    let mut out = b"[".to_vec();
+    assert!(write_into(&mut out, &Fake(true)).is_err());
+    assert!(write_into(&mut out, &Fake(false)).is_err());
+    assert_eq!(out, b"[");
+    same(&Fake(true));
+}
+
 fn any_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use super::chat_content::ChatContent;
 use super::ir::*;
 use super::json_in;
-use super::json_out::{entry_some, openai_mode, to_bytes};
+use super::json_out::{entry_some, openai_mode, request_bytes};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -67,7 +67,7 @@ struct ChatFunction {
     name: String,
     arguments: Value,
     description: String,
-    parameters: Option<Value>,
+    parameters: Option<Schema>,
 }
 
 #[derive(Deserialize, Default)]
@@ -194,10 +194,7 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
         req.tools.push(Tool {
             name: t.function.name,
             description: t.function.description,
-            parameters: t
-                .function
-                .parameters
-                .unwrap_or_else(|| json!({"type": "object"})),
+            parameters: t.function.parameters.unwrap_or_else(Schema::object),
         });
     }
     req.tool_choice = b.tool_choice.as_ref().and_then(parse_tool_choice);
@@ -323,7 +320,7 @@ pub fn write(req: &Request) -> Result<Vec<u8>, PluginError> {
                             kind: "function",
                             function: CallFunctionOut {
                                 name: &c.name,
-                                arguments: c.args.to_string(),
+                                arguments: args_text(&c.args),
                             },
                         }),
                         _ => None,
@@ -341,7 +338,7 @@ pub fn write(req: &Request) -> Result<Vec<u8>, PluginError> {
         messages,
         reasoning_effort: req.reasoning.as_ref().map(Reasoning::effort),
     };
-    to_bytes(&body)
+    request_bytes(&body, req)
 }
 
 /// The top-level members, in the order OpenAI documents them, each only
@@ -497,7 +494,7 @@ struct ToolOut<'a> {
 struct ToolFunctionOut<'a> {
     name: &'a str,
     description: &'a str,
-    parameters: &'a Value,
+    parameters: &'a Schema,
 }
 
 #[derive(Serialize)]
@@ -704,7 +701,7 @@ mod tests {
             tools: vec![Tool {
                 name: "f".into(),
                 description: "does f".into(),
-                parameters: json!({"type": "object"}),
+                parameters: Schema::object(),
             }],
             tool_choice: Some(ToolChoice::Tool("f".into())),
             max_tokens: Some(64),

@@ -176,7 +176,7 @@ pub fn write_whole(r: &Response) -> Result<Vec<u8>, PluginError> {
         .parts
         .iter()
         .filter_map(|p| match p {
-            Part::ToolCall(c) => Some((c, c.args.to_string())),
+            Part::ToolCall(c) => Some((c, args_text(&c.args))),
             _ => None,
         })
         .collect();

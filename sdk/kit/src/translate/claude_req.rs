@@ -12,7 +12,7 @@ use super::claude_blocks::WireBlock;
 use super::claude_events::{Block, Source};
 use super::ir::*;
 use super::json_in;
-use super::json_out::{entry_some, to_bytes};
+use super::json_out::{entry_some, request_bytes};
 use super::lenient::Listed;
 
 /// `max_tokens` is required by Claude; used when the client set none.
@@ -51,7 +51,7 @@ struct ClaudeTool {
     kind: Option<String>,
     name: String,
     description: String,
-    input_schema: Option<Value>,
+    input_schema: Option<Schema>,
 }
 
 fn blocks(content: Listed<WireBlock<'_>>) -> Result<Vec<Part>, PluginError> {
@@ -150,7 +150,7 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
         req.tools.push(Tool {
             name: t.name,
             description: t.description,
-            parameters: t.input_schema.unwrap_or_else(|| json!({"type": "object"})),
+            parameters: t.input_schema.unwrap_or_else(Schema::object),
         });
     }
     req.tool_choice =
@@ -258,7 +258,7 @@ pub fn write(req: &Request, count: bool) -> Result<Vec<u8>, PluginError> {
         system,
         messages,
     };
-    to_bytes(&body)
+    request_bytes(&body, req)
 }
 
 /// The top-level members, each only when the request sets it; a count
@@ -355,7 +355,7 @@ struct MessageOut<'a> {
 struct ToolOut<'a> {
     name: &'a str,
     description: &'a str,
-    input_schema: &'a Value,
+    input_schema: &'a Schema,
 }
 
 #[derive(Serialize)]
@@ -681,7 +681,7 @@ mod tests {
             tools: vec![Tool {
                 name: "f".into(),
                 description: "does f".into(),
-                parameters: json!({"type": "object"}),
+                parameters: Schema::object(),
             }],
             parallel_tool_calls: Some(false),
             max_tokens: Some(100),

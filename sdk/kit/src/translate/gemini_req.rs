@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::ir::*;
 use super::json_in;
-use super::json_out::to_bytes;
+use super::json_out::request_bytes;
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
@@ -206,8 +206,7 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
         for f in t.function_declarations {
             let params = get(&f, "parametersJsonSchema", "parameters_json_schema")
                 .or_else(|| f.get("parameters"))
-                .cloned()
-                .unwrap_or_else(|| json!({"type": "object"}));
+                .map_or_else(Schema::object, Schema::from_value);
             req.tools.push(Tool {
                 name: str_of(&f, "name", "name"),
                 description: str_of(&f, "description", "description"),
@@ -334,7 +333,7 @@ pub fn write(req: &Request, count: bool) -> Result<Vec<u8>, PluginError> {
         contents,
         generation,
     };
-    to_bytes(&body)
+    request_bytes(&body, req)
 }
 
 /// The top-level members, each only when the request sets it; a count
@@ -470,7 +469,7 @@ struct ToolsOut<'a> {
 struct DeclarationOut<'a> {
     name: &'a str,
     description: &'a str,
-    parameters_json_schema: &'a Value,
+    parameters_json_schema: &'a Schema,
 }
 
 #[derive(Serialize)]
@@ -604,7 +603,7 @@ mod tests {
             tools: vec![Tool {
                 name: "f".into(),
                 description: "does f".into(),
-                parameters: json!({"type": "object"}),
+                parameters: Schema::object(),
             }],
             tool_choice: Some(ToolChoice::Tool("f".into())),
             max_tokens: Some(64),

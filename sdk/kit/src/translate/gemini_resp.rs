@@ -222,7 +222,7 @@ impl Decoder for GeminiDecoder {
                         });
                         out.push(Event::ToolArgs {
                             index: self.tools,
-                            delta: call.args.to_string(),
+                            delta: args_text(&call.args),
                         });
                         self.tools += 1;
                     }
@@ -658,7 +658,7 @@ mod tests {
                         },
                         Event::ToolArgs {
                             index: n - 1,
-                            delta: c.args.to_string(),
+                            delta: args_text(&c.args),
                         },
                     ]
                 }

@@ -16,9 +16,9 @@
 
 use std::borrow::Cow;
 
+use super::ir::Schema;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::lenient::{expects_any_value, read_any, skip_values, ImageUrl, Listed, Scalar, TextOf};
 
@@ -57,7 +57,7 @@ pub(super) struct WireTool<'a> {
     pub name: Option<String>,
     pub description: Option<String>,
     /// `parameters` as given (null too).
-    pub parameters: Option<Value>,
+    pub parameters: Option<Schema>,
 }
 
 #[derive(Deserialize)]

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::chat_req::{image_part, parse_tool_choice};
 use super::ir::*;
 use super::json_in;
-use super::json_out::{entry_some, openai_mode, to_bytes};
+use super::json_out::{entry_some, openai_mode, request_bytes};
 use super::lenient::Listed;
 use super::responses_items::{WireItem, WirePart, WireTool};
 
@@ -162,7 +162,7 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
         req.tools.push(Tool {
             name: t.name.unwrap_or_default(),
             description: t.description.unwrap_or_default(),
-            parameters: t.parameters.unwrap_or_else(|| json!({"type": "object"})),
+            parameters: t.parameters.unwrap_or_else(Schema::object),
         });
     }
     req.tool_choice = b.tool_choice.as_ref().and_then(parse_tool_choice);
@@ -224,7 +224,7 @@ pub fn write(req: &Request) -> Result<Vec<u8>, PluginError> {
                     input.push(InputItemOut::FunctionCall {
                         call_id: &c.id,
                         name: &c.name,
-                        arguments: c.args.to_string(),
+                        arguments: args_text(&c.args),
                     });
                 }
                 Part::ToolResult(r) => {
@@ -243,7 +243,7 @@ pub fn write(req: &Request) -> Result<Vec<u8>, PluginError> {
         instructions: req.system.join("\n"),
         input,
     };
-    to_bytes(&body)
+    request_bytes(&body, req)
 }
 
 /// The message the parts gathered so far make, if any.
@@ -373,7 +373,7 @@ struct ToolOut<'a> {
     kind: &'static str,
     name: &'a str,
     description: &'a str,
-    parameters: &'a Value,
+    parameters: &'a Schema,
 }
 
 #[derive(Serialize)]
@@ -516,17 +516,23 @@ mod tests {
                 ),
             ]
         );
-        let tools: Vec<(&str, &str, &Value)> = req
+        let tools: Vec<(&str, &str, &str)> = req
             .tools
             .iter()
-            .map(|t| (t.name.as_str(), t.description.as_str(), &t.parameters))
+            .map(|t| {
+                (
+                    t.name.as_str(),
+                    t.description.as_str(),
+                    t.parameters.as_str(),
+                )
+            })
             .collect();
         assert_eq!(
             tools,
             vec![
-                ("f", "d", &json!({"type": "object"})),
-                ("g", "", &Value::Null),
-                ("h", "", &json!({"type": "object"})),
+                ("f", "d", r#"{"type":"object"}"#),
+                ("g", "", "null"),
+                ("h", "", r#"{"type":"object"}"#),
             ]
         );
         assert_eq!(
@@ -613,7 +619,7 @@ mod tests {
             tools: vec![Tool {
                 name: "f".into(),
                 description: "does f".into(),
-                parameters: json!({"type": "object"}),
+                parameters: Schema::object(),
             }],
             tool_choice: Some(ToolChoice::Tool("f".into())),
             parallel_tool_calls: Some(true),

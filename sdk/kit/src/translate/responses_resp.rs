@@ -146,7 +146,7 @@ pub fn emit_whole(r: &Response) -> Value {
                 "id": fresh_id("rs_"), "summary": [{"type": "summary_text", "text": text}]})),
             Part::ToolCall(c) => output.push(json!({"type": "function_call",
                 "id": fresh_id("fc_"), "call_id": c.id, "name": c.name,
-                "arguments": c.args.to_string(), "status": "completed"})),
+                "arguments": args_text(&c.args), "status": "completed"})),
             _ => {}
         }
     }

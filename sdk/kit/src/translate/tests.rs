@@ -57,8 +57,10 @@ fn sample() -> Request {
         tools: vec![Tool {
             name: "get_weather".into(),
             description: "Weather by city".into(),
-            parameters: json!({"type": "object", "properties": {"city": {"type": "string"}},
-                               "required": ["city"]}),
+            parameters: Schema::from_value(
+                &json!({"type": "object", "properties": {"city": {"type": "string"}},
+                        "required": ["city"]}),
+            ),
         }],
         tool_choice: Some(ToolChoice::Tool("get_weather".into())),
         max_tokens: Some(30000),
@@ -102,6 +104,80 @@ fn requests_round_trip_through_every_format() {
             want.model = "m".into();
             assert_eq!(back, want, "{from:?} -> {to:?}");
         }
+    }
+}
+
+/// A tool's schema is carried as its text: its keys keep the client's
+/// order (a tree would sort them) and its escapes stay as they were.
+/// Gemini's reader reads the whole body as a tree, so from Gemini only
+/// the schema's meaning is kept.
+#[test]
+fn tool_schemas_go_out_as_the_client_wrote_them() {
+    let text = r#"{"type":"object","properties":{"zeta":{"type":"string","description":"caf\u00e9"},"alpha":{"type":"integer"}},"required":["zeta"]}"#;
+    let meaning: Value = serde_json::from_str(text).expect("json");
+    let mut req = sample();
+    req.tools[0].parameters = serde_json::from_str(text).expect("schema");
+    let has = |body: &[u8]| body.windows(text.len()).any(|w| w == text.as_bytes());
+    let opts = RequestOpts {
+        model: "m".into(),
+        ..Default::default()
+    };
+    for from in ALL {
+        let body = write_request(from, &req, false).expect("emit");
+        assert!(has(&body), "{from:?} writes it");
+        for to in ALL {
+            let out = request(from, to, &body, &opts).expect("translate");
+            if from == Format::Gemini {
+                let back = parse_request(to, &out).expect("parse");
+                let got: Value =
+                    serde_json::from_str(back.tools[0].parameters.as_str()).expect("json");
+                assert_eq!(got, meaning, "{from:?} -> {to:?}");
+            } else {
+                assert!(
+                    has(&out),
+                    "{from:?} -> {to:?}: {}",
+                    String::from_utf8_lossy(&out)
+                );
+            }
+        }
+    }
+}
+
+/// A coding agent's kind of request (long texts with many newlines, tool
+/// results, schemas) is written into the buffer sized for it, in every
+/// format: the estimate covers what is written.
+#[test]
+fn the_size_estimate_covers_a_long_request_in_every_format() {
+    let mut req = sample();
+    let source: String = (0..400)
+        .map(|i| format!("{i:4}  fn step_{i}() {{ /* \"quoted\" */ }}\n"))
+        .collect();
+    for i in 0..20 {
+        req.messages.push(Message {
+            role: Role::User,
+            parts: vec![Part::Text(format!("look at file {i}:\n{source}"))],
+        });
+    }
+    for to in ALL {
+        let out = write_request(to, &req, false).expect("write");
+        assert!(out.len() > 200_000, "{to:?}: {}", out.len());
+        assert!(
+            out.len() <= req.written_size_hint(),
+            "{to:?}: {} written, {} estimated",
+            out.len(),
+            req.written_size_hint()
+        );
+    }
+}
+
+#[test]
+fn call_arguments_are_the_text_serde_json_writes() {
+    for args in [
+        json!({}),
+        json!({"path": "src/a.rs", "limit": 200, "deep": {"x": [1, 2.5, null, true]}}),
+        json!({"q": "caf\u{e9} \"quoted\"\n\u{1}"}),
+    ] {
+        assert_eq!(args_text(&args), args.to_string());
     }
 }
 
