@@ -115,15 +115,24 @@ impl Compound<'_, '_> {
 
     fn member<T: Serialize + ?Sized>(&mut self, key: &str, v: &T) -> Result<(), Error> {
         if self.raw {
-            if key != raw::TOKEN {
-                return Err(Error("expected a raw JSON text".into()));
-            }
-            return v.serialize(raw::RawText { out: self.w.out });
+            return self.raw_text(key, v);
         }
         self.comma();
         write_str(self.w.out, key);
         self.w.out.push(b':');
         v.serialize(&mut *self.w)
+    }
+
+    /// A `RawValue`'s one field, its text. Out of line: every field of
+    /// every struct is written through [`Self::member`], and only a raw
+    /// value's comes here.
+    #[cold]
+    #[inline(never)]
+    fn raw_text<T: Serialize + ?Sized>(&mut self, key: &str, v: &T) -> Result<(), Error> {
+        if key != raw::TOKEN {
+            return Err(Error("expected a raw JSON text".into()));
+        }
+        v.serialize(raw::RawText { out: self.w.out })
     }
 
     fn key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
