@@ -99,7 +99,19 @@ pub struct Compound<'w, 'a> {
     raw: bool,
 }
 
-impl Compound<'_, '_> {
+impl<'w, 'a> Compound<'w, 'a> {
+    /// A compound just opened (its bracket already written) that `close`
+    /// ends, inside a variant's `{"variant":...}` when `in_variant`.
+    fn open(w: &'w mut Writer<'a>, close: u8, in_variant: bool) -> Self {
+        Compound {
+            w,
+            first: true,
+            close,
+            in_variant,
+            raw: false,
+        }
+    }
+
     fn comma(&mut self) {
         if self.first {
             self.first = false;
@@ -312,13 +324,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
 
     fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'w, 'a>, Error> {
         self.out.push(b'[');
-        Ok(Compound {
-            w: self,
-            first: true,
-            close: b']',
-            in_variant: false,
-            raw: false,
-        })
+        Ok(Compound::open(self, b']', false))
     }
 
     fn serialize_tuple(self, len: usize) -> Result<Compound<'w, 'a>, Error> {
@@ -342,34 +348,19 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     ) -> Result<Compound<'w, 'a>, Error> {
         self.open_variant(variant);
         self.out.push(b'[');
-        Ok(Compound {
-            w: self,
-            first: true,
-            close: b']',
-            in_variant: true,
-            raw: false,
-        })
+        Ok(Compound::open(self, b']', true))
     }
 
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'w, 'a>, Error> {
         self.out.push(b'{');
-        Ok(Compound {
-            w: self,
-            first: true,
-            close: b'}',
-            in_variant: false,
-            raw: false,
-        })
+        Ok(Compound::open(self, b'}', false))
     }
 
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'w, 'a>, Error> {
         if name == raw::TOKEN {
             return Ok(Compound {
-                w: self,
-                first: true,
-                close: b'}',
-                in_variant: false,
                 raw: true,
+                ..Compound::open(self, b'}', false)
             });
         }
         self.serialize_map(Some(len))
@@ -384,13 +375,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     ) -> Result<Compound<'w, 'a>, Error> {
         self.open_variant(variant);
         self.out.push(b'{');
-        Ok(Compound {
-            w: self,
-            first: true,
-            close: b'}',
-            in_variant: true,
-            raw: false,
-        })
+        Ok(Compound::open(self, b'}', true))
     }
 }
 
