@@ -28,6 +28,11 @@
 #                                     # any client on that Gemini CLI account
 #                                     # (model gemini-2.5-pro; a BODY_FILE's
 #                                     # model must be that too)
+#   ACCOUNT=codex CLIENT=claude bench/instructions.sh
+#                                     # any client on a Codex key (model
+#                                     # gpt-5-codex, likewise): the upstream
+#                                     # answers a Responses stream of 13
+#                                     # events, which a plain call collects
 #   CLIENT=claude BODY_FILE=<(bench/agent_body.py claude) bench/instructions.sh
 #                                     # a coding agent's 63 KB conversation
 #                                     # instead of "Say hello." (the file's
@@ -53,8 +58,8 @@ TARGET=${TARGET:-cliproxy}
 ACCOUNT=${ACCOUNT:-}
 [ "$CLIENT" = gemini-cli ] && ACCOUNT=gemini-cli
 case "$ACCOUNT" in
-"" | gemini-cli) ;;
-*) echo "ACCOUNT is gemini-cli or unset (the OpenAI stand-in)" >&2; exit 1 ;;
+"" | gemini-cli | codex) ;;
+*) echo "ACCOUNT is gemini-cli, codex or unset (the OpenAI stand-in)" >&2; exit 1 ;;
 esac
 BODY_FILE=${BODY_FILE:-}
 
@@ -88,6 +93,10 @@ start_upstream "$UP" "
         location = /v1internal:streamGenerateContent {
             default_type text/event-stream;
             return 200 '$CA_SSE';
+        }
+        location = /codex/responses {
+            default_type text/event-stream;
+            return 200 '$(codex_sse)';
         }"
 
 OUT="$WORK/callgrind.out"
@@ -123,6 +132,11 @@ YAML
  "client_id":"bench","client_secret":"bench"}}
 JSON
     fi
+    if [ "$ACCOUNT" = codex ]; then
+        cat >>"$WORK/config.yaml" <<YAML
+codex-api-key: [{api-key: sk-bench-codex, base-url: "http://127.0.0.1:$UP/codex"}]
+YAML
+    fi
     (cd "$WORK" && CLIPROXY_LOG=warn exec valgrind --tool=callgrind --callgrind-out-file="$OUT" \
         --dump-instr=$DUMP_INSTR "$BIN_DIR/cliproxy" --config "$WORK/config.yaml") >"$WORK/cliproxy.log" 2>&1 &
 fi
@@ -131,6 +145,7 @@ PIDS+=($VG)
 
 if [ "$STREAM" = 1 ]; then MODEL=bench-sse STREAMED=true; else MODEL=bench-plain STREAMED=false; fi
 [ "$ACCOUNT" = gemini-cli ] && MODEL=gemini-2.5-pro
+[ "$ACCOUNT" = codex ] && MODEL=gpt-5-codex
 case "$CLIENT" in
 openai)
     URL="http://127.0.0.1:$PROXY/v1/chat/completions"

@@ -21,6 +21,33 @@ PLAIN='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"m
 bench_chunk() { printf 'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}\\n\\n' "$1"; }
 SSE="$(bench_chunk Hello)$(bench_chunk ' from')$(bench_chunk ' the')$(bench_chunk ' bench')$(bench_chunk ' upstream.')"'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}\n\ndata: [DONE]\n\n'
 
+# What the Codex backend streams for a short text answer (a Responses
+# stream: created, in progress, the message item and its text part opened,
+# five deltas, each closed again, completed with the usage), as one nginx
+# string.
+codex_sse() {
+    local item='"id":"msg_bench","type":"message","role":"assistant"'
+    local head='"id":"resp_bench","object":"response","created_at":1700000000,"model":"gpt-5-codex"'
+    local text='Hello from the bench upstream.'
+    local ev n=0
+    codex_event() { # type body
+        printf 'event: %s\\ndata: {"type":"%s","sequence_number":%d,%s}\\n\\n' "$1" "$1" "$n" "$2"
+        n=$((n + 1))
+    }
+    codex_event response.created "\"response\":{$head,\"status\":\"in_progress\",\"output\":[],\"usage\":null}"
+    codex_event response.in_progress "\"response\":{$head,\"status\":\"in_progress\",\"output\":[],\"usage\":null}"
+    codex_event response.output_item.added "\"output_index\":0,\"item\":{$item,\"status\":\"in_progress\",\"content\":[]}"
+    codex_event response.content_part.added "\"item_id\":\"msg_bench\",\"output_index\":0,\"content_index\":0,\"part\":{\"type\":\"output_text\",\"annotations\":[],\"text\":\"\"}"
+    for ev in Hello ' from' ' the' ' bench' ' upstream.'; do
+        codex_event response.output_text.delta "\"item_id\":\"msg_bench\",\"output_index\":0,\"content_index\":0,\"delta\":\"$ev\""
+    done
+    codex_event response.output_text.done "\"item_id\":\"msg_bench\",\"output_index\":0,\"content_index\":0,\"text\":\"$text\""
+    codex_event response.content_part.done "\"item_id\":\"msg_bench\",\"output_index\":0,\"content_index\":0,\"part\":{\"type\":\"output_text\",\"annotations\":[],\"text\":\"$text\"}"
+    local done_item="{$item,\"status\":\"completed\",\"content\":[{\"type\":\"output_text\",\"annotations\":[],\"text\":\"$text\"}]}"
+    codex_event response.output_item.done "\"output_index\":0,\"item\":$done_item"
+    codex_event response.completed "\"response\":{$head,\"status\":\"completed\",\"output\":[$done_item],\"usage\":{\"input_tokens\":9,\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":7,\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":16}}"
+}
+
 need_tools() { # tool...
     local tool
     for tool in "$@"; do

@@ -9,11 +9,12 @@
 use abi_stable::std_types::ROption;
 use cliproxy_kit::auth_index;
 use cliproxy_kit::http::{edit_json_body, join_url, HeaderList};
-use cliproxy_kit::sse::SseScanner;
+use cliproxy_kit::json_edit;
+use cliproxy_kit::sse::{leading_type, SseScanner};
 use cliproxy_kit::usage as kit_usage;
-use cliproxy_kit::{json_edit, json_write};
 use cliproxy_sdk::{PluginError, Translated, UpstreamCall, UpstreamRequest};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Used when the credential has no `base-url`.
@@ -80,8 +81,34 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     })
 }
 
+/// Session ids already made, per worker thread (no lock between
+/// requests): making one takes two SHA-256 digests, a fifth of what
+/// building a small request cost. Emptied when it passes
+/// `SESSION_CACHE_MAX` entries, since credentials come and go with edits.
+const SESSION_CACHE_MAX: usize = 1024;
+
+thread_local! {
+    static SESSIONS: std::cell::RefCell<std::collections::HashMap<String, String>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// A stable UUID-shaped session id per credential (the client's own wins).
 fn session_id(credential_id: &str) -> String {
+    SESSIONS.with(|cell| {
+        let mut sessions = cell.borrow_mut();
+        if let Some(id) = sessions.get(credential_id) {
+            return id.clone();
+        }
+        if sessions.len() >= SESSION_CACHE_MAX {
+            sessions.clear();
+        }
+        let id = new_session_id(credential_id);
+        sessions.insert(credential_id.to_string(), id.clone());
+        id
+    })
+}
+
+fn new_session_id(credential_id: &str) -> String {
     let a = auth_index(&format!("session-a:{credential_id}"));
     let b = auth_index(&format!("session-b:{credential_id}"));
     format!(
@@ -94,11 +121,15 @@ fn session_id(credential_id: &str) -> String {
     )
 }
 
+/// An event of the stream as aggregation reads it: its type, and its
+/// `response` left as text (only the last event's is kept, so the others'
+/// are not built into trees).
 #[derive(Deserialize)]
-struct Completed {
-    #[serde(rename = "type")]
-    kind: String,
-    response: Option<Value>,
+struct Completed<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    response: Option<&'a RawValue>,
 }
 
 /// A whole upstream answer: the SSE stream aggregated into its final
@@ -111,9 +142,15 @@ pub fn translate(_call: &UpstreamCall, body: &[u8]) -> Result<Translated, Plugin
     let mut response: Option<Vec<u8>> = None;
     let mut scanner = SseScanner::new();
     let mut on_data = |data: &[u8]| {
+        // Only the last event matters: the others (one per text delta)
+        // are passed over unparsed when their type shows at the start.
+        if leading_type(data).is_some_and(|kind| kind != b"response.completed") {
+            return;
+        }
         if let Ok(ev) = serde_json::from_slice::<Completed>(data) {
             if ev.kind == "response.completed" {
-                response = ev.response.and_then(|r| json_write::to_vec(&r).ok());
+                // The upstream's own bytes: valid JSON, as the parse checked.
+                response = ev.response.map(|r| r.get().as_bytes().to_vec());
             }
         }
     };
@@ -174,6 +211,21 @@ mod tests {
     }
 
     #[test]
+    fn session_ids_are_stable_per_credential_and_distinct_between_them() {
+        let a = session_id("codex:a");
+        assert_eq!(a, new_session_id("codex:a"));
+        assert_eq!(session_id("codex:a"), a, "the cached id is the one made");
+        assert_ne!(session_id("codex:b"), a);
+        let shape: Vec<usize> = a.split('-').map(str::len).collect();
+        assert_eq!(shape, [8, 4, 4, 4, 12]);
+        for i in 0..SESSION_CACHE_MAX + 5 {
+            session_id(&format!("codex:{i}"));
+        }
+        SESSIONS.with(|c| assert!(c.borrow().len() <= SESSION_CACHE_MAX));
+        assert_eq!(session_id("codex:a"), a);
+    }
+
+    #[test]
     fn aggregates_completed() {
         let sse = b"event: response.created\ndata: {\"type\":\"response.created\"}\n\nevent: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"usage\":{\"input_tokens\":1,\"output_tokens\":2,\"total_tokens\":3}}}\n\n";
         let t = translate(&call().as_call(), sse).expect("ok");
@@ -181,5 +233,25 @@ mod tests {
         assert_eq!(v["id"], "r");
         assert_eq!(t.usage.into_option().map(|u| u.total_tokens), Some(3));
         assert!(translate(&call().as_call(), b"data: {}\n\n").is_err());
+    }
+
+    #[test]
+    fn the_completed_response_goes_out_as_the_upstream_wrote_it() {
+        let completed = r#"{"status":"completed","id":"r2","output":[{"type":"message","content":[{"type":"output_text","text":"caf\u00e9 \"x\""}]}],"usage":{"input_tokens":4,"output_tokens":5,"total_tokens":9}}"#;
+        let sse = format!(
+            "data: {{\"type\":\"response.created\",\"response\":{{\"id\":\"r1\"}}}}\n\n\
+             data: not json\n\n\
+             data: {{\"type\":\"response.completed\",\"response\":{completed}}}\n\n"
+        );
+        let t = translate(&call().as_call(), sse.as_bytes()).expect("ok");
+        // Key order and escapes as they came: the bytes are the upstream's.
+        assert_eq!(t.bytes_or(b""), completed.as_bytes());
+        assert_eq!(t.usage.into_option().map(|u| u.total_tokens), Some(9));
+        // A completed event without its response is no answer.
+        let empty = b"data: {\"type\":\"response.completed\",\"response\":null}\n\n";
+        let Err(err) = translate(&call().as_call(), empty) else {
+            panic!("an answer from a stream without one");
+        };
+        assert_eq!(err.status, 502);
     }
 }

@@ -115,6 +115,20 @@ impl SseScanner {
     }
 }
 
+/// The `type` of an event whose `data:` payload begins `{"type":"<name>"`,
+/// as OpenAI's Responses API and Anthropic's Messages API write every
+/// event, read without parsing the event; `None` for any other start, or
+/// a name with an escape. A reader that acts on a few types can pass over
+/// the others (a Responses stream repeats the whole answer in several of
+/// them) at the cost of this look. It is only a hint: an event it names
+/// can still be broken JSON, so only a reader that drops what it cannot
+/// parse and ignores what it does not know may skip by it.
+pub fn leading_type(data: &[u8]) -> Option<&[u8]> {
+    let rest = data.strip_prefix(b"{\"type\":\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    (rest[end] == b'"').then(|| &rest[..end])
+}
+
 /// Reads token usage from the `data:` payloads of one upstream stream.
 pub trait UsageReader: Send + 'static {
     /// One `data:` payload; returns usage when this event completes it.
@@ -200,6 +214,29 @@ impl<R: UsageReader> StreamTranslator for PassThrough<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_leading_type_is_read_only_from_the_exact_start() {
+        let t =
+            |d: &str| leading_type(d.as_bytes()).map(|t| String::from_utf8_lossy(t).into_owned());
+        assert_eq!(
+            t(r#"{"type":"response.created","response":{}}"#).as_deref(),
+            Some("response.created")
+        );
+        assert_eq!(t(r#"{"type":"ping"}"#).as_deref(), Some("ping"));
+        assert_eq!(t(r#"{"type":""}"#).as_deref(), Some(""));
+        for other in [
+            r#"{ "type":"ping"}"#,
+            r#" {"type":"ping"}"#,
+            r#"{"kind":"ping","type":"x"}"#,
+            r#"{"type":"pi\u006eg"}"#,
+            r#"{"type":"ping"#,
+            r#"{"type":7}"#,
+            "",
+        ] {
+            assert_eq!(t(other), None, "{other}");
+        }
+    }
 
     fn collect(chunks: &[&[u8]]) -> Vec<String> {
         let mut s = SseScanner::new();

@@ -148,6 +148,70 @@ impl<'de> Visitor<'de> for ScalarVisitor {
 
 read_any!(Scalar<'a>, ScalarVisitor);
 
+/// A member read for an integer as `Value::as_i64` reads one: an integer
+/// that fits an `i64`; any other value (a float, a string, null, ...) is
+/// skipped unbuilt and reads as 0.
+#[derive(Default, Clone, Copy, Debug, PartialEq)]
+pub(super) struct Int(pub i64);
+
+struct IntVisitor;
+
+impl<'de> Visitor<'de> for IntVisitor {
+    type Value = Int;
+
+    expects_any_value!();
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Int(i64::try_from(v).unwrap_or(0)))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Int(0))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Int(0))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Int(0))
+    }
+    skip_values!(Int(0); bool, str, seq, map);
+}
+
+read_any!(Int, IntVisitor);
+
+/// A member read as `T` when it is an object; any other value is skipped
+/// unbuilt and reads as absent, as `Value::get` finds nothing in a
+/// non-object. Malformed JSON, or a `T` that fails inside the object, is
+/// still an error.
+pub(super) struct Obj<T>(pub Option<T>);
+
+impl<T> Default for Obj<T> {
+    fn default() -> Self {
+        Obj(None)
+    }
+}
+
+struct ObjVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjVisitor<T> {
+    type Value = Obj<T>;
+
+    expects_any_value!();
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(|t| Obj(Some(t)))
+    }
+    skip_values!(Obj(None); bool, str, seq, other);
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ObjVisitor(std::marker::PhantomData))
+    }
+}
+
 /// A member read as one text by [`super::ir::text_of`]'s rules (a tool
 /// result's `content`, a reasoning `summary`): a string as it is, an
 /// array's strings and objects' `text` strings joined by newlines, null as
@@ -347,5 +411,46 @@ mod tests {
         assert!(matches!(s[3], Scalar::Bool(false)));
         assert!(s[4..].iter().all(|v| matches!(v, Scalar::Other)));
         assert!(serde_json::from_str::<Vec<Scalar<'_>>>(r#"[{"a":}]"#).is_err());
+    }
+
+    #[test]
+    fn an_object_member_of_another_type_reads_as_absent() {
+        #[derive(Deserialize)]
+        struct Named<'a> {
+            #[serde(borrow)]
+            name: Option<Scalar<'a>>,
+        }
+        let read: Vec<Obj<Named<'_>>> =
+            serde_json::from_str(r#"[{"name":"n","x":[1]},{},"s",1,null,true,[{"name":"m"}]]"#)
+                .expect("objects");
+        let names: Vec<Option<Option<String>>> = read
+            .into_iter()
+            .map(|o| o.0.map(|n| n.name.and_then(Scalar::string)))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                Some(Some("n".into())),
+                Some(None),
+                None,
+                None,
+                None,
+                None,
+                None
+            ]
+        );
+        assert!(serde_json::from_str::<Obj<Named<'_>>>(r#"{"name":}"#).is_err());
+    }
+
+    #[test]
+    fn integers_read_as_value_as_i64_reads_them() {
+        let json =
+            r#"[7,-3,9223372036854775807,9223372036854775808,2.0,"4",null,true,[1],{"a":1}]"#;
+        let ints: Vec<Int> = serde_json::from_str(json).expect("ints");
+        let values: Vec<Value> = serde_json::from_str(json).expect("values");
+        for (int, value) in ints.iter().zip(&values) {
+            assert_eq!(int.0, value.as_i64().unwrap_or(0), "{value}");
+        }
+        assert!(serde_json::from_str::<Int>("[1,").is_err());
     }
 }

@@ -6,29 +6,9 @@ use serde_json::{json, Value};
 
 use super::ir::*;
 use super::json_in;
+use super::lenient::{Int, Listed, Obj, Scalar, TextOf};
 use super::stream::Decoder;
-
-fn usage_of(v: &Value) -> Option<TokenUsage> {
-    let u = v.get("usage").filter(|u| u.is_object())?;
-    let n = |a: &str, b: Option<&str>| {
-        let x = u.get(a);
-        let x = match b {
-            Some(b) => x.and_then(|d| d.get(b)),
-            None => x,
-        };
-        x.and_then(Value::as_i64).unwrap_or(0)
-    };
-    let input = n("input_tokens", None);
-    let output = n("output_tokens", None);
-    let total = n("total_tokens", None);
-    Some(TokenUsage {
-        input_tokens: input,
-        output_tokens: output,
-        reasoning_tokens: n("output_tokens_details", Some("reasoning_tokens")),
-        cached_tokens: n("input_tokens_details", Some("cached_tokens")),
-        total_tokens: if total > 0 { total } else { input + output },
-    })
-}
+use crate::sse::leading_type;
 
 pub(super) fn usage_json(u: &TokenUsage) -> Value {
     json!({
@@ -40,11 +20,8 @@ pub(super) fn usage_json(u: &TokenUsage) -> Value {
     })
 }
 
-fn finish_of(resp: &Value, tools: bool) -> Finish {
-    let reason = resp
-        .get("incomplete_details")
-        .and_then(|d| d.get("reason"))
-        .and_then(Value::as_str);
+/// The finish of an answer from its `incomplete_details.reason`.
+fn finish_from(reason: Option<&str>, tools: bool) -> Finish {
     match reason {
         Some("max_output_tokens") => Finish::Length,
         Some("content_filter") => Finish::ContentFilter,
@@ -53,41 +30,79 @@ fn finish_of(resp: &Value, tools: bool) -> Finish {
     }
 }
 
-fn str_at(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+/// A whole `response` object: what translation reads of it, in one pass.
+/// Strings, counts and objects of another type read as absent, and an
+/// `output` or `content` that is not a list as empty, as they did when the
+/// body was read into a `Value` and picked apart.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct WholeResponse<'a> {
+    #[serde(borrow)]
+    id: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    model: Option<Scalar<'a>>,
+    created_at: Int,
+    usage: Obj<WireUsage>,
+    #[serde(borrow)]
+    incomplete_details: Obj<WireReason<'a>>,
+    #[serde(borrow)]
+    output: Listed<Obj<OutputItem<'a>>>,
+}
+
+/// One item of `output`: a message's texts, a reasoning summary or a call.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct OutputItem<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    content: Listed<Obj<ContentText<'a>>>,
+    summary: Option<TextOf>,
+    #[serde(borrow)]
+    call_id: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    name: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    arguments: Option<Scalar<'a>>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct ContentText<'a> {
+    #[serde(borrow)]
+    text: Option<Scalar<'a>>,
+}
+
+/// The items of a member read as a list, or none.
+fn listed<T>(l: Listed<Obj<T>>) -> impl Iterator<Item = T> {
+    let items = match l {
+        Listed::List(items) => items,
+        _ => Vec::new(),
+    };
+    items.into_iter().filter_map(|o| o.0)
 }
 
 pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
-    let v: Value = json_in::parse(body).map_err(bad_upstream)?;
+    let v: WholeResponse = json_in::parse(body).map_err(bad_upstream)?;
     let mut r = Response {
-        id: str_at(&v, "id"),
-        model: str_at(&v, "model"),
-        created: v.get("created_at").and_then(Value::as_i64).unwrap_or(0),
-        usage: usage_of(&v),
+        id: text(v.id),
+        model: text(v.model),
+        created: v.created_at.0,
+        usage: v.usage.0.map(TokenUsage::from),
         ..Default::default()
     };
-    for item in v
-        .get("output")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        match str_at(item, "type").as_str() {
+    for item in listed(v.output) {
+        match item.kind.and_then(Scalar::str).as_deref().unwrap_or("") {
             "message" => {
-                for c in item
-                    .get("content")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let t = str_at(c, "text");
+                for c in listed(item.content) {
+                    let t = text(c.text);
                     if !t.is_empty() {
                         r.parts.push(Part::Text(t));
                     }
                 }
             }
             "reasoning" => {
-                let text = item.get("summary").map(text_of).unwrap_or_default();
+                let text = item.summary.map(|s| s.0).unwrap_or_default();
                 if !text.is_empty() {
                     r.parts.push(Part::Thinking {
                         text,
@@ -96,15 +111,20 @@ pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
                 }
             }
             "function_call" => r.parts.push(Part::ToolCall(ToolCall {
-                id: str_at(item, "call_id"),
-                name: str_at(item, "name"),
-                args: args_from_str(&str_at(item, "arguments")),
+                id: text(item.call_id),
+                name: text(item.name),
+                args: args_from_str(&text(item.arguments)),
             })),
             _ => {}
         }
     }
     let tools = r.parts.iter().any(|p| matches!(p, Part::ToolCall(_)));
-    r.finish = finish_of(&v, tools);
+    let reason = v
+        .incomplete_details
+        .0
+        .and_then(|d| d.reason)
+        .and_then(Scalar::str);
+    r.finish = finish_from(reason.as_deref(), tools);
     Ok(r)
 }
 
@@ -174,15 +194,33 @@ pub(super) fn message_item(id: &str, text: &str, status: &str) -> Value {
 }
 
 /// One event of a Responses stream (the fields translation reads).
-enum ResponsesEvent {
-    Created { response: Value },
-    ItemAdded { output_index: u64, item: Value },
-    TextDelta { delta: String },
-    ReasoningDelta { delta: String },
-    ArgsDelta { output_index: u64, delta: String },
-    Completed { response: Value },
-    Failed { response: Value },
-    Error { message: String },
+enum ResponsesEvent<'a> {
+    Created {
+        response: WireResponse<'a>,
+    },
+    ItemAdded {
+        output_index: u64,
+        item: WireItem<'a>,
+    },
+    TextDelta {
+        delta: String,
+    },
+    ReasoningDelta {
+        delta: String,
+    },
+    ArgsDelta {
+        output_index: u64,
+        delta: String,
+    },
+    Completed {
+        response: WireResponse<'a>,
+    },
+    Failed {
+        response: WireResponse<'a>,
+    },
+    Error {
+        message: String,
+    },
     Other,
 }
 
@@ -197,16 +235,128 @@ enum ResponsesEvent {
 struct WireEvent<'a> {
     #[serde(rename = "type", borrow)]
     kind: std::borrow::Cow<'a, str>,
-    response: Option<Value>,
+    #[serde(borrow)]
+    response: Option<WireResponse<'a>>,
     output_index: Option<u64>,
-    item: Option<Value>,
+    #[serde(borrow)]
+    item: Option<WireItem<'a>>,
     delta: Option<String>,
     message: Option<String>,
 }
 
-impl WireEvent<'_> {
+/// What a stream reads of a `response` object; the rest (its `output`,
+/// which in `response.completed` repeats the whole answer) is skipped
+/// unbuilt. Read as a `Value`, every event carrying a response built its
+/// tree (most of what translating a Codex stream cost). Strings and
+/// counts of another type read as absent, as `Value::as_str` and `as_i64`
+/// did, and so do objects of another type (`Obj`), as `Value::get` did.
+/// A `response` that is not an object drops its event (the API sends
+/// none; as a `Value` it read as an empty one).
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct WireResponse<'a> {
+    #[serde(borrow)]
+    id: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    model: Option<Scalar<'a>>,
+    usage: Obj<WireUsage>,
+    #[serde(borrow)]
+    incomplete_details: Obj<WireReason<'a>>,
+    #[serde(borrow)]
+    error: Obj<WireMessage<'a>>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct WireUsage {
+    input_tokens: Int,
+    output_tokens: Int,
+    total_tokens: Int,
+    input_tokens_details: Obj<WireCached>,
+    output_tokens_details: Obj<WireReasoning>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct WireCached {
+    cached_tokens: Int,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct WireReasoning {
+    reasoning_tokens: Int,
+}
+
+impl From<WireUsage> for TokenUsage {
+    fn from(u: WireUsage) -> Self {
+        let (input, output) = (u.input_tokens.0, u.output_tokens.0);
+        TokenUsage {
+            input_tokens: input,
+            output_tokens: output,
+            reasoning_tokens: u
+                .output_tokens_details
+                .0
+                .map_or(0, |d| d.reasoning_tokens.0),
+            cached_tokens: u.input_tokens_details.0.map_or(0, |d| d.cached_tokens.0),
+            total_tokens: if u.total_tokens.0 > 0 {
+                u.total_tokens.0
+            } else {
+                input + output
+            },
+        }
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct WireReason<'a> {
+    #[serde(borrow)]
+    reason: Option<Scalar<'a>>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct WireMessage<'a> {
+    #[serde(borrow)]
+    message: Option<Scalar<'a>>,
+}
+
+/// What a stream reads of an output item: whether it is a function call,
+/// and the call's id, name and any arguments it opens with.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct WireItem<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    call_id: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    name: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    arguments: Option<Scalar<'a>>,
+}
+
+/// A string member's text, or empty (`Value::as_str`, then `to_string`).
+fn text(s: Option<Scalar<'_>>) -> String {
+    s.and_then(Scalar::string).unwrap_or_default()
+}
+
+impl WireResponse<'_> {
+    fn finish(&mut self, tools: bool) -> Finish {
+        let reason = self
+            .incomplete_details
+            .0
+            .take()
+            .and_then(|d| d.reason)
+            .and_then(Scalar::str);
+        finish_from(reason.as_deref(), tools)
+    }
+}
+
+impl<'a> WireEvent<'a> {
     /// The event, or `None` when a member its type requires is missing.
-    fn event(self) -> Option<ResponsesEvent> {
+    fn event(self) -> Option<ResponsesEvent<'a>> {
         let index = self.output_index.unwrap_or(0);
         Some(match &*self.kind {
             "response.created" => ResponsesEvent::Created {
@@ -245,8 +395,31 @@ pub struct ResponsesDecoder {
     tools: Vec<(u64, usize)>,
 }
 
+/// The event types [`WireEvent::event`] reads; the rest become `Other`.
+fn read_type(kind: &[u8]) -> bool {
+    matches!(
+        kind,
+        b"response.created"
+            | b"response.output_item.added"
+            | b"response.output_text.delta"
+            | b"response.reasoning_summary_text.delta"
+            | b"response.reasoning_text.delta"
+            | b"response.function_call_arguments.delta"
+            | b"response.completed"
+            | b"response.incomplete"
+            | b"response.failed"
+            | b"error"
+    )
+}
+
 impl Decoder for ResponsesDecoder {
     fn data(&mut self, data: &[u8], out: &mut Vec<Event>) {
+        // Of a text answer's events, `response.in_progress`, the parts'
+        // and the items' `done` events (each with the whole text again)
+        // change nothing: passed over unparsed.
+        if leading_type(data).is_some_and(|kind| !read_type(kind)) {
+            return;
+        }
         let Some(ev) = json_in::parse::<WireEvent>(data)
             .ok()
             .and_then(WireEvent::event)
@@ -255,19 +428,19 @@ impl Decoder for ResponsesDecoder {
         };
         match ev {
             ResponsesEvent::Created { response } => out.push(Event::Start {
-                id: str_at(&response, "id"),
-                model: str_at(&response, "model"),
+                id: text(response.id),
+                model: text(response.model),
             }),
             ResponsesEvent::ItemAdded { output_index, item } => {
-                if str_at(&item, "type") == "function_call" {
+                if item.kind.and_then(Scalar::str).as_deref() == Some("function_call") {
                     let index = self.tools.len();
                     self.tools.push((output_index, index));
                     out.push(Event::ToolStart {
                         index,
-                        id: str_at(&item, "call_id"),
-                        name: str_at(&item, "name"),
+                        id: text(item.call_id),
+                        name: text(item.name),
                     });
-                    let args = str_at(&item, "arguments");
+                    let args = text(item.arguments);
                     if !args.is_empty() {
                         out.push(Event::ToolArgs { index, delta: args });
                     }
@@ -286,20 +459,21 @@ impl Decoder for ResponsesDecoder {
                     });
                 }
             }
-            ResponsesEvent::Completed { response } => {
-                out.push(Event::Finish(finish_of(&response, !self.tools.is_empty())));
-                if let Some(u) = usage_of(&response) {
-                    out.push(Event::Usage(u));
+            ResponsesEvent::Completed { mut response } => {
+                out.push(Event::Finish(response.finish(!self.tools.is_empty())));
+                if let Some(u) = response.usage.0 {
+                    out.push(Event::Usage(u.into()));
                 }
                 out.push(Event::Done);
             }
             ResponsesEvent::Failed { response } => {
                 let msg = response
-                    .get("error")
-                    .and_then(|e| e.get("message"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("upstream response failed");
-                out.push(Event::Error(msg.to_string()));
+                    .error
+                    .0
+                    .and_then(|e| e.message)
+                    .and_then(Scalar::string)
+                    .unwrap_or_else(|| "upstream response failed".into());
+                out.push(Event::Error(msg));
             }
             ResponsesEvent::Error { message } => out.push(Event::Error(if message.is_empty() {
                 "upstream error".into()
@@ -366,6 +540,154 @@ mod tests {
                 Event::Done,
             ]
         );
+    }
+
+    #[test]
+    fn the_types_passed_over_unparsed_are_those_read_as_other() {
+        for kind in [
+            "response.created",
+            "response.in_progress",
+            "response.queued",
+            "response.output_item.added",
+            "response.output_item.done",
+            "response.content_part.added",
+            "response.content_part.done",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.output_text.annotation.added",
+            "response.reasoning_summary_part.added",
+            "response.reasoning_summary_text.delta",
+            "response.reasoning_summary_text.done",
+            "response.reasoning_text.delta",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.completed",
+            "response.incomplete",
+            "response.failed",
+            "error",
+            "",
+        ] {
+            let json = format!(
+                r#"{{"type":"{kind}","response":{{}},"item":{{}},"delta":"d","message":"m"}}"#
+            );
+            let ev = json_in::parse::<WireEvent>(json.as_bytes())
+                .ok()
+                .and_then(WireEvent::event)
+                .expect("an event");
+            assert_eq!(
+                read_type(kind.as_bytes()),
+                !matches!(ev, ResponsesEvent::Other),
+                "{kind}"
+            );
+            assert_eq!(leading_type(json.as_bytes()), Some(kind.as_bytes()));
+        }
+        // A type passed over yields nothing, broken or not.
+        assert_eq!(
+            decoded(&[r#"{"type":"response.output_item.done","item":"#]),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn response_members_of_another_type_read_as_absent() {
+        let out = decoded(&[
+            r#"{"type":"response.created","response":{"id":5,"model":null,"output":[{"type":"message","content":[{"text":"x"}]}]}}"#,
+            r#"{"type":"response.output_item.added","output_index":0,"item":{"type":"function_call","call_id":["c"],"name":"f","arguments":{}}}"#,
+            r#"{"type":"response.completed","response":{"incomplete_details":{"reason":7},"error":"e","output":[],"usage":{"input_tokens":"3","output_tokens":4.0,"total_tokens":null,"input_tokens_details":{"cached_tokens":2},"output_tokens_details":{"reasoning_tokens":18446744073709551615}}}}"#,
+        ]);
+        assert_eq!(
+            out,
+            vec![
+                Event::Start {
+                    id: String::new(),
+                    model: String::new()
+                },
+                Event::ToolStart {
+                    index: 0,
+                    id: String::new(),
+                    name: "f".into()
+                },
+                Event::Finish(Finish::ToolCalls),
+                Event::Usage(TokenUsage {
+                    cached_tokens: 2,
+                    ..Default::default()
+                }),
+                Event::Done,
+            ]
+        );
+        // The total is the sum when the upstream gives none; objects of
+        // another type read as absent.
+        let out = decoded(&[
+            r#"{"type":"response.completed","response":{"incomplete_details":"x","usage":{"input_tokens":3,"output_tokens":4,"output_tokens_details":[1]}}}"#,
+            r#"{"type":"response.failed","response":{"error":[]}}"#,
+            r#"{"type":"response.completed","response":{"usage":"none"}}"#,
+        ]);
+        assert_eq!(out[0], Event::Finish(Finish::Stop));
+        assert_eq!(out[3], Event::Error("upstream response failed".into()));
+        assert_eq!(out[4..], [Event::Finish(Finish::Stop), Event::Done]);
+        assert_eq!(
+            out[1],
+            Event::Usage(TokenUsage {
+                input_tokens: 3,
+                output_tokens: 4,
+                total_tokens: 7,
+                ..Default::default()
+            })
+        );
+    }
+
+    #[test]
+    fn a_whole_response_is_read_as_leniently_as_a_value_was() {
+        let body = br#"{"id":"resp_9","model":"gpt-x","created_at":1700000000,"status":"completed",
+            "output":[
+                "stray",
+                {"type":"reasoning","summary":[{"type":"summary_text","text":"think"},"more"]},
+                {"type":"message","content":[{"type":"output_text","text":"Hi"},{"text":""},{"text":7},"x",{"type":"output_text","text":" there"}]},
+                {"type":"message","content":"not a list"},
+                {"type":"function_call","call_id":"call_1","name":"f","arguments":"{\"a\":1}"},
+                {"type":7,"text":"ignored"}
+            ],
+            "usage":{"input_tokens":5,"output_tokens":6,"output_tokens_details":{"reasoning_tokens":2}},
+            "incomplete_details":null}"#;
+        let r = parse_whole(body).expect("read");
+        assert_eq!(
+            (r.id.as_str(), r.model.as_str(), r.created),
+            ("resp_9", "gpt-x", 1700000000)
+        );
+        assert_eq!(
+            r.parts,
+            vec![
+                Part::Thinking {
+                    text: "think\nmore".into(),
+                    signature: None
+                },
+                Part::Text("Hi".into()),
+                Part::Text(" there".into()),
+                Part::ToolCall(ToolCall {
+                    id: "call_1".into(),
+                    name: "f".into(),
+                    args: serde_json::json!({"a": 1}),
+                }),
+            ]
+        );
+        assert_eq!(r.finish, Finish::ToolCalls);
+        assert_eq!(
+            r.usage,
+            Some(TokenUsage {
+                input_tokens: 5,
+                output_tokens: 6,
+                reasoning_tokens: 2,
+                total_tokens: 11,
+                ..Default::default()
+            })
+        );
+        // Members of another type read as absent; broken JSON is refused.
+        let r = parse_whole(br#"{"id":1,"output":{},"usage":[],"created_at":"x","incomplete_details":{"reason":"max_output_tokens"}}"#)
+            .expect("read");
+        assert_eq!((r.id.as_str(), r.created, r.usage), ("", 0, None));
+        assert!(r.parts.is_empty());
+        assert_eq!(r.finish, Finish::Length);
+        assert!(parse_whole(br#"{"output":[}"#).is_err());
     }
 
     #[test]
