@@ -551,6 +551,26 @@ mod tests {
     }
 
     #[test]
+    fn strings_end_where_serde_says_whatever_their_length() {
+        // Runs of every length up to a few SIMD blocks, with an escape at
+        // every place in them.
+        for n in 0..48 {
+            for at in 0..=n {
+                for escape in [r#"\""#, r#"\\"#, r#"\n"#] {
+                    let text = format!("{}{escape}{}", "a".repeat(at), "b".repeat(n - at));
+                    let body = format!(r#"{{"k":"{text}","z":[{{"q":"{text}"}}]}}"#);
+                    let o = Object::parse(body.as_bytes()).expect("scanned");
+                    assert_eq!(o.get("k"), Some(format!(r#""{text}""#).as_bytes()), "{body}");
+                    let z = o.get("z").expect("z");
+                    assert_eq!(parsed(z), parsed(body.as_bytes())["z"], "{body}");
+                }
+            }
+        }
+        assert!(Object::parse(br#"{"k":"aaaaaaaaaaaaaaaaaaaaaaaa"#).is_none());
+        assert!(Object::parse(br#"{"k":"aaaaaaaaaaaaaaaaaaaaaaa\"#).is_none());
+    }
+
+    #[test]
     fn escaped_model_is_not_read_as_plain() {
         let o = Object::parse(br#"{"model":"a\"b"}"#).expect("scanned");
         assert_eq!(o.get_str("model"), None);
