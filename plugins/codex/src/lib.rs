@@ -44,6 +44,7 @@ impl ProviderSpec for Codex {
     const AUTH_FILES: Option<AuthFileHooks> = Some(auth_file::HOOKS);
 
     const OWNED_BY: &'static str = "openai";
+    const ALWAYS_STREAMS: bool = true;
 
     type Section = config::CodexKeys;
 
@@ -53,6 +54,10 @@ impl ProviderSpec for Codex {
 
     fn build_request(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         request::build(call)
+    }
+
+    fn build_translated_request(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
+        request::build_translated(call)
     }
 
     fn translate_response(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError> {

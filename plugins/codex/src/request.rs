@@ -22,6 +22,27 @@ pub const DEFAULT_BASE_URL: &str = "https://chatgpt.com/backend-api/codex";
 const USER_AGENT: &str = "codex_cli_rs/0.50.0 (Linux; x86_64) cliproxy";
 
 pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
+    build_with(call, BodyEdit::ModelAndStream)
+}
+
+/// A body the kit translated from another client format: it already names
+/// `call.model`, streams (`ALWAYS_STREAMS`) and carries no
+/// `previous_response_id`, so it goes as written ("unchanged"), without
+/// the scan and copy of the whole body the edit costs (about 240k
+/// instructions for a coding agent's 63 KB conversation).
+pub fn build_translated(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
+    build_with(call, BodyEdit::None)
+}
+
+/// What [`build_with`] does to the body.
+#[derive(Clone, Copy, PartialEq)]
+enum BodyEdit {
+    /// `model` and `stream: true` set, `previous_response_id` removed.
+    ModelAndStream,
+    None,
+}
+
+fn build_with(call: &UpstreamCall, edit: BodyEdit) -> Result<UpstreamRequest, PluginError> {
     let cred = &call.credential;
     if call.action.as_str() == "count_tokens" {
         return Err(PluginError::with_status(
@@ -35,21 +56,9 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
     } else {
         cred.base_url.trim()
     };
-    // Three top-level members change; the rest (the input items, which
-    // can be large) keeps its bytes without a parse ([`json_edit`]).
-    let body = match json_edit::Object::parse(&call.body) {
-        Some(o) => {
-            let model = json_edit::string_literal(call.model.as_str());
-            o.rewrite(
-                &[("model", &model), ("stream", b"true")],
-                &["previous_response_id"],
-            )
-        }
-        None => edit_json_body(&call.body, |map| {
-            map.insert("model".into(), Value::String(call.model.to_string()));
-            map.insert("stream".into(), Value::Bool(true));
-            map.remove("previous_response_id");
-        })?,
+    let body = match edit {
+        BodyEdit::ModelAndStream => ROption::RSome(edited_body(call)?.into()),
+        BodyEdit::None => ROption::RNone,
     };
     let mut headers = HeaderList::new();
     headers.set_fixed("Content-Type", "application/json");
@@ -75,7 +84,7 @@ pub fn build(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
         method: "POST".into(),
         url: join_url(base, "/responses").into(),
         headers: headers.into_rvec(),
-        body: ROption::RSome(body.into()),
+        body,
         splice: ROption::RNone,
         proxy_url: cred.proxy_url.clone(),
     })
@@ -90,6 +99,27 @@ const SESSION_CACHE_MAX: usize = 1024;
 thread_local! {
     static SESSIONS: std::cell::RefCell<std::collections::HashMap<String, String>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The client's body with `model` and `stream: true` set and
+/// `previous_response_id` removed. Three top-level members change; the
+/// rest (the input items, which can be large) keeps its bytes without a
+/// parse ([`json_edit`]).
+fn edited_body(call: &UpstreamCall) -> Result<Vec<u8>, PluginError> {
+    Ok(match json_edit::Object::parse(&call.body) {
+        Some(o) => {
+            let model = json_edit::string_literal(call.model.as_str());
+            o.rewrite(
+                &[("model", &model), ("stream", b"true")],
+                &["previous_response_id"],
+            )
+        }
+        None => edit_json_body(&call.body, |map| {
+            map.insert("model".into(), Value::String(call.model.to_string()));
+            map.insert("stream".into(), Value::Bool(true));
+            map.remove("previous_response_id");
+        })?,
+    })
 }
 
 /// A stable UUID-shaped session id per credential (the client's own wins).
@@ -208,6 +238,29 @@ mod tests {
             .headers
             .iter()
             .any(|h| h.name.as_str() == "Session_id" && h.value.len() == 36));
+    }
+
+    #[test]
+    fn a_translated_body_goes_as_written_with_the_same_headers() {
+        let owned = call();
+        let plain = build(&owned.as_call()).expect("built");
+        let translated = build_translated(&owned.as_call()).expect("built");
+        assert!(
+            translated.body.is_none(),
+            "unchanged: the kit sends its body"
+        );
+        assert!(plain.body.is_some());
+        assert_eq!(translated.url, plain.url);
+        let names = |r: &UpstreamRequest| -> Vec<(String, String)> {
+            r.headers
+                .iter()
+                .map(|h| (h.name.to_string(), h.value.to_string()))
+                .collect()
+        };
+        assert_eq!(names(&translated), names(&plain));
+        let mut count = owned.clone();
+        count.action = "count_tokens".into();
+        assert!(build_translated(&count.as_call()).is_err());
     }
 
     #[test]

@@ -560,7 +560,11 @@ mod tests {
                     let text = format!("{}{escape}{}", "a".repeat(at), "b".repeat(n - at));
                     let body = format!(r#"{{"k":"{text}","z":[{{"q":"{text}"}}]}}"#);
                     let o = Object::parse(body.as_bytes()).expect("scanned");
-                    assert_eq!(o.get("k"), Some(format!(r#""{text}""#).as_bytes()), "{body}");
+                    assert_eq!(
+                        o.get("k"),
+                        Some(format!(r#""{text}""#).as_bytes()),
+                        "{body}"
+                    );
                     let z = o.get("z").expect("z");
                     assert_eq!(parsed(z), parsed(body.as_bytes())["z"], "{body}");
                 }

@@ -50,6 +50,10 @@ pub trait ProviderSpec: Send + Sync + 'static {
     /// `owned_by` in model lists (e.g. `google`); empty: the credential's label.
     const OWNED_BY: &'static str = "";
 
+    /// The upstream call streams whatever the client asked (Codex): a body
+    /// translated from another format is then written with `"stream": true`.
+    const ALWAYS_STREAMS: bool = false;
+
     /// The config list this plugin owns.
     type Section: ListSection;
 
@@ -63,6 +67,14 @@ pub trait ProviderSpec: Send + Sync + 'static {
     // `ProviderPlugin` translates other client formats first.
 
     fn build_request(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError>;
+    /// The request for a body the kit translated from another client
+    /// format, which already carries `call.model` and the stream flag
+    /// ([`Self::ALWAYS_STREAMS`]) and nothing of a client's own state: a
+    /// spec that edits those members in a client's body need not read this
+    /// one again. The default is [`Self::build_request`].
+    fn build_translated_request(call: &UpstreamCall) -> Result<UpstreamRequest, PluginError> {
+        Self::build_request(call)
+    }
     fn translate_response(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError>;
     fn open_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator>;
 }
@@ -146,16 +158,24 @@ impl<S: ProviderSpec> Plugin for ProviderPlugin<S> {
     }
 
     fn build_request(&self, call: &UpstreamCall<'_>) -> Result<UpstreamRequest, PluginError> {
-        let (wire, body) = wire_call(call, S::WIRE_FORMAT)?;
-        let Some(body) = body else {
+        let (wire, rewritten) = wire_call(call, S::WIRE_FORMAT, S::ALWAYS_STREAMS)?;
+        let Some(Rewritten {
+            bytes: body,
+            origin,
+        }) = rewritten
+        else {
             return S::build_request(&wire);
         };
         // The spec sees the rewritten body; "unchanged" from it means that
         // body, not the client's.
-        let mut req = S::build_request(&UpstreamCall {
+        let rewritten = UpstreamCall {
             body: body.as_slice().into(),
             ..wire
-        })?;
+        };
+        let mut req = match origin {
+            BodyOrigin::Translated => S::build_translated_request(&rewritten)?,
+            BodyOrigin::Thinking => S::build_request(&rewritten)?,
+        };
         if req.body.is_none() {
             // "Unchanged" or a splice from the spec are relative to the
             // rewritten body, which the host does not hold: send it whole.
@@ -268,25 +288,46 @@ fn as_wire_call<'a>(call: &UpstreamCall<'a>, wire: Format) -> UpstreamCall<'a> {
     }
 }
 
+/// Why the body sent upstream is not the client's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum BodyOrigin {
+    /// Written from another client format.
+    Translated,
+    /// The client's body with a thinking suffix applied.
+    Thinking,
+}
+
+/// A body rewritten for the upstream.
+struct Rewritten {
+    bytes: Vec<u8>,
+    origin: BodyOrigin,
+}
+
 /// The call as the wire format sees it, and its body when that had to be
 /// rewritten (another client format, or a thinking suffix); `None` keeps
 /// the client's body, which then crosses back as "unchanged".
+/// `always_streams`: the spec's [`ProviderSpec::ALWAYS_STREAMS`].
 fn wire_call<'a>(
     call: &UpstreamCall<'a>,
     wire: &str,
-) -> Result<(UpstreamCall<'a>, Option<Vec<u8>>), PluginError> {
+    always_streams: bool,
+) -> Result<(UpstreamCall<'a>, Option<Rewritten>), PluginError> {
     let reasoning = thinking::parse(call.thinking.as_str());
     let count = call.action.as_str() == "count_tokens";
     match translated_pair(call, wire) {
         Some((client, wire)) => {
             let opts = RequestOpts {
                 model: call.model.to_string(),
-                stream: call.action.as_str() == "stream",
+                stream: always_streams || call.action.as_str() == "stream",
                 count_tokens: count,
                 reasoning,
             };
-            let body = translate::request(client, wire, &call.body, &opts)?;
-            Ok((as_wire_call(call, wire), Some(body)))
+            let bytes = translate::request(client, wire, &call.body, &opts)?;
+            let rewritten = Rewritten {
+                bytes,
+                origin: BodyOrigin::Translated,
+            };
+            Ok((as_wire_call(call, wire), Some(rewritten)))
         }
         None => {
             let c = UpstreamCall {
@@ -296,8 +337,12 @@ fn wire_call<'a>(
             let format = Format::from_client(call.client_format.as_str());
             match (reasoning, format, count) {
                 (Some(r), Some(format), false) => {
-                    let body = thinking::apply(format, &call.body, call.model.as_str(), &r)?;
-                    Ok((c, Some(body)))
+                    let bytes = thinking::apply(format, &call.body, call.model.as_str(), &r)?;
+                    let rewritten = Rewritten {
+                        bytes,
+                        origin: BodyOrigin::Thinking,
+                    };
+                    Ok((c, Some(rewritten)))
                 }
                 _ => Ok((c, None)),
             }
