@@ -9,6 +9,7 @@ use super::json_in;
 use super::lenient::{Int, Listed, Obj, Scalar, TextOf};
 use super::stream::Decoder;
 use crate::sse::leading_type;
+use serde::de::IgnoredAny;
 
 pub(super) fn usage_json(u: &TokenUsage) -> Value {
     json!({
@@ -30,24 +31,10 @@ fn finish_from(reason: Option<&str>, tools: bool) -> Finish {
     }
 }
 
-/// A whole `response` object: what translation reads of it, in one pass.
-/// Strings, counts and objects of another type read as absent, and an
-/// `output` or `content` that is not a list as empty, as they did when the
-/// body was read into a `Value` and picked apart.
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct WholeResponse<'a> {
-    #[serde(borrow)]
-    id: Option<Scalar<'a>>,
-    #[serde(borrow)]
-    model: Option<Scalar<'a>>,
-    created_at: Int,
-    usage: Obj<WireUsage>,
-    #[serde(borrow)]
-    incomplete_details: Obj<WireReason<'a>>,
-    #[serde(borrow)]
-    output: Listed<Obj<OutputItem<'a>>>,
-}
+/// A whole `response` object: what translation reads of it, in one pass
+/// (its output items too). An `output` or `content` that is not a list
+/// reads as empty, as it did when the body was a `Value` picked apart.
+type WholeResponse<'a> = ResponseObject<'a, Listed<Obj<OutputItem<'a>>>>;
 
 /// One item of `output`: a message's texts, a reasoning summary or a call.
 #[derive(serde::Deserialize, Default)]
@@ -83,15 +70,15 @@ fn listed<T>(l: Listed<Obj<T>>) -> impl Iterator<Item = T> {
 }
 
 pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
-    let v: WholeResponse = json_in::parse(body).map_err(bad_upstream)?;
+    let mut v: WholeResponse = json_in::parse(body).map_err(bad_upstream)?;
     let mut r = Response {
-        id: text(v.id),
-        model: text(v.model),
+        id: text(v.id.take()),
+        model: text(v.model.take()),
         created: v.created_at.0,
-        usage: v.usage.0.map(TokenUsage::from),
+        usage: v.usage.0.take().map(TokenUsage::from),
         ..Default::default()
     };
-    for item in listed(v.output) {
+    for item in listed(std::mem::take(&mut v.output)) {
         match item.kind.and_then(Scalar::str).as_deref().unwrap_or("") {
             "message" => {
                 for c in listed(item.content) {
@@ -119,12 +106,7 @@ pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
         }
     }
     let tools = r.parts.iter().any(|p| matches!(p, Part::ToolCall(_)));
-    let reason = v
-        .incomplete_details
-        .0
-        .and_then(|d| d.reason)
-        .and_then(Scalar::str);
-    r.finish = finish_from(reason.as_deref(), tools);
+    r.finish = v.finish(tools);
     Ok(r)
 }
 
@@ -196,11 +178,11 @@ pub(super) fn message_item(id: &str, text: &str, status: &str) -> Value {
 /// One event of a Responses stream (the fields translation reads).
 enum ResponsesEvent<'a> {
     Created {
-        response: WireResponse<'a>,
+        response: StreamResponse<'a>,
     },
     ItemAdded {
         output_index: u64,
-        item: WireItem<'a>,
+        item: OutputItem<'a>,
     },
     TextDelta {
         delta: String,
@@ -213,10 +195,10 @@ enum ResponsesEvent<'a> {
         delta: String,
     },
     Completed {
-        response: WireResponse<'a>,
+        response: StreamResponse<'a>,
     },
     Failed {
-        response: WireResponse<'a>,
+        response: StreamResponse<'a>,
     },
     Error {
         message: String,
@@ -236,34 +218,40 @@ struct WireEvent<'a> {
     #[serde(rename = "type", borrow)]
     kind: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
-    response: Option<WireResponse<'a>>,
+    response: Option<StreamResponse<'a>>,
     output_index: Option<u64>,
     #[serde(borrow)]
-    item: Option<WireItem<'a>>,
+    item: Option<OutputItem<'a>>,
     delta: Option<String>,
     message: Option<String>,
 }
 
-/// What a stream reads of a `response` object; the rest (its `output`,
-/// which in `response.completed` repeats the whole answer) is skipped
+/// What a stream reads of a `response` object: all but its `output`,
+/// which in `response.completed` repeats the whole answer and is skipped
 /// unbuilt. Read as a `Value`, every event carrying a response built its
-/// tree (most of what translating a Codex stream cost). Strings and
-/// counts of another type read as absent, as `Value::as_str` and `as_i64`
-/// did, and so do objects of another type (`Obj`), as `Value::get` did.
-/// A `response` that is not an object drops its event (the API sends
-/// none; as a `Value` it read as an empty one).
+/// tree (most of what translating a Codex stream cost).
+type StreamResponse<'a> = ResponseObject<'a, IgnoredAny>;
+
+/// A `response` object's members that translation reads, with its
+/// `output` read as `Output`. Strings and counts of another type read as
+/// absent, as `Value::as_str` and `as_i64` did, and so do objects of
+/// another type (`Obj`), as `Value::get` did. In a stream, a `response`
+/// that is not an object drops its event (the API sends none; as a
+/// `Value` it read as an empty one).
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
-struct WireResponse<'a> {
+struct ResponseObject<'a, Output> {
     #[serde(borrow)]
     id: Option<Scalar<'a>>,
     #[serde(borrow)]
     model: Option<Scalar<'a>>,
+    created_at: Int,
     usage: Obj<WireUsage>,
     #[serde(borrow)]
     incomplete_details: Obj<WireReason<'a>>,
     #[serde(borrow)]
     error: Obj<WireMessage<'a>>,
+    output: Output,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -322,27 +310,12 @@ struct WireMessage<'a> {
     message: Option<Scalar<'a>>,
 }
 
-/// What a stream reads of an output item: whether it is a function call,
-/// and the call's id, name and any arguments it opens with.
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct WireItem<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Option<Scalar<'a>>,
-    #[serde(borrow)]
-    call_id: Option<Scalar<'a>>,
-    #[serde(borrow)]
-    name: Option<Scalar<'a>>,
-    #[serde(borrow)]
-    arguments: Option<Scalar<'a>>,
-}
-
 /// A string member's text, or empty (`Value::as_str`, then `to_string`).
 fn text(s: Option<Scalar<'_>>) -> String {
     s.and_then(Scalar::string).unwrap_or_default()
 }
 
-impl WireResponse<'_> {
+impl<Output> ResponseObject<'_, Output> {
     fn finish(&mut self, tools: bool) -> Finish {
         let reason = self
             .incomplete_details
