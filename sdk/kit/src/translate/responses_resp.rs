@@ -21,16 +21,6 @@ pub(super) fn usage_json(u: &TokenUsage) -> Value {
     })
 }
 
-/// The finish of an answer from its `incomplete_details.reason`.
-fn finish_from(reason: Option<&str>, tools: bool) -> Finish {
-    match reason {
-        Some("max_output_tokens") => Finish::Length,
-        Some("content_filter") => Finish::ContentFilter,
-        _ if tools => Finish::ToolCalls,
-        _ => Finish::Stop,
-    }
-}
-
 /// A whole `response` object: what translation reads of it, in one pass
 /// (its output items too). An `output` or `content` that is not a list
 /// reads as empty, as it did when the body was a `Value` picked apart.
@@ -316,6 +306,7 @@ fn text(s: Option<Scalar<'_>>) -> String {
 }
 
 impl<Output> ResponseObject<'_, Output> {
+    /// The finish of the answer, from its `incomplete_details.reason`.
     fn finish(&mut self, tools: bool) -> Finish {
         let reason = self
             .incomplete_details
@@ -323,7 +314,12 @@ impl<Output> ResponseObject<'_, Output> {
             .take()
             .and_then(|d| d.reason)
             .and_then(Scalar::str);
-        finish_from(reason.as_deref(), tools)
+        match reason.as_deref() {
+            Some("max_output_tokens") => Finish::Length,
+            Some("content_filter") => Finish::ContentFilter,
+            _ if tools => Finish::ToolCalls,
+            _ => Finish::Stop,
+        }
     }
 }
 
