@@ -326,7 +326,10 @@ pub struct UpstreamCall<'a> {
     pub thinking: RStr<'a>,
     pub client_headers: RSlice<'a, HeaderRef<'a>>,
     pub client_query: RStr<'a>,
-    /// The client's request body as it arrived.
+    /// The client's request body as it arrived (or as the kit translated
+    /// it): always one JSON value, perhaps with whitespace around it. The
+    /// core answers anything else with a 400 before a plugin is called, and
+    /// refuses a second `model` member, so a plugin need not check again.
     pub body: RSlice<'a, u8>,
     /// The credential chosen for this attempt, exactly as the plugin exposed
     /// it through `credentials()` (so a config change between routing and

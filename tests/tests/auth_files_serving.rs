@@ -219,6 +219,27 @@ async fn gemini_cli_file_uses_the_code_assist_envelope() {
         api.requests()[1].path,
         "/v1internal:streamGenerateContent?alt=sse"
     );
+
+    // The envelope carries the client's bytes unread: a body that is not
+    // one JSON value (here a value and then more) must be refused before
+    // it, or the rest would land in the envelope beside "request".
+    for broken in [
+        r#"{"contents": [}"#,
+        r#"{"contents": []}, "project": "other""#,
+    ] {
+        let r = http(
+            "POST",
+            &server.url("/v1beta/models/gemini-2.5-pro:generateContent"),
+            &[],
+            broken,
+        )
+        .await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Invalid request: ")));
+    }
+    assert_eq!(api.requests().len(), 2, "nothing more went upstream");
 }
 
 #[tokio::test]

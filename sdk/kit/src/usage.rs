@@ -458,8 +458,10 @@ pub fn gemini(json: &[u8]) -> Option<TokenUsage> {
 }
 
 /// One Gemini chunk, counted only when it is the terminal one (its first
-/// candidate has a `finishReason`).
+/// candidate has a `finishReason`). A chunk without those bytes cannot be
+/// terminal, so most of a stream's chunks are passed over unparsed.
 pub fn gemini_terminal(json: &[u8]) -> Option<TokenUsage> {
+    FINISH_REASON.find(json)?;
     let doc = serde_json::from_slice::<GeminiDoc>(json).ok()?.inner();
     let terminal = doc
         .candidates
@@ -483,8 +485,6 @@ impl UsageReader for GeminiStream {
     }
 
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
-        // Cheap filter before parsing.
-        FINISH_REASON.find(data)?;
         gemini_terminal(data)
     }
 }
