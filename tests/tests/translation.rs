@@ -407,6 +407,7 @@ async fn credential_files_translate_inside_their_envelopes() {
     let config = format!(
         r#"
 auth-dir: ./auths
+usage-statistics-enabled: true
 plugins:
   configs:
     gemini: {{cloudcode-base-url: "{a}"}}
@@ -417,6 +418,7 @@ plugins:
     let server = Server::builder(&config)
         .file("auths/gemini-g@x.y-proj-1.json", gemini_file.to_string())
         .file("auths/claude-c@x.y.json", claude_file.to_string())
+        .env("MANAGEMENT_PASSWORD", "translation-pw")
         .start();
 
     // OpenAI chat on a Gemini CLI account.
@@ -454,6 +456,26 @@ plugins:
         api.requests()[1].path,
         "/v1internal:streamGenerateContent?alt=sse"
     );
+    // Both answers' usage was recorded from inside the envelope (a
+    // translated stream passes its events on unwrapped to the decoder).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let usage = loop {
+        let r = http(
+            "GET",
+            &server.url("/v0/management/usage"),
+            &[("Authorization", "Bearer translation-pw")],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        if v["usage"]["total_requests"] == 2 || std::time::Instant::now() > deadline {
+            break v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(usage["usage"]["total_requests"], 2, "{usage:#}");
+    assert_eq!(usage["usage"]["total_tokens"], 6, "{usage:#}");
 
     // Gemini on a Claude subscription account.
     let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});

@@ -90,6 +90,27 @@ impl ProviderSpec for Gemini {
             kit_gemini::open_stream(call)
         }
     }
+
+    /// Code Assist: the kit's Gemini reader takes the envelope as it
+    /// came, so it is not unwrapped (a pass over the answer and a copy).
+    fn translate_translated_response(
+        call: &UpstreamCall,
+        body: &[u8],
+    ) -> Result<Translated, PluginError> {
+        if call.credential.is_oauth() {
+            Ok(kit_gemini::translate(call, body))
+        } else {
+            request::translate(call, body)
+        }
+    }
+
+    fn open_translated_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator> {
+        if call.credential.is_oauth() {
+            code_assist::open_usage_stream()
+        } else {
+            kit_gemini::open_stream(call)
+        }
+    }
 }
 
 pub type GeminiPlugin = ProviderPlugin<Gemini>;

@@ -77,6 +77,24 @@ pub trait ProviderSpec: Send + Sync + 'static {
     }
     fn translate_response(call: &UpstreamCall, body: &[u8]) -> Result<Translated, PluginError>;
     fn open_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator>;
+    /// Likewise for a whole answer the kit then translates (never a count
+    /// of tokens, which keeps [`Self::translate_response`]). The default is
+    /// [`Self::translate_response`].
+    fn translate_translated_response(
+        call: &UpstreamCall,
+        body: &[u8],
+    ) -> Result<Translated, PluginError> {
+        Self::translate_response(call, body)
+    }
+    /// The stream translator for an answer the kit then translates into
+    /// another client format. The kit's decoder of the wire format reads
+    /// every event whole after it (dropping one that is not JSON) and knows
+    /// the wire format's envelopes (Code Assist's `{"response": …}`), so
+    /// such a translator may leave events as they came and only read their
+    /// usage. The default is [`Self::open_stream`].
+    fn open_translated_stream(call: &UpstreamCall) -> Box<dyn StreamTranslator> {
+        Self::open_stream(call)
+    }
 }
 
 /// How a provider plugin serves credential files: the `type`s it claims
@@ -198,7 +216,12 @@ impl<S: ProviderSpec> Plugin for ProviderPlugin<S> {
         let Some((client, wire)) = translated_pair(call, S::WIRE_FORMAT) else {
             return S::translate_response(call, body);
         };
-        let native = S::translate_response(&as_wire_call(call, wire), body)?;
+        let wire_call = as_wire_call(call, wire);
+        let native = if call.action.as_str() == "count_tokens" {
+            S::translate_response(&wire_call, body)?
+        } else {
+            S::translate_translated_response(&wire_call, body)?
+        };
         let native_bytes = native.bytes_or(body);
         let bytes = if call.action.as_str() == "count_tokens" {
             translate::count_response(wire, client, native_bytes)?
@@ -215,7 +238,7 @@ impl<S: ProviderSpec> Plugin for ProviderPlugin<S> {
         let Some((client, wire)) = translated_pair(call, S::WIRE_FORMAT) else {
             return Ok(S::open_stream(call));
         };
-        let inner = S::open_stream(&as_wire_call(call, wire));
+        let inner = S::open_translated_stream(&as_wire_call(call, wire));
         let sse = gemini_stream_is_sse(call);
         Ok(translate::stream(
             wire,

@@ -660,6 +660,15 @@ mod tests {
         );
         let env = br#"{"response":{"usageMetadata":{"promptTokenCount":4,"totalTokenCount":9}}}"#;
         assert_eq!(gemini(env).map(|u| u.total_tokens), Some(9));
+        // Code Assist's envelope, as a translated stream passes it on.
+        let env_last = br#"{"response":{"candidates":[{"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":4,"totalTokenCount":9}},"traceId":"t"}"#;
+        assert_eq!(
+            GeminiStream.on_data(env_last).map(|u| u.total_tokens),
+            Some(9)
+        );
+        let env_early =
+            br#"{"response":{"candidates":[{}],"usageMetadata":{"promptTokenCount":4}}}"#;
+        assert!(GeminiStream.on_data(env_early).is_none());
         let mut arr = GeminiArrayStream::default();
         arr.push(b"[{\"candidates\":[{}]},\n");
         arr.push(&last[..]);

@@ -90,6 +90,20 @@ struct GeminiAnswer<'a> {
     #[serde(borrow)]
     response_id: Cow<'a, str>,
     error: Option<Value>,
+    /// Code Assist's envelope (`{"response": <answer>, "traceId": …}`),
+    /// read here in the same pass rather than unwrapped and read again.
+    #[serde(borrow)]
+    response: Option<Box<GeminiAnswer<'a>>>,
+}
+
+impl<'a> GeminiAnswer<'a> {
+    /// The answer inside an envelope, or this one when there is none.
+    fn unwrapped(self) -> GeminiAnswer<'a> {
+        match self.response {
+            Some(inner) => *inner,
+            None => self,
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -133,7 +147,9 @@ fn parts_into(parts: Vec<parts::WirePart<'_>>, mut on: impl FnMut(Part)) {
 }
 
 pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
-    let a: GeminiAnswer = json_in::parse(body).map_err(bad_upstream)?;
+    let a = json_in::parse::<GeminiAnswer>(body)
+        .map_err(bad_upstream)?
+        .unwrapped();
     let mut r = Response {
         id: a.response_id.into_owned(),
         model: a.model_version.into_owned(),
@@ -190,7 +206,7 @@ pub struct GeminiDecoder {
 
 impl Decoder for GeminiDecoder {
     fn data(&mut self, data: &[u8], out: &mut Vec<Event>) {
-        let Ok(a) = json_in::parse::<GeminiAnswer>(data) else {
+        let Ok(a) = json_in::parse::<GeminiAnswer>(data).map(GeminiAnswer::unwrapped) else {
             return;
         };
         if let Some(e) = a.error {
@@ -716,6 +732,28 @@ mod tests {
              {\"cachedContentTokenCount\":1,\"candidatesTokenCount\":5,\"promptTokenCount\":3,\
              \"totalTokenCount\":8},\"modelVersion\":\"gm\",\"responseId\":\"r1\"}"
         );
+    }
+
+    #[test]
+    fn code_assist_envelopes_read_as_the_answer_inside() {
+        let chunks = [
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hel"}]},"index":0}],"modelVersion":"gm","responseId":"r1"}"#,
+            r#"{"candidates":[{"content":{"parts":[{"text":"lo"},{"functionCall":{"id":"c1","name":"f","args":{"q":1}}}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2,"totalTokenCount":5}}"#,
+        ];
+        let wrapped: Vec<String> = chunks
+            .iter()
+            .map(|c| format!(r#"{{"traceId":"t","response":{c},"metadata":{{"a":[1]}}}}"#))
+            .collect();
+        let bare = decoded(&chunks);
+        assert!(bare.contains(&Event::Finish(Finish::ToolCalls)), "{bare:?}");
+        let wrapped_refs: Vec<&str> = wrapped.iter().map(String::as_str).collect();
+        assert_eq!(decoded(&wrapped_refs), bare);
+        let whole = parse_whole(wrapped[1].as_bytes()).expect("whole");
+        assert_eq!(whole, parse_whole(chunks[1].as_bytes()).expect("bare"));
+        assert_eq!(whole.usage.map(|u| u.total_tokens), Some(5));
+        // An error outside the envelope is still the stream's error.
+        let err = decoded(&[r#"{"error":{"code":429,"message":"slow down"}}"#]);
+        assert_eq!(err, vec![Event::Error("slow down".into())]);
     }
 
     #[test]
