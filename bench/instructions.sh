@@ -24,6 +24,8 @@
 #                                           # envelope on and off; the
 #                                           # stand-in answers it too)
 #   CLIENT=gemini-cli BODY_FILE=<(bench/agent_body.py gemini) bench/instructions.sh
+#   CLIENT=gemini bench/instructions.sh  # a Gemini client on the OpenAI
+#                                        # stand-in (or ACCOUNT=codex)
 #   ACCOUNT=gemini-cli CLIENT=claude bench/instructions.sh
 #                                     # any client on that Gemini CLI account
 #                                     # (model gemini-2.5-pro; a BODY_FILE's
@@ -161,12 +163,19 @@ responses)
     URL="http://127.0.0.1:$PROXY/v1/responses"
     BODY="{\"model\":\"$MODEL\",\"stream\":$STREAMED,\"input\":\"Say hello.\"}"
     ;;
+gemini)
+    # The model is in the path: any account's (bench-plain / bench-sse on
+    # the OpenAI stand-in).
+    URL="http://127.0.0.1:$PROXY/v1beta/models/$MODEL:generateContent"
+    [ "$STREAM" = 1 ] && URL="http://127.0.0.1:$PROXY/v1beta/models/$MODEL:streamGenerateContent?alt=sse"
+    BODY='{"contents":[{"role":"user","parts":[{"text":"Say hello."}]}]}'
+    ;;
 gemini-cli)
     URL="http://127.0.0.1:$PROXY/v1beta/models/gemini-2.5-pro:generateContent"
     [ "$STREAM" = 1 ] && URL="http://127.0.0.1:$PROXY/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
     BODY='{"contents":[{"role":"user","parts":[{"text":"Say hello."}]}]}'
     ;;
-*) echo "CLIENT is openai, claude, responses or gemini-cli" >&2; exit 1 ;;
+*) echo "CLIENT is openai, claude, responses, gemini or gemini-cli" >&2; exit 1 ;;
 esac
 if [ -n "$BODY_FILE" ]; then
     # Read once into the work folder: a process substitution can be read
