@@ -10,38 +10,44 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use std::borrow::Cow;
+
+use super::gemini_req_parts::{Declaration, ReqPart};
 use super::ir::*;
 use super::json_in;
 use super::json_out::request_bytes;
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-struct GeminiBody {
-    contents: Vec<Content>,
-    #[serde(alias = "system_instruction")]
-    system_instruction: Option<Content>,
-    tools: Vec<GeminiTool>,
+struct GeminiBody<'a> {
+    #[serde(borrow)]
+    contents: Vec<Content<'a>>,
+    #[serde(alias = "system_instruction", borrow)]
+    system_instruction: Option<Content<'a>>,
+    #[serde(borrow)]
+    tools: Vec<GeminiTool<'a>>,
     #[serde(alias = "tool_config")]
     tool_config: Option<Value>,
     #[serde(alias = "generation_config")]
     generation_config: GenerationConfig,
     /// countTokens bodies may wrap a whole request.
-    #[serde(alias = "generate_content_request")]
-    generate_content_request: Option<Box<GeminiBody>>,
+    #[serde(alias = "generate_content_request", borrow)]
+    generate_content_request: Option<Box<GeminiBody<'a>>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-pub(super) struct Content {
-    pub role: String,
-    pub parts: Vec<Value>,
+struct Content<'a> {
+    role: String,
+    #[serde(borrow)]
+    parts: Vec<ReqPart<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-struct GeminiTool {
-    #[serde(alias = "function_declarations")]
-    function_declarations: Vec<Value>,
+struct GeminiTool<'a> {
+    #[serde(alias = "function_declarations", borrow)]
+    function_declarations: Vec<Declaration<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -81,12 +87,12 @@ fn str_of(v: &Value, camel: &str, snake: &str) -> String {
 
 /// Calls seen so far, to give results the id of their call.
 #[derive(Default)]
-struct CallLedger {
+pub(super) struct CallLedger {
     calls: Vec<(String, String, bool)>,
 }
 
 impl CallLedger {
-    fn call(&mut self, id: Option<&str>, name: &str) -> String {
+    pub(super) fn call(&mut self, id: Option<&str>, name: &str) -> String {
         let id = id
             .filter(|s| !s.is_empty())
             .map(str::to_string)
@@ -95,7 +101,7 @@ impl CallLedger {
         id
     }
 
-    fn result(&mut self, id: Option<&str>, name: &str) -> String {
+    pub(super) fn result(&mut self, id: Option<&str>, name: &str) -> String {
         if let Some(id) = id.filter(|s| !s.is_empty()) {
             return id.to_string();
         }
@@ -113,39 +119,41 @@ impl CallLedger {
     }
 }
 
-fn parts_of(parts: &[Value], ledger: &mut CallLedger) -> Result<Vec<Part>, PluginError> {
-    let mut out = Vec::new();
+fn text(t: Option<Cow<'_, str>>) -> String {
+    t.map(Cow::into_owned).unwrap_or_default()
+}
+
+fn parts_of(parts: Vec<ReqPart<'_>>, ledger: &mut CallLedger) -> Vec<Part> {
+    let mut out = Vec::with_capacity(parts.len());
     for p in parts {
-        if let Some(t) = p.get("text").and_then(Value::as_str) {
-            if p.get("thought").and_then(Value::as_bool) == Some(true) {
+        if let Some(t) = p.text {
+            if p.thought {
                 out.push(Part::Thinking {
-                    text: t.to_string(),
-                    signature: get(p, "thoughtSignature", "thought_signature")
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
+                    text: t.into_owned(),
+                    signature: p.signature.get().flatten().map(Cow::into_owned),
                 });
             } else {
-                out.push(Part::Text(t.to_string()));
+                out.push(Part::Text(t.into_owned()));
             }
-        } else if let Some(d) = get(p, "inlineData", "inline_data") {
+        } else if let Some(d) = p.inline_data.get() {
             out.push(Part::Image {
-                mime: str_of(d, "mimeType", "mime_type"),
-                data: str_of(d, "data", "data"),
+                mime: text(d.mime_type.get().flatten()),
+                data: text(d.data),
             });
-        } else if let Some(f) = get(p, "fileData", "file_data") {
-            out.push(Part::ImageUrl(str_of(f, "fileUri", "file_uri")));
-        } else if let Some(c) = get(p, "functionCall", "function_call") {
-            let name = str_of(c, "name", "name");
-            let id = ledger.call(c.get("id").and_then(Value::as_str), &name);
-            let args = match c.get("args") {
-                Some(v @ Value::Object(_)) => v.clone(),
+        } else if let Some(f) = p.file_data.get() {
+            out.push(Part::ImageUrl(text(f.file_uri.get().flatten())));
+        } else if let Some(c) = p.function_call.get() {
+            let name = text(c.name);
+            let id = ledger.call(c.id.as_deref(), &name);
+            let args = match c.args {
+                Some(v @ Value::Object(_)) => v,
                 _ => json!({}),
             };
             out.push(Part::ToolCall(ToolCall { id, name, args }));
-        } else if let Some(r) = get(p, "functionResponse", "function_response") {
-            let name = str_of(r, "name", "name");
-            let id = ledger.result(r.get("id").and_then(Value::as_str), &name);
-            let response = r.get("response").cloned().unwrap_or(Value::Null);
+        } else if let Some(r) = p.function_response.get() {
+            let name = text(r.name);
+            let id = ledger.result(r.id.as_deref(), &name);
+            let response = r.response.unwrap_or(Value::Null);
             // `{"result": x}` / `{"output": x}` is the usual wrapping.
             let inner = match &response {
                 Value::Object(m) if m.len() == 1 => m
@@ -166,7 +174,22 @@ fn parts_of(parts: &[Value], ledger: &mut CallLedger) -> Result<Vec<Part>, Plugi
             }));
         }
     }
-    Ok(out)
+    out
+}
+
+/// `systemInstruction`'s text as `text_of` reads a parts array: each bare
+/// string and each part's `text` string, joined by newlines.
+fn system_text(parts: Vec<ReqPart<'_>>) -> String {
+    let mut out = String::new();
+    for p in parts {
+        if let Some(t) = p.bare.or(p.text) {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&t);
+        }
+    }
+    out
 }
 
 pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
@@ -186,31 +209,31 @@ pub fn parse(body: &[u8]) -> Result<Request, PluginError> {
         n: g.candidate_count,
         ..Default::default()
     };
-    if let Some(s) = &b.system_instruction {
-        let text = text_of(&Value::Array(s.parts.clone()));
+    if let Some(s) = b.system_instruction {
+        let text = system_text(s.parts);
         if !text.is_empty() {
             req.system.push(text);
         }
     }
     let mut ledger = CallLedger::default();
-    for c in &b.contents {
+    for c in b.contents {
         let role = if c.role == "model" {
             Role::Assistant
         } else {
             Role::User
         };
-        let parts = parts_of(&c.parts, &mut ledger)?;
-        req.push(role, parts);
+        req.push(role, parts_of(c.parts, &mut ledger));
     }
     for t in b.tools {
         for f in t.function_declarations {
-            let params = get(&f, "parametersJsonSchema", "parameters_json_schema")
-                .or_else(|| f.get("parameters"))
-                .map_or_else(Schema::object, Schema::from_value);
             req.tools.push(Tool {
-                name: str_of(&f, "name", "name"),
-                description: str_of(&f, "description", "description"),
-                parameters: params,
+                name: text(f.name),
+                description: text(f.description),
+                parameters: f
+                    .parameters_json_schema
+                    .get()
+                    .or(f.parameters)
+                    .unwrap_or_else(Schema::object),
             });
         }
     }
@@ -679,5 +702,145 @@ mod tests {
             parts: vec![Part::ImageUrl("https://example.test/i.png".into())],
         }];
         assert!(write(&by_url, false).is_err());
+    }
+}
+
+/// The one-pass reader against the reader that built values
+/// (`gemini_req_oracle`), over odd bodies written as text, so that
+/// duplicated members, both spellings and members of every type occur.
+#[cfg(test)]
+mod same_as_values {
+    use super::super::gemini_req_oracle as oracle;
+    use super::*;
+    use proptest::prelude::*;
+
+    const PART_MEMBERS: &[&str] = &[
+        r#""text":"hi""#,
+        r#""text":5"#,
+        r#""text":"a\n\"b\" caf\u00e9""#,
+        r#""thought":true"#,
+        r#""thought":"yes""#,
+        r#""thoughtSignature":"s""#,
+        r#""thought_signature":"t""#,
+        r#""thoughtSignature":null"#,
+        r#""inlineData":{"mimeType":"image/png","data":"AA=="}"#,
+        r#""inline_data":{"mime_type":"x","data":1,"mimeType":"y"}"#,
+        r#""inlineData":5"#,
+        r#""fileData":{"fileUri":"gs://b/o"}"#,
+        r#""file_data":{"file_uri":"u","fileUri":"v","file_uri":"w"}"#,
+        r#""functionCall":{"name":"f","args":{"q":1}}"#,
+        r#""functionCall":{"id":"c1","name":"g","args":[1]}"#,
+        r#""function_call":null"#,
+        r#""functionCall":{"id":"","name":"f","args":{"q":2},"args":{"r":3}}"#,
+        r#""functionResponse":{"name":"f","response":{"result":"ok"}}"#,
+        r#""functionResponse":{"name":"f","response":{"output":{"a":1},"x":2}}"#,
+        r#""function_response":{"id":"c1","name":"g","response":{"error":"bad"}}"#,
+        r#""functionResponse":{"name":"g","response":"s","name":7}"#,
+        r#""functionResponse":[1]"#,
+        r#""other":[1,{"a":null,"text":"no"}]"#,
+    ];
+    const BARE_PARTS: &[&str] = &[r#""bare""#, r#""b\tare""#, "5", "[]", "null", "{}"];
+    const ROLES: &[&str] = &[r#""user""#, r#""model""#, r#""x""#];
+    const DECLARATION_MEMBERS: &[&str] = &[
+        r#""name":"f""#,
+        r#""name":3"#,
+        r#""description":"d""#,
+        r#""parametersJsonSchema":{"type":"object","b":1,"a":2}"#,
+        r#""parameters_json_schema":null"#,
+        r#""parameters":{"type":"object","properties":{"z":{},"y":[]}}"#,
+        r#""parameters":"s""#,
+        r#""behavior":"x""#,
+    ];
+
+    fn object(members: &[&str], picks: &[usize]) -> String {
+        let picked: Vec<&str> = picks.iter().map(|i| members[i % members.len()]).collect();
+        format!("{{{}}}", picked.join(","))
+    }
+
+    fn part(picks: &[usize]) -> String {
+        match picks.first() {
+            Some(&i) if i % 5 == 0 => BARE_PARTS[i % BARE_PARTS.len()].to_string(),
+            _ => object(PART_MEMBERS, picks),
+        }
+    }
+
+    fn parts(picks: &[Vec<usize>]) -> String {
+        let all: Vec<String> = picks.iter().map(|p| part(p)).collect();
+        format!("[{}]", all.join(","))
+    }
+
+    /// Tool schemas compared by meaning: the old reader wrote them from a
+    /// tree (sorted keys), the new one keeps the client's text.
+    fn by_meaning(mut r: Request) -> Request {
+        for t in &mut r.tools {
+            let v: Value = serde_json::from_str(t.parameters.as_str()).unwrap_or(Value::Null);
+            t.parameters = Schema::from_value(&v);
+        }
+        r
+    }
+
+    fn check(body: &str) {
+        let new = parse(body.as_bytes()).map(by_meaning);
+        let old = oracle::parse(body.as_bytes()).map(by_meaning);
+        match (new, old) {
+            (Ok(n), Ok(o)) => assert_eq!(n, o, "{body}"),
+            (Err(_), Err(_)) => {}
+            (n, o) => panic!("{body}\nnew {:?}\nold {:?}", n.is_ok(), o.is_ok()),
+        }
+    }
+
+    #[test]
+    fn hand_picked_bodies_read_the_same() {
+        for body in [
+            r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#,
+            r#"{"contents":[{"role":"model","parts":[{"functionCall":{"name":"f"}},{"functionCall":{"name":"f"}}]},{"role":"user","parts":[{"functionResponse":{"name":"f","response":{"result":1}}},{"functionResponse":{"name":"f","response":{}}},{"functionResponse":{"name":"f"}}]}]}"#,
+            r#"{"system_instruction":{"parts":["a",{"text":"b"},{"text":1},7]},"contents":[]}"#,
+            r#"{"systemInstruction":{"role":"system","parts":[{"text":"Be brief."}]}}"#,
+            r#"{"systemInstruction":{"parts":null}}"#,
+            r#"{"systemInstruction":{"role":5,"parts":[]}}"#,
+            r#"{"contents":[{"parts":[{"text":"x"}],"parts":[{"text":"y"}]}]}"#,
+            r#"{"contents":"no"}"#,
+            r#"{"contents":[5]}"#,
+            r#"{"generateContentRequest":{"contents":[{"parts":[{"text":"inner"}]}],"tools":[{"function_declarations":[{"name":"t","parameters":{"b":1,"a":{"d":2,"c":3}}}]}]}}"#,
+            r#"{"tools":[{"functionDeclarations":[5,{"name":"g","parametersJsonSchema":null,"parameters":{"type":"object"}}]}],"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":["g"]}}}"#,
+            r#"{"generationConfig":{"temperature":0.5,"topK":3,"maxOutputTokens":10,"stopSequences":["x"],"thinkingConfig":{"thinking_budget":0},"responseMimeType":"application/json","responseSchema":{"type":"string"}}}"#,
+            r#"{"contents":[{"parts":[{"text":"a"},]}]}"#,
+            r#"{"contents":[{"parts":[{"text":"\ud83d\ude00 \u00e9"}]}]}"#,
+        ] {
+            check(body);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bodies_read_the_same(
+            messages in prop::collection::vec(
+                (0usize..3, prop::collection::vec(prop::collection::vec(0usize..64, 0..5), 0..5)),
+                0..5,
+            ),
+            system in prop::option::of(prop::collection::vec(prop::collection::vec(0usize..64, 0..4), 0..4)),
+            declarations in prop::collection::vec(prop::collection::vec(0usize..64, 0..5), 0..4),
+            snake in any::<bool>(),
+        ) {
+            let contents: Vec<String> = messages
+                .iter()
+                .map(|(role, p)| format!(r#"{{"role":{},"parts":{}}}"#, ROLES[*role], parts(p)))
+                .collect();
+            let mut body = format!(r#"{{"contents":[{}]"#, contents.join(","));
+            if let Some(s) = &system {
+                let key = if snake { "system_instruction" } else { "systemInstruction" };
+                body.push_str(&format!(r#","{key}":{{"parts":{}}}"#, parts(s)));
+            }
+            let decls: Vec<String> = declarations
+                .iter()
+                .map(|d| match d.first() {
+                    Some(&i) if i % 7 == 0 => "5".to_string(),
+                    _ => object(DECLARATION_MEMBERS, d),
+                })
+                .collect();
+            let key = if snake { "function_declarations" } else { "functionDeclarations" };
+            body.push_str(&format!(r#","tools":[{{"{key}":[{}]}}]}}"#, decls.join(",")));
+            check(&body);
+        }
     }
 }

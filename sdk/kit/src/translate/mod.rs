@@ -22,6 +22,9 @@ mod claude_req;
 mod claude_resp;
 mod gemini_parts;
 mod gemini_req;
+#[cfg(test)]
+mod gemini_req_oracle;
+mod gemini_req_parts;
 mod gemini_resp;
 pub mod ir;
 mod json_in;
