@@ -39,7 +39,7 @@ pub(super) struct ReqPart<'a> {
     pub inline_data: Spelled<Inline<'a>>,
     pub file_data: Spelled<File<'a>>,
     pub function_call: Spelled<Call<'a>>,
-    pub function_response: Spelled<Response<'a>>,
+    pub function_response: Spelled<Call<'a>>,
 }
 
 /// A member that may come spelled in camelCase or in snake_case; each is
@@ -79,20 +79,15 @@ pub(super) struct File<'a> {
     pub file_uri: Spelled<Option<Cow<'a, str>>>,
 }
 
-/// `functionCall`'s members.
+/// `functionCall`'s and `functionResponse`'s members: a call reads
+/// `args`, a response `response` (the other is absent in practice, and
+/// unused when not).
 #[derive(Default)]
 pub(super) struct Call<'a> {
     pub id: Option<Cow<'a, str>>,
     pub name: Option<Cow<'a, str>>,
     /// `args` as given.
     pub args: Option<Value>,
-}
-
-/// `functionResponse`'s members.
-#[derive(Default)]
-pub(super) struct Response<'a> {
-    pub id: Option<Cow<'a, str>>,
-    pub name: Option<Cow<'a, str>>,
     /// `response` as given.
     pub response: Option<Value>,
 }
@@ -276,18 +271,8 @@ object_reader!(Call, CallVisitor, CallKey, |map, key, o| {
         CallKey::Id => o.id = map.next_value::<Scalar>()?.str(),
         CallKey::Name => o.name = map.next_value::<Scalar>()?.str(),
         CallKey::Args => o.args = Some(map.next_value()?),
-        CallKey::Response | CallKey::Other => {
-            map.next_value::<IgnoredAny>()?;
-        }
-    }
-});
-
-object_reader!(Response, ResponseVisitor, CallKey, |map, key, o| {
-    match key {
-        CallKey::Id => o.id = map.next_value::<Scalar>()?.str(),
-        CallKey::Name => o.name = map.next_value::<Scalar>()?.str(),
         CallKey::Response => o.response = Some(map.next_value()?),
-        CallKey::Args | CallKey::Other => {
+        CallKey::Other => {
             map.next_value::<IgnoredAny>()?;
         }
     }
