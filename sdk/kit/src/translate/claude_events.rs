@@ -97,7 +97,7 @@ pub struct StartUsage {
 
 /// A content block: as a stream opens it (empty), in a whole answer, or in
 /// a request.
-#[derive(Serialize)]
+#[derive(Serialize, Clone, Copy)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Block<'a> {
     Text {
@@ -123,7 +123,7 @@ pub enum Block<'a> {
     },
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone, Copy)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Source<'a> {
     Base64 { media_type: &'a str, data: &'a str },
@@ -176,11 +176,131 @@ pub struct ErrorBody<'a> {
 }
 
 /// Appends `event: <type>\ndata: <json>\n\n`.
+///
+/// Every event a stream is made of is written with its fixed text as it
+/// is and only the parts that vary escaped or formatted: through serde each
+/// key and tag was escaped again, byte by byte, for every event, which made
+/// the five events around a short answer cost more than its deltas. The
+/// bytes are the same as serde's (the tests compare them); the rarer
+/// shapes (an error, a block of another kind) still go through serde.
 pub fn write(out: &mut Vec<u8>, ev: &ClaudeEvent<'_>) {
     match ev {
         ClaudeEvent::ContentBlockDelta { index, delta } => write_delta(out, *index, delta),
-        _ => super::stream::event_line(out, ev.name(), ev),
+        ClaudeEvent::MessageStart { message } => write_start(out, message),
+        ClaudeEvent::ContentBlockStart {
+            index,
+            content_block,
+        } => write_block_start(out, *index, content_block),
+        ClaudeEvent::ContentBlockStop { index } => {
+            out.extend_from_slice(
+                b"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":",
+            );
+            write_int(out, *index);
+            out.extend_from_slice(b"}\n\n");
+        }
+        ClaudeEvent::MessageDelta { delta, usage } => write_message_delta(out, delta, usage),
+        ClaudeEvent::MessageStop => {
+            out.extend_from_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+        }
+        ClaudeEvent::Error { .. } => super::stream::event_line(out, ev.name(), ev),
     }
+}
+
+fn write_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// A string, or `null` for none.
+fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => crate::json_write::write_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn write_start(out: &mut Vec<u8>, m: &MessageHead<'_>) {
+    out.extend_from_slice(
+        b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":",
+    );
+    crate::json_write::write_str(out, m.id);
+    out.extend_from_slice(b",\"type\":");
+    crate::json_write::write_str(out, m.kind);
+    out.extend_from_slice(b",\"role\":");
+    crate::json_write::write_str(out, m.role);
+    // `content` is always empty: its type holds nothing.
+    out.extend_from_slice(b",\"content\":[],\"model\":");
+    crate::json_write::write_str(out, m.model);
+    out.extend_from_slice(b",\"stop_reason\":");
+    write_opt_str(out, m.stop_reason);
+    out.extend_from_slice(b",\"stop_sequence\":");
+    write_opt_str(out, m.stop_sequence);
+    out.extend_from_slice(b",\"usage\":{\"input_tokens\":");
+    write_int(out, m.usage.input_tokens);
+    out.extend_from_slice(b",\"output_tokens\":");
+    write_int(out, m.usage.output_tokens);
+    out.extend_from_slice(b"}}}\n\n");
+}
+
+/// A block as a stream opens it: empty text or thinking, or a tool call
+/// with its id and name. Other blocks (and a tool call whose input is not
+/// the empty object) through serde.
+fn write_block_start(out: &mut Vec<u8>, index: usize, block: &Block<'_>) {
+    let head = |out: &mut Vec<u8>| {
+        out.extend_from_slice(
+            b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":",
+        );
+        write_int(out, index);
+        out.extend_from_slice(b",\"content_block\":{\"type\":");
+    };
+    match block {
+        Block::Text { text } => {
+            head(out);
+            out.extend_from_slice(b"\"text\",\"text\":");
+            crate::json_write::write_str(out, text);
+        }
+        Block::Thinking {
+            thinking,
+            signature,
+        } => {
+            head(out);
+            out.extend_from_slice(b"\"thinking\",\"thinking\":");
+            crate::json_write::write_str(out, thinking);
+            out.extend_from_slice(b",\"signature\":");
+            crate::json_write::write_str(out, signature);
+        }
+        Block::ToolUse { id, name, input } if input.as_object().is_some_and(Map::is_empty) => {
+            head(out);
+            out.extend_from_slice(b"\"tool_use\",\"id\":");
+            crate::json_write::write_str(out, id);
+            out.extend_from_slice(b",\"name\":");
+            crate::json_write::write_str(out, name);
+            out.extend_from_slice(b",\"input\":{}");
+        }
+        _ => {
+            let ev = ClaudeEvent::ContentBlockStart {
+                index,
+                content_block: *block,
+            };
+            return super::stream::event_line(out, ev.name(), &ev);
+        }
+    }
+    out.extend_from_slice(b"}}\n\n");
+}
+
+fn write_message_delta(out: &mut Vec<u8>, delta: &StopDelta<'_>, usage: &Usage) {
+    out.extend_from_slice(
+        b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":",
+    );
+    crate::json_write::write_str(out, delta.stop_reason);
+    out.extend_from_slice(b",\"stop_sequence\":");
+    write_opt_str(out, delta.stop_sequence);
+    out.extend_from_slice(b"},\"usage\":{\"input_tokens\":");
+    write_int(out, usage.input_tokens);
+    out.extend_from_slice(b",\"output_tokens\":");
+    write_int(out, usage.output_tokens);
+    out.extend_from_slice(b",\"cache_read_input_tokens\":");
+    write_int(out, usage.cache_read_input_tokens);
+    out.extend_from_slice(b"}}\n\n");
 }
 
 /// A `content_block_delta` event, most of a stream's events: its fixed
@@ -298,5 +418,97 @@ mod tests {
             "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\
              \"message\":\"down\"}}\n\n"
         );
+    }
+
+    /// The same event written by serde, the reference for the hand-written
+    /// text.
+    fn through_serde(ev: &ClaudeEvent<'_>) -> String {
+        let mut out = Vec::new();
+        super::super::stream::event_line(&mut out, ev.name(), ev);
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn hand_written_events_match_serde_byte_for_byte() {
+        const ODD: &str = "quote \" slash \\ newline \n tab \t nul \u{0} del \u{7f} snow \u{2603}";
+        let tool_input: Value = serde_json::json!({"a": 1});
+        let mut events = Vec::new();
+        for (id, model) in [("msg_1", "claude-x"), ("", ""), (ODD, ODD)] {
+            let mut head = MessageHead::new(id, model);
+            events.push(ClaudeEvent::MessageStart { message: head });
+            head = MessageHead::new(id, model);
+            head.kind = "other";
+            head.role = ODD;
+            head.stop_reason = Some(ODD);
+            head.stop_sequence = Some("");
+            head.usage = StartUsage {
+                input_tokens: i64::MAX,
+                output_tokens: -7,
+            };
+            events.push(ClaudeEvent::MessageStart { message: head });
+        }
+        for index in [0, 9, 10, usize::MAX] {
+            for content_block in [
+                Block::Text { text: "" },
+                Block::Text { text: ODD },
+                Block::Thinking {
+                    thinking: "",
+                    signature: "",
+                },
+                Block::Thinking {
+                    thinking: ODD,
+                    signature: "sig/+=",
+                },
+                Block::ToolUse {
+                    id: "toolu_1",
+                    name: ODD,
+                    input: &EMPTY_INPUT,
+                },
+                Block::ToolUse {
+                    id: "t",
+                    name: "f",
+                    input: &tool_input,
+                },
+                Block::ToolResult {
+                    tool_use_id: "t",
+                    content: ODD,
+                    is_error: true,
+                },
+                Block::Image {
+                    source: Source::Url { url: ODD },
+                },
+            ] {
+                events.push(ClaudeEvent::ContentBlockStart {
+                    index,
+                    content_block,
+                });
+            }
+            events.push(ClaudeEvent::ContentBlockStop { index });
+        }
+        for stop_reason in ["end_turn", "tool_use", ODD] {
+            for stop_sequence in [None, Some(""), Some(ODD)] {
+                events.push(ClaudeEvent::MessageDelta {
+                    delta: StopDelta {
+                        stop_reason,
+                        stop_sequence,
+                    },
+                    usage: Usage {
+                        input_tokens: 0,
+                        output_tokens: i64::MIN,
+                        cache_read_input_tokens: 1234567890123,
+                    },
+                });
+            }
+        }
+        events.push(ClaudeEvent::MessageStop);
+        events.push(ClaudeEvent::Error {
+            error: ErrorBody {
+                kind: "overloaded_error",
+                message: ODD,
+            },
+        });
+        for ev in &events {
+            assert_eq!(text(ev), through_serde(ev), "{}", through_serde(ev));
+        }
     }
 }

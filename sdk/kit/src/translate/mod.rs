@@ -4,7 +4,7 @@
 //! Every pair goes through the neutral model in [`ir`]: a reader per
 //! format (`*_req::parse`, `*_resp::parse_whole`, the stream
 //! [`Decoder`](stream::Decoder)s) and a writer per format (`*_req::write`,
-//! `*_resp::write_whole` (Responses: `emit_whole`), the [`Encoder`](stream::Encoder)s). A provider
+//! `*_resp::write_whole`, the [`Encoder`](stream::Encoder)s). A provider
 //! plugin translates the client's request into its wire format before its
 //! own envelope code (Code Assist, Codex) wraps it, and translates answers
 //! after that code unwrapped them; [`crate::ProviderPlugin`] does both.
@@ -32,6 +32,7 @@ mod json_out;
 mod lenient;
 mod responses_enc;
 mod responses_items;
+mod responses_out;
 mod responses_req;
 mod responses_resp;
 pub mod stream;
@@ -175,15 +176,13 @@ pub fn parse_response(from: Format, body: &[u8]) -> Result<Response, PluginError
     }
 }
 
-/// Writes a whole answer in format `to`: from typed shapes, bar Responses
-/// (built as a value: its response object is shared with the stream's
-/// opening and closing events).
+/// Writes a whole answer in format `to`, from typed shapes.
 pub fn write_response(to: Format, r: &Response) -> Result<Vec<u8>, PluginError> {
     match to {
         Format::Chat | Format::Completions => chat_resp::write_whole(r),
         Format::Claude => claude_resp::write_whole(r),
         Format::Gemini => gemini_resp::write_whole(r),
-        Format::Responses => json_out::to_bytes(&responses_resp::emit_whole(r)),
+        Format::Responses => responses_resp::write_whole(r),
     }
 }
 

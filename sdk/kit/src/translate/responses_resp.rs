@@ -2,24 +2,14 @@
 //! `response.*` event stream into the neutral model (the way back is
 //! `responses_enc.rs`).
 
-use serde_json::{json, Value};
-
 use super::ir::*;
 use super::json_in;
+use super::json_out;
 use super::lenient::{Int, Listed, Obj, Scalar, TextOf};
+use super::responses_out::{ItemOut, ResponseOut};
 use super::stream::Decoder;
 use crate::sse::leading_type;
 use serde::de::IgnoredAny;
-
-pub(super) fn usage_json(u: &TokenUsage) -> Value {
-    json!({
-        "input_tokens": u.input_tokens,
-        "input_tokens_details": {"cached_tokens": u.cached_tokens},
-        "output_tokens": u.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-        "total_tokens": u.total_tokens,
-    })
-}
 
 /// A whole `response` object: what translation reads of it, in one pass
 /// (its output items too). An `output` or `content` that is not a list
@@ -100,30 +90,9 @@ pub fn parse_whole(body: &[u8]) -> Result<Response, PluginError> {
     Ok(r)
 }
 
-pub(super) fn status_of(f: Finish) -> (&'static str, Value) {
-    match f {
-        Finish::Length => ("incomplete", json!({"reason": "max_output_tokens"})),
-        Finish::ContentFilter => ("incomplete", json!({"reason": "content_filter"})),
-        _ => ("completed", Value::Null),
-    }
-}
-
-pub(super) fn response_json(
-    id: &str,
-    model: &str,
-    created: i64,
-    status: &str,
-    output: Vec<Value>,
-) -> Value {
-    json!({
-        "id": id, "object": "response", "created_at": created, "status": status,
-        "model": model, "output": output, "parallel_tool_calls": true,
-        "tool_choice": "auto", "tools": [], "incomplete_details": null, "error": null,
-    })
-}
-
-pub fn emit_whole(r: &Response) -> Value {
-    let mut output = Vec::new();
+/// A whole answer as a `response` object. The message (all the answer's
+/// text) comes first, then the reasoning and the calls in their order.
+pub fn write_whole(r: &Response) -> Result<Vec<u8>, PluginError> {
     let text: String = r
         .parts
         .iter()
@@ -132,37 +101,51 @@ pub fn emit_whole(r: &Response) -> Value {
             _ => None,
         })
         .collect();
+    // Owned texts the items borrow: generated ids, and arguments as text.
+    let mut owned: Vec<(String, String)> = Vec::new();
+    let msg_id = (!text.is_empty()).then(|| fresh_id("msg_"));
     for p in &r.parts {
         match p {
-            Part::Thinking { text, .. } => output.push(json!({"type": "reasoning",
-                "id": fresh_id("rs_"), "summary": [{"type": "summary_text", "text": text}]})),
-            Part::ToolCall(c) => output.push(json!({"type": "function_call",
-                "id": fresh_id("fc_"), "call_id": c.id, "name": c.name,
-                "arguments": args_text(&c.args), "status": "completed"})),
+            Part::Thinking { .. } => owned.push((fresh_id("rs_"), String::new())),
+            Part::ToolCall(c) => owned.push((fresh_id("fc_"), args_text(&c.args))),
             _ => {}
         }
     }
-    if !text.is_empty() {
-        output.insert(0, message_item(&fresh_id("msg_"), &text, "completed"));
+    let mut output: Vec<ItemOut<'_>> = Vec::with_capacity(owned.len() + 1);
+    if let Some(id) = &msg_id {
+        output.push(ItemOut::message(id, Some(&text), "completed"));
     }
-    let (status, details) = status_of(r.finish);
+    let mut next = owned.iter();
+    for p in &r.parts {
+        match p {
+            Part::Thinking { text, .. } => {
+                if let Some((id, _)) = next.next() {
+                    output.push(ItemOut::reasoning(id, Some(text)));
+                }
+            }
+            Part::ToolCall(c) => {
+                if let Some((id, args)) = next.next() {
+                    output.push(ItemOut::FunctionCall {
+                        id,
+                        call_id: &c.id,
+                        name: &c.name,
+                        arguments: args,
+                        status: "completed",
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
     let id = if r.id.is_empty() {
         fresh_id("resp_")
     } else {
         r.id.clone()
     };
     let created = if r.created > 0 { r.created } else { now_secs() };
-    let mut v = response_json(&id, &r.model, created, status, output);
-    v["incomplete_details"] = details;
-    if let Some(u) = &r.usage {
-        v["usage"] = usage_json(u);
-    }
-    v
-}
-
-pub(super) fn message_item(id: &str, text: &str, status: &str) -> Value {
-    json!({"type": "message", "id": id, "status": status, "role": "assistant",
-           "content": [{"type": "output_text", "text": text, "annotations": []}]})
+    let response =
+        ResponseOut::new(&id, &r.model, created).finished(r.finish, &output, r.usage.as_ref());
+    json_out::to_bytes(&response)
 }
 
 /// One event of a Responses stream (the fields translation reads).
