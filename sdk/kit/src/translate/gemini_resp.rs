@@ -13,7 +13,7 @@ use super::gemini_parts as parts;
 use super::ir::*;
 use super::json_in;
 use super::json_out::to_bytes;
-use super::stream::{data_line, event_line, Decoder, Encoder};
+use super::stream::{event_line, Decoder, Encoder};
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
@@ -295,24 +295,21 @@ impl GeminiEncoder {
         } else {
             (None, None)
         };
-        let v = ChunkOut {
-            candidates: [CandidateOut {
-                content: ContentOut {
-                    parts,
-                    role: "model",
-                },
-                finish_reason,
-                index: 0,
-            }],
-            usage_metadata,
-            model_version: &self.model,
-            response_id: &self.id,
-        };
         if self.sse {
-            data_line(out, &v);
+            out.extend_from_slice(b"data: ");
         } else {
             out.push(if self.chunks == 0 { b'[' } else { b',' });
-            let _ = crate::json_write::write_into(out, &v);
+        }
+        write_chunk(
+            out,
+            parts,
+            finish_reason,
+            usage_metadata.as_ref(),
+            &self.model,
+            &self.id,
+        );
+        if self.sse {
+            out.extend_from_slice(b"\n\n");
         }
         self.chunks += 1;
     }
@@ -323,6 +320,59 @@ impl GeminiEncoder {
             self.chunk(&[PartOut::call(&name, &args)], false, out);
         }
     }
+}
+
+/// One streamed `GenerateContentResponse` ([`ChunkOut`]'s bytes), its
+/// fixed text written as it is and the parts that vary escaped: through
+/// serde every key of every chunk was escaped again. A text part is
+/// written by hand too; a call (rare, once per call) through serde.
+fn write_chunk(
+    out: &mut Vec<u8>,
+    parts: &[PartOut<'_>],
+    finish_reason: Option<&str>,
+    usage_metadata: Option<&Value>,
+    model: &str,
+    id: &str,
+) {
+    use crate::json_write::{write_into, write_str};
+    out.extend_from_slice(b"{\"candidates\":[{\"content\":{\"parts\":[");
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match part {
+            PartOut::Text { text, thought } => {
+                out.extend_from_slice(b"{\"text\":");
+                write_str(out, text);
+                if let Some(thought) = thought {
+                    out.extend_from_slice(if *thought {
+                        b",\"thought\":true}"
+                    } else {
+                        b",\"thought\":false}"
+                    });
+                } else {
+                    out.push(b'}');
+                }
+            }
+            // A call's name and a Value's keys: writing cannot fail.
+            PartOut::Call { .. } => drop(write_into(out, part)),
+        }
+    }
+    out.extend_from_slice(b"],\"role\":\"model\"}");
+    if let Some(f) = finish_reason {
+        out.extend_from_slice(b",\"finishReason\":");
+        write_str(out, f);
+    }
+    out.extend_from_slice(b",\"index\":0}]");
+    if let Some(u) = usage_metadata {
+        out.extend_from_slice(b",\"usageMetadata\":");
+        drop(write_into(out, u));
+    }
+    out.extend_from_slice(b",\"modelVersion\":");
+    write_str(out, model);
+    out.extend_from_slice(b",\"responseId\":");
+    write_str(out, id);
+    out.push(b'}');
 }
 
 /// One streamed `GenerateContentResponse`, written from borrowed parts in
@@ -786,5 +836,62 @@ mod tests {
              \"after\"}],\"role\":\"model\"},\"index\":0}],\"modelVersion\":\"gm\",\"responseId\":\
              \"r1\"}\n\n"
         );
+    }
+
+    #[test]
+    fn hand_written_chunks_match_serde_byte_for_byte() {
+        const ODD: &str = "quote \" slash \\ newline \n tab \t nul \u{0} del \u{7f} snow \u{2603}";
+        let args = json!({"q": ODD, "n": [1, 2.5, -3], "o": {}});
+        let empty = json!({});
+        let part_lists: Vec<Vec<PartOut>> = vec![
+            vec![],
+            vec![PartOut::text("", false)],
+            vec![PartOut::text(ODD, true)],
+            vec![PartOut::Text {
+                text: "x",
+                thought: Some(false),
+            }],
+            vec![PartOut::call(ODD, &args)],
+            vec![
+                PartOut::call("f", &empty),
+                PartOut::text("a", false),
+                PartOut::text("b", true),
+            ],
+        ];
+        let usage = usage_json(&TokenUsage {
+            input_tokens: 3,
+            output_tokens: 2,
+            reasoning_tokens: 1,
+            cached_tokens: 1,
+            total_tokens: 5,
+        });
+        for parts in &part_lists {
+            for finish_reason in [None, Some("STOP"), Some(ODD)] {
+                for usage_metadata in [None, Some(&usage)] {
+                    for (model, id) in [("gemini-x", "resp-1"), (ODD, ODD), ("", "")] {
+                        let mut hand = Vec::new();
+                        write_chunk(&mut hand, parts, finish_reason, usage_metadata, model, id);
+                        let v = ChunkOut {
+                            candidates: [CandidateOut {
+                                content: ContentOut {
+                                    parts,
+                                    role: "model",
+                                },
+                                finish_reason,
+                                index: 0,
+                            }],
+                            usage_metadata: usage_metadata.cloned(),
+                            model_version: model,
+                            response_id: id,
+                        };
+                        let reference = crate::json_write::to_vec(&v).expect("written");
+                        assert_eq!(
+                            String::from_utf8(hand).expect("utf-8"),
+                            String::from_utf8(reference).expect("utf-8")
+                        );
+                    }
+                }
+            }
+        }
     }
 }
