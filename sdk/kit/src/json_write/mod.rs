@@ -18,6 +18,21 @@ use serde::ser::{self, Serialize};
 
 pub use escape::write_str;
 
+/// Appends an integer, as serde_json writes it (the hand-written events'
+/// numbers).
+pub fn write_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Appends a string, or `null` for none, as serde_json writes an
+/// `Option<&str>`.
+pub fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => write_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
 /// `v` as compact JSON.
 pub fn to_vec<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(128);
@@ -63,8 +78,7 @@ pub struct Writer<'a> {
 
 impl Writer<'_> {
     fn integer<I: itoa::Integer>(&mut self, v: I) {
-        self.out
-            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        write_int(self.out, v);
     }
 
     fn float<F: zmij::Float>(&mut self, v: F, finite: bool) {

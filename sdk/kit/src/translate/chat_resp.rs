@@ -11,7 +11,7 @@ use super::ir::*;
 use super::json_in;
 use super::json_out::to_bytes;
 use super::stream::{data_line, Decoder, Encoder};
-use crate::json_write::write_str;
+use crate::json_write::{write_int, write_opt_str, write_str};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -351,7 +351,7 @@ fn chunk_head(id: &str, created: i64, model: &str) -> Vec<u8> {
     h.extend_from_slice(b"{\"id\":");
     write_str(&mut h, id);
     h.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
-    h.extend_from_slice(itoa::Buffer::new().format(created).as_bytes());
+    write_int(&mut h, created);
     h.extend_from_slice(b",\"model\":");
     write_str(&mut h, model);
     h.extend_from_slice(b",\"choices\":[{\"index\":0,\"delta\":");
@@ -393,10 +393,7 @@ impl ChatEncoder {
         out.extend_from_slice(&self.head);
         write_delta(out, &delta);
         out.extend_from_slice(b",\"finish_reason\":");
-        match finish {
-            Some(f) => write_str(out, f),
-            None => out.extend_from_slice(b"null"),
-        }
+        write_opt_str(out, finish);
         out.extend_from_slice(b"}]");
         if let Some(u) = usage {
             out.extend_from_slice(b",\"usage\":");
@@ -429,7 +426,7 @@ fn write_delta(out: &mut Vec<u8>, d: &DeltaOut<'_>) {
     }
     if let Some([call]) = &d.tool_calls {
         member(out, b"\"tool_calls\":[{\"index\":");
-        out.extend_from_slice(itoa::Buffer::new().format(call.index).as_bytes());
+        write_int(out, call.index);
         if let Some(id) = call.id {
             out.extend_from_slice(b",\"id\":");
             write_str(out, id);

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::ir::TokenUsage;
+use crate::json_write::{write_int, write_opt_str, write_str};
 
 /// One event's `data:` object.
 #[derive(Serialize)]
@@ -206,30 +207,18 @@ pub fn write(out: &mut Vec<u8>, ev: &ClaudeEvent<'_>) {
     }
 }
 
-fn write_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-}
-
-/// A string, or `null` for none.
-fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => crate::json_write::write_str(out, s),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
 fn write_start(out: &mut Vec<u8>, m: &MessageHead<'_>) {
     out.extend_from_slice(
         b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":",
     );
-    crate::json_write::write_str(out, m.id);
+    write_str(out, m.id);
     out.extend_from_slice(b",\"type\":");
-    crate::json_write::write_str(out, m.kind);
+    write_str(out, m.kind);
     out.extend_from_slice(b",\"role\":");
-    crate::json_write::write_str(out, m.role);
+    write_str(out, m.role);
     // `content` is always empty: its type holds nothing.
     out.extend_from_slice(b",\"content\":[],\"model\":");
-    crate::json_write::write_str(out, m.model);
+    write_str(out, m.model);
     out.extend_from_slice(b",\"stop_reason\":");
     write_opt_str(out, m.stop_reason);
     out.extend_from_slice(b",\"stop_sequence\":");
@@ -256,7 +245,7 @@ fn write_block_start(out: &mut Vec<u8>, index: usize, block: &Block<'_>) {
         Block::Text { text } => {
             head(out);
             out.extend_from_slice(b"\"text\",\"text\":");
-            crate::json_write::write_str(out, text);
+            write_str(out, text);
         }
         Block::Thinking {
             thinking,
@@ -264,16 +253,16 @@ fn write_block_start(out: &mut Vec<u8>, index: usize, block: &Block<'_>) {
         } => {
             head(out);
             out.extend_from_slice(b"\"thinking\",\"thinking\":");
-            crate::json_write::write_str(out, thinking);
+            write_str(out, thinking);
             out.extend_from_slice(b",\"signature\":");
-            crate::json_write::write_str(out, signature);
+            write_str(out, signature);
         }
         Block::ToolUse { id, name, input } if input.as_object().is_some_and(Map::is_empty) => {
             head(out);
             out.extend_from_slice(b"\"tool_use\",\"id\":");
-            crate::json_write::write_str(out, id);
+            write_str(out, id);
             out.extend_from_slice(b",\"name\":");
-            crate::json_write::write_str(out, name);
+            write_str(out, name);
             out.extend_from_slice(b",\"input\":{}");
         }
         _ => {
@@ -291,7 +280,7 @@ fn write_message_delta(out: &mut Vec<u8>, delta: &StopDelta<'_>, usage: &Usage) 
     out.extend_from_slice(
         b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":",
     );
-    crate::json_write::write_str(out, delta.stop_reason);
+    write_str(out, delta.stop_reason);
     out.extend_from_slice(b",\"stop_sequence\":");
     write_opt_str(out, delta.stop_sequence);
     out.extend_from_slice(b"},\"usage\":{\"input_tokens\":");
@@ -322,9 +311,9 @@ fn write_delta(out: &mut Vec<u8>, index: usize, delta: &Delta<'_>) {
     out.extend_from_slice(
         b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
     );
-    out.extend_from_slice(itoa::Buffer::new().format(index).as_bytes());
+    write_int(out, index);
     out.extend_from_slice(open);
-    crate::json_write::write_str(out, text);
+    write_str(out, text);
     out.extend_from_slice(b"}}\n\n");
 }
 

@@ -123,7 +123,7 @@ fn emit(seq: &mut u64, kind: &str, body: &impl Serialize, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\ndata: {\"type\":");
     crate::json_write::write_str(out, kind);
     out.extend_from_slice(b",\"sequence_number\":");
-    out.extend_from_slice(itoa::Buffer::new().format(*seq).as_bytes());
+    crate::json_write::write_int(out, *seq);
     *seq += 1;
     let at = out.len();
     // The body is an object: its `{` becomes the comma after the head (an
@@ -365,10 +365,7 @@ enum DeltaBody<'a> {
 /// strings that vary; through serde (a flattened body) every key was
 /// escaped again for every event. The bytes are serde's (a test compares).
 fn write_delta(seq: &mut u64, kind: &'static str, body: DeltaBody<'_>, out: &mut Vec<u8>) {
-    use crate::json_write::write_str;
-    fn int(out: &mut Vec<u8>, n: impl itoa::Integer) {
-        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-    }
+    use crate::json_write::{write_int as int, write_str};
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(kind.as_bytes());
     out.extend_from_slice(b"\ndata: {\"type\":");
