@@ -12,6 +12,13 @@ use cliproxy_sdk::{PluginError, TokenUsage, Translated};
 
 /// Lines longer than this are not kept for parsing (the bytes still pass).
 const MAX_LINE: usize = 8 * 1024 * 1024;
+/// The buffer of a line that spanned chunks keeps its capacity up to this
+/// much for the next such line (a stream whose events straddle its chunks
+/// would otherwise allocate again for each); beyond it, it is freed.
+const KEEP_CAPACITY: usize = 64 * 1024;
+/// What that buffer starts with, so that events of a few hundred bytes
+/// that vary in length do not make it grow step by step.
+const FIRST_CAPACITY: usize = 4 * 1024;
 
 /// Splits a byte stream into lines and yields the payload of `data:` lines.
 #[derive(Debug, Default)]
@@ -34,22 +41,25 @@ impl SseScanner {
             rest = &rest[pos + 1..];
             if self.skipping {
                 self.skipping = false;
-                self.partial.clear();
+                self.release_partial();
                 continue;
             }
             if self.partial.is_empty() {
                 Self::line(piece, on_data);
             } else {
                 self.partial.extend_from_slice(piece);
-                let line = std::mem::take(&mut self.partial);
-                Self::line(&line, on_data);
+                Self::line(&self.partial, on_data);
+                self.release_partial();
             }
         }
         if !rest.is_empty() && !self.skipping {
             if self.partial.len() + rest.len() > MAX_LINE {
-                self.partial.clear();
+                self.release_partial();
                 self.skipping = true;
             } else {
+                if self.partial.capacity() == 0 {
+                    self.partial.reserve(FIRST_CAPACITY.max(rest.len()));
+                }
                 self.partial.extend_from_slice(rest);
             }
         }
@@ -99,11 +109,19 @@ impl SseScanner {
     /// The stream ended: a last line without a newline still counts.
     pub fn finish(&mut self, on_data: &mut dyn FnMut(&[u8])) {
         if !self.partial.is_empty() && !self.skipping {
-            let line = std::mem::take(&mut self.partial);
-            Self::line(&line, on_data);
+            Self::line(&self.partial, on_data);
         }
-        self.partial.clear();
+        self.release_partial();
         self.skipping = false;
+    }
+
+    /// Empties the carried line, keeping a modest buffer for the next one.
+    fn release_partial(&mut self) {
+        if self.partial.capacity() > KEEP_CAPACITY {
+            self.partial = Vec::new();
+        } else {
+            self.partial.clear();
+        }
     }
 
     fn line(line: &[u8], on_data: &mut dyn FnMut(&[u8])) {

@@ -10,7 +10,7 @@ use memchr::memmem::Finder;
 use serde::Deserialize;
 
 use crate::json_edit::{plain_key, Scanner};
-use crate::sse::UsageReader;
+use crate::sse::{leading_type, UsageReader};
 use cliproxy_sdk::TokenUsage;
 
 // The stream readers' cheap filters, run on every event. Each searcher is
@@ -59,6 +59,10 @@ pub fn openai(json: &[u8]) -> Option<TokenUsage> {
     // parse.
     use crate::json_edit::{find_last, Lookup, Object};
     let u = match find_last(json, "usage") {
+        // `"usage":null` comes in every chunk of a stream that asked for
+        // usage (`stream_options.include_usage`) until the last: no usage,
+        // without serde building an error for it.
+        Lookup::Found(a, z) if json[a..z].trim_ascii() == b"null" => return None,
         Lookup::Found(a, z) => openai_usage(&json[a..z])?,
         Lookup::Absent => return None,
         Lookup::Unreadable => match Object::parse(json) {
@@ -295,8 +299,12 @@ impl UsageReader for ResponsesStream {
     }
 
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
-        // Cheap filter before parsing.
+        // Cheap filters before parsing: a text delta that quotes the
+        // event's name is passed over by its leading type.
         COMPLETED.find(data)?;
+        if leading_type(data).is_some_and(|t| t != b"response.completed") {
+            return None;
+        }
         responses_event(data)
     }
 }
@@ -362,8 +370,12 @@ impl UsageReader for ClaudeStream {
     }
 
     fn on_data(&mut self, data: &[u8]) -> Option<TokenUsage> {
-        // Cheap filter before parsing.
+        // Cheap filters before parsing: the needle is the bare word, which
+        // text deltas may contain; their leading type passes them over.
         USAGE.find(data)?;
+        if leading_type(data).is_some_and(|t| t != b"message_start" && t != b"message_delta") {
+            return None;
+        }
         let doc = serde_json::from_slice::<ClaudeDoc>(data).ok()?;
         match doc.kind.as_str() {
             "message_start" => {
